@@ -1,0 +1,38 @@
+# Front door. `make` builds, `make test` runs every test (plain and sanitizer builds),
+# `make run` demonstrates Citadel, `make bench` measures it. Each installs the Debian
+# packages it needs on first use (scripts/deps.sh).
+PY      := /usr/bin/python3
+BUILD   := build
+ASAN    := build-asan
+
+.PHONY: all deps test run bench clean unit asan
+
+all: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) >/dev/null
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/deps.sh build
+
+asan: deps
+	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	ninja -C $(ASAN)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all asan
+	meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(ASAN) --print-errorlogs
+	CITADEL_BUILD=$(ASAN) $(PY) -m pytest -q -p no:cacheprovider tests/functional
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+run: all
+	@scripts/demo.sh $(BUILD)/citadel
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	$(PY) bench/sandbox_bench.py
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

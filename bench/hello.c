@@ -1,0 +1,8 @@
+/* The smallest useful workload: a statically linked "hello, world" (no dynamic loader). */
+#include <stdio.h>
+
+int main(void)
+{
+	puts("hello, world");
+	return 0;
+}

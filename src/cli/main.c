@@ -1,0 +1,38 @@
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+	"usage: citadel COMMAND [OPTIONS]\n"
+	"\n"
+	"Citadel runs untrusted programs isolated and fast.\n"
+	"\n"
+	"commands:\n"
+	"  run       run one command in a fresh sandbox (citadel run --help)\n"
+	"  help      show this text\n"
+	"  version   print the version\n";
+
+int main(int argc, char **argv)
+{
+	/* A closed reader of our output ends our relay, not us (see supervise.c). */
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "run"))
+		return cit_cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		puts("citadel " CITADEL_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "citadel: unknown command '%s'\n%s", cmd, usage);
+	return 2;
+}

@@ -1,0 +1,178 @@
+#include "sandbox/cgroup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fdutil.h"
+#include "common/util.h"
+
+/* The caller's own cgroup path for a v1 controller, or for v2 when controller is NULL. */
+static int own_path(const char *controller, char *out, size_t cap)
+{
+	char buf[4096];
+	if (cit_read_file("/proc/self/cgroup", buf, sizeof(buf)) < 0)
+		return -errno;
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		const char *ctl = c1 + 1;
+		bool match = controller ? !strcmp(ctl, controller) ||
+						  (strstr(ctl, controller) && strchr(ctl, ','))
+					: (!strcmp(line, "0") && *ctl == '\0');
+		if (match) {
+			snprintf(out, cap, "%s", !strcmp(c2 + 1, "/") ? "" : c2 + 1);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static bool v2_has(const char *mount, const char *controller)
+{
+	char path[PATH_MAX], buf[512];
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
+	if (cit_read_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	for (char *save = NULL, *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+		if (!strcmp(t, controller))
+			return true;
+	return false;
+}
+
+static int write_knob(const char *dir, const char *knob, unsigned long long v, bool optional,
+		      struct cit_error *err)
+{
+	char path[PATH_MAX + 64], val[32];
+	snprintf(path, sizeof(path), "%s/%s", dir, knob);
+	int n = snprintf(val, sizeof(val), "%llu", v);
+	int rc = cit_write_file(path, val, (size_t)n);
+	if (rc == -ENOENT && optional)
+		return 0;
+	if (rc < 0)
+		return cit_error_set(err, rc, "writing %s", path);
+	return 0;
+}
+
+static int make_dir(const char *path, struct cit_error *err)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return cit_error_set(err, -errno, "creating cgroup %s", path);
+	return 0;
+}
+
+static int create_v2(struct cit_cgroup *cg, const char *mount, const char *name,
+		     const struct cit_sandbox_config *cfg, struct cit_error *err)
+{
+	char own[PATH_MAX], parent[PATH_MAX + 64];
+	if (own_path(NULL, own, sizeof(own)) < 0)
+		return cit_error_set(err, -ENOENT, "finding our own cgroup v2 path");
+	snprintf(parent, sizeof(parent), "%s%s", mount, own);
+	char ctl[PATH_MAX + 96];
+	snprintf(ctl, sizeof(ctl), "%s/cgroup.subtree_control", parent);
+	int rc = cit_write_file(ctl, "+memory +pids", 13);
+	if (rc < 0)
+		return cit_error_set(err, rc, "enabling memory and pids controllers in %s (cgroup v2 needs a "
+					      "delegated cgroup without processes of its own)", parent);
+	cg->version = 2;
+	snprintf(cg->mem, sizeof(cg->mem), "%s/%s", parent, name);
+	snprintf(cg->pids, sizeof(cg->pids), "%s", cg->mem);
+	if ((rc = make_dir(cg->mem, err)) < 0)
+		return rc;
+	if ((rc = write_knob(cg->mem, "memory.max", cfg->memory_bytes, false, err)) < 0 ||
+	    (rc = write_knob(cg->mem, "memory.swap.max", 0, true, err)) < 0 ||
+	    (rc = write_knob(cg->mem, "pids.max", cfg->pids, false, err)) < 0)
+		return rc;
+	return 0;
+}
+
+static int create_v1(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
+		     struct cit_error *err)
+{
+	char own[PATH_MAX];
+	int rc;
+	cg->version = 1;
+	if (own_path("memory", own, sizeof(own)) < 0)
+		return cit_error_set(err, -ENOENT, "no cgroup v1 memory controller");
+	snprintf(cg->mem, sizeof(cg->mem), "/sys/fs/cgroup/memory%s/%s", own, name);
+	if (own_path("pids", own, sizeof(own)) < 0)
+		return cit_error_set(err, -ENOENT, "no cgroup v1 pids controller");
+	snprintf(cg->pids, sizeof(cg->pids), "/sys/fs/cgroup/pids%s/%s", own, name);
+	if ((rc = make_dir(cg->mem, err)) < 0)
+		return rc;
+	if ((rc = make_dir(cg->pids, err)) < 0)
+		return rc;
+	if ((rc = write_knob(cg->mem, "memory.limit_in_bytes", cfg->memory_bytes, false, err)) < 0 ||
+	    (rc = write_knob(cg->mem, "memory.memsw.limit_in_bytes", cfg->memory_bytes, true, err)) < 0 ||
+	    (rc = write_knob(cg->mem, "memory.swappiness", 0, true, err)) < 0 ||
+	    (rc = write_knob(cg->pids, "pids.max", cfg->pids, false, err)) < 0)
+		return rc;
+	return 0;
+}
+
+int cit_cgroup_create(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
+		      struct cit_error *err)
+{
+	memset(cg, 0, sizeof(*cg));
+	struct stat st;
+	int rc;
+	if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
+		rc = create_v2(cg, "/sys/fs/cgroup", name, cfg, err);
+	else if (v2_has("/sys/fs/cgroup/unified", "memory") && v2_has("/sys/fs/cgroup/unified", "pids"))
+		rc = create_v2(cg, "/sys/fs/cgroup/unified", name, cfg, err);
+	else
+		rc = create_v1(cg, name, cfg, err);
+	if (rc < 0)
+		cit_cgroup_destroy(cg);
+	return rc;
+}
+
+int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *err)
+{
+	char val[32];
+	int n = snprintf(val, sizeof(val), "%d", pid);
+	const char *dirs[2] = { cg->mem, cg->pids };
+	for (int i = 0; i < (cg->version == 1 ? 2 : 1); i++) {
+		char path[PATH_MAX + 16];
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dirs[i]);
+		int rc = cit_write_file(path, val, (size_t)n);
+		if (rc < 0)
+			return cit_error_set(err, rc, "moving the sandbox into %s", dirs[i]);
+	}
+	return 0;
+}
+
+bool cit_cgroup_oom_killed(const struct cit_cgroup *cg)
+{
+	char path[PATH_MAX + 32], buf[1024];
+	snprintf(path, sizeof(path), "%s/%s", cg->mem, cg->version == 1 ? "memory.oom_control" : "memory.events");
+	if (cit_read_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	const char *p = strstr(buf, "oom_kill ");
+	return p && strtoull(p + 9, NULL, 10) > 0;
+}
+
+/* rmdir, retrying briefly: a cgroup stays busy for a moment after its last task exits. */
+static void remove_dir(char *path)
+{
+	if (!path[0])
+		return;
+	for (int i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	path[0] = '\0';
+}
+
+void cit_cgroup_destroy(struct cit_cgroup *cg)
+{
+	if (cg->version == 1)
+		remove_dir(cg->pids);
+	remove_dir(cg->mem);
+	cg->pids[0] = '\0';
+}

@@ -1,0 +1,99 @@
+#include "sandbox/landlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+/* Debian 12's headers stop at ABI 3; the later rights are spelled out here. */
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#define CIT_LL_FS_IOCTL_DEV (1ULL << 15)          /* ABI 5 */
+#define CIT_LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)    /* ABI 6 */
+#define CIT_LL_SCOPE_SIGNAL (1ULL << 1)           /* ABI 6 */
+
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+#define FS_READ (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define FS_WRITE (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |                  \
+		  LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_DIR |                   \
+		  LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |                     \
+		  LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM)
+/* Never granted anywhere: device nodes and block devices cannot be made. */
+#define FS_NEVER (LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK)
+
+int cit_landlock_abi(void)
+{
+	long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	return v < 0 ? -errno : (int)v;
+}
+
+static int allow(int ruleset, const char *path, uint64_t access, uint64_t handled, struct cit_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return cit_error_set(err, -errno, "landlock rule for %s", path);
+	struct landlock_path_beneath_attr pb = { .allowed_access = access & handled, .parent_fd = fd };
+	struct stat st;
+	/* A rule on a file may only carry file rights. */
+	if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		pb.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
+				     LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
+				     CIT_LL_FS_IOCTL_DEV;
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+		return cit_error_set(err, -errno, "landlock rule for %s", path);
+	return 0;
+}
+
+int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *err)
+{
+	int abi = cit_landlock_abi();
+	if (abi < 1)
+		return cit_error_set(err, abi < 0 ? abi : -EOPNOTSUPP, "landlock is not available");
+	struct ll_ruleset_attr attr = { .handled_access_fs = FS_READ | FS_WRITE | FS_NEVER };
+	if (abi >= 2)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	if (abi >= 5)
+		attr.handled_access_fs |= CIT_LL_FS_IOCTL_DEV;
+	size_t attr_size = offsetof(struct ll_ruleset_attr, handled_access_net);
+	if (abi >= 6) {
+		attr.scoped = CIT_LL_SCOPE_ABSTRACT_UNIX | CIT_LL_SCOPE_SIGNAL;
+		attr_size = sizeof(attr);
+	}
+	_cleanup_close_ int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
+	if (rs < 0)
+		return cit_error_set(err, -errno, "landlock_create_ruleset");
+	uint64_t h = attr.handled_access_fs;
+	uint64_t rw = FS_READ | FS_WRITE | LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE;
+	int rc = allow(rs, "/", FS_READ, h, err);
+	if (rc == 0)
+		rc = allow(rs, "/tmp", rw, h, err);
+	if (rc == 0)
+		rc = allow(rs, "/dev", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
+					       CIT_LL_FS_IOCTL_DEV, h, err);
+	for (size_t i = 0; rc == 0 && i < cfg->n_binds; i++)
+		if (cfg->binds[i].writable)
+			rc = allow(rs, cfg->binds[i].dst, rw, h, err);
+	if (rc < 0)
+		return rc;
+	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)
+		return cit_error_set(err, -errno, "landlock_restrict_self");
+	return 0;
+}

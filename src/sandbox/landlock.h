@@ -1,0 +1,16 @@
+/* Landlock: a second, independent fence around the filesystem view, and (ABI 6+) a scope
+ * that stops signals and abstract unix sockets from crossing the sandbox's boundary.
+ *
+ * The ruleset matches the mount table: read and execute beneath /, read and write beneath
+ * /tmp, /dev and every --rw destination. It is applied after the view is in place, so the
+ * paths are the sandbox's own. A kernel without landlock is an error, not a silent
+ * downgrade (STYLE: a security step that fails is fatal). */
+#pragma once
+
+#include "common/error.h"
+#include "sandbox/config.h"
+
+/* The landlock ABI version of the running kernel, or a negative errno. */
+int cit_landlock_abi(void);
+
+int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *err);
