@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -41,6 +42,7 @@ struct child {
 	const struct cit_sandbox_config *cfg;
 	char *const *argv;
 	const struct cit_bpf *bpf;
+	const struct cit_fs_plan *plan;
 	int sync;          /* init's end of the socketpair */
 	int out_w, err_w;  /* write ends of the relay pipes, or -1 to inherit 1 and 2 */
 	bool tty;
@@ -180,7 +182,7 @@ static int step_loopback(struct child *c, struct cit_error *err)
 
 static int step_filesystem(struct child *c, struct cit_error *err)
 {
-	return cit_fs_build(c->cfg, c->tty, err);
+	return cit_fs_build(c->cfg, c->plan, c->tty, err);
 }
 
 static int step_cgroup(struct child *c, struct cit_error *err)
@@ -296,6 +298,15 @@ int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], st
 	sv.sync = sv_fds[0];
 	struct child c = { .cfg = cfg, .argv = argv, .bpf = &cit_seccomp_builtin, .sync = sv_fds[1], .out_w = -1, .err_w = -1,
 			   .tty = isatty(0) || isatty(1) || isatty(2) };
+	/* The plan is large: heap, not stack. Its trees are inherited by init over clone. */
+	_cleanup_free_ struct cit_fs_plan *plan = calloc(1, sizeof(*plan));
+	if (!plan) {
+		rc = cit_error_set(err, -ENOMEM, "mount plan");
+		goto out;
+	}
+	c.plan = plan;
+	if ((rc = cit_fs_plan_open(plan, cfg, c.tty, err)) < 0)
+		goto out;
 	if ((rc = cit_supervisor_open_relay(&sv, &c.out_w, &c.err_w, err)) < 0)
 		goto out;
 	if ((rc = cit_supervisor_block_signals(&sv, err)) < 0)
@@ -316,6 +327,7 @@ int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], st
 	char name[64];
 	snprintf(name, sizeof(name), "citadel-%d", pid);
 	if ((rc = cit_idmap_write(pid, cit_idmap_outside_id(pid), err)) < 0 ||
+	    (rc = cit_fs_plan_idmap(plan, pid, err)) < 0 ||
 	    (rc = send_msg(sv.sync, CIT_SYNC_MAPPED, 0, NULL)) < 0 ||
 	    (rc = cit_cgroup_create(&sv.cg, name, cfg, err)) < 0 ||
 	    (rc = cit_cgroup_attach(&sv.cg, pid, err)) < 0 ||
@@ -336,5 +348,7 @@ out:
 	if (c.err_w >= 0)
 		close(c.err_w);
 	cit_supervisor_close(&sv);
+	if (plan)
+		cit_fs_plan_close(plan);
 	return rc;
 }

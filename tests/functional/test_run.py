@@ -1,0 +1,270 @@
+"""citadel run as a user drives it: programs run, data flows in and out, statuses and
+errors are what the README promises."""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import CITADEL, citadel_run
+
+
+def test_true_and_false(citadel):
+    assert citadel(["--", "/bin/true"]).returncode == 0
+    assert citadel(["--", "/bin/false"]).returncode == 1
+
+
+def test_echo_reaches_stdout(citadel):
+    r = citadel(["--", "/bin/echo", "hello", "world"])
+    assert r.returncode == 0 and r.stdout == b"hello world\n" and r.stderr == b""
+
+
+def test_command_found_in_sandbox_path(citadel):
+    r = citadel(["--", "echo", "via PATH"])
+    assert r.returncode == 0 and r.stdout == b"via PATH\n"
+
+
+def test_shell_pipeline(citadel):
+    r = citadel(["--", "/bin/sh", "-c", "seq 1 1000 | grep 7 | wc -l"])
+    assert r.returncode == 0 and r.stdout.strip() == b"271"
+
+
+def test_python(citadel):
+    r = citadel(["--", "/usr/bin/python3", "-c", "import json,sys; print(json.dumps({'n': sum(range(10))}))"])
+    assert r.returncode == 0 and r.stdout == b'{"n": 45}\n'
+
+
+@pytest.mark.parametrize("code", [0, 3, 42, 255])
+def test_exit_code_is_the_programs(citadel, code):
+    assert citadel(["--", "/bin/sh", "-c", f"exit {code}"]).returncode == code
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT])
+def test_killed_by_signal_is_128_plus_n(citadel, sig):
+    r = citadel(["--", "/bin/sh", "-c", f"kill -{int(sig)} $$"])
+    assert r.returncode == 128 + sig
+
+
+def test_stdin_passes_through(citadel):
+    data = os.urandom(300000)
+    r = citadel(["--", "/usr/bin/sha256sum"], input=data)
+    import hashlib
+    assert r.returncode == 0 and r.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+
+
+def test_binary_stdout_and_stderr_are_kept_apart(citadel):
+    r = citadel(["--", "/bin/sh", "-c", "head -c 200000 /dev/zero; echo oops >&2"])
+    assert r.stdout == b"\0" * 200000 and r.stderr == b"oops\n"
+
+
+def test_unrelayed_output_passes_through(citadel):
+    r = citadel(["--output-limit", "0", "--", "/bin/sh", "-c", "echo out; echo err >&2"])
+    assert r.returncode == 0 and r.stdout == b"out\n" and r.stderr == b"err\n"
+
+
+def test_environment_is_clean_by_default(citadel):
+    r = citadel(["--", "/usr/bin/env"], env={"PATH": os.environ["PATH"], "SECRET_TOKEN": "x"})
+    lines = set(r.stdout.decode().splitlines())
+    assert "HOME=/tmp" in lines and any(l.startswith("PATH=") for l in lines)
+    assert not any("SECRET_TOKEN" in l for l in lines) and len(lines) == 2
+
+
+def test_env_set_and_copy(citadel):
+    env = {"PATH": os.environ["PATH"], "FROM_HOST": "copied"}
+    r = citadel(["--env", "A=1", "--env", "A=2", "--env", "FROM_HOST", "--env", "ABSENT", "--",
+                 "/usr/bin/env"], env=env)
+    lines = r.stdout.decode().splitlines()
+    assert "A=2" in lines and "A=1" not in lines and "FROM_HOST=copied" in lines
+    assert not any(l.startswith("ABSENT") for l in lines)
+
+
+def test_cwd(citadel):
+    r = citadel(["--cwd", "/usr/share", "--", "/bin/pwd"])
+    assert r.stdout == b"/usr/share\n"
+
+
+def test_missing_cwd_is_a_citadel_error(citadel):
+    r = citadel(["--cwd", "/no/such/dir", "--", "/bin/true"])
+    assert r.returncode == 125
+    assert b"working directory" in r.stderr and r.stderr.count(b"\n") == 1
+
+
+def test_rw_bind_persists_and_tmp_does_not(citadel, tmp_path):
+    (tmp_path / "in.txt").write_text("from host\n")
+    r = citadel(["--rw", f"{tmp_path}:/data", "--", "/bin/sh", "-c",
+                 "cat /data/in.txt; echo from sandbox > /data/out.txt; echo gone > /tmp/t"])
+    assert r.returncode == 0 and r.stdout == b"from host\n"
+    assert (tmp_path / "out.txt").read_text() == "from sandbox\n"
+    r = citadel(["--", "/bin/cat", "/tmp/t"])
+    assert r.returncode == 1, "a second run must not see the first run's /tmp"
+
+
+def test_ro_bind_is_readable_not_writable(citadel, tmp_path):
+    (tmp_path / "f").write_text("data\n")
+    r = citadel(["--ro", f"{tmp_path}:/data", "--", "/bin/sh", "-c", "cat /data/f; echo x > /data/f"])
+    assert r.stdout == b"data\n" and b"Read-only file system" in r.stderr
+    assert (tmp_path / "f").read_text() == "data\n"
+
+
+def test_ro_bind_of_a_single_file(citadel, tmp_path):
+    (tmp_path / "conf").write_text("k=v\n")
+    r = citadel(["--ro", f"{tmp_path}/conf:/app/app.conf", "--ro", f"{tmp_path}/conf:/etc/hostname",
+                 "--", "/bin/cat", "/app/app.conf", "/etc/hostname"])
+    assert r.returncode == 0 and r.stdout == b"k=v\nk=v\n"
+
+
+def test_bind_destination_in_a_read_only_dir_must_exist(citadel, tmp_path):
+    r = citadel(["--ro", f"{tmp_path}:/etc/newdir", "--", "/bin/true"])
+    assert r.returncode == 125 and b"/etc/newdir does not exist" in r.stderr
+
+
+def test_rw_bind_of_a_root_only_dir_is_usable_and_owned_by_host_root(citadel, tmp_path):
+    d = tmp_path / "private"
+    d.mkdir(mode=0o700)
+    (d / "mine").write_text("root's\n")
+    os.chmod(d / "mine", 0o600)
+    r = citadel(["--rw", f"{d}:/data", "--", "/bin/sh", "-c", "cat /data/mine; echo new > /data/made; stat -c %u /data/made"])
+    assert r.returncode == 0 and r.stdout == b"root's\n0\n", r.stderr
+    assert os.stat(d / "made").st_uid == 0, "files the sandbox makes belong to the bind's owner, host root"
+
+
+def test_bind_does_not_expose_files_of_other_users(citadel, tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir(mode=0o755)
+    (d / "alice").write_text("alice's secret\n")
+    os.chown(d / "alice", 1000, 1000)
+    os.chmod(d / "alice", 0o600)
+    r = citadel(["--rw", f"{d}:/data", "--", "/bin/cat", "/data/alice"])
+    assert r.returncode == 1 and b"Permission denied" in r.stderr
+
+
+def test_writes_outside_tmp_fail_with_erofs(citadel):
+    r = citadel(["--", "/bin/sh", "-c", "for p in / /etc /usr/bin /var /dev; do touch $p/x 2>&1; done"])
+    assert r.stdout.count(b"Read-only file system") == 5
+
+
+def test_tmp_is_writable_and_size_limited(citadel):
+    r = citadel(["--tmp-size", "1M", "--", "/bin/sh", "-c",
+                 "head -c 500000 /dev/zero > /tmp/a && echo ok; head -c 2000000 /dev/zero > /tmp/b"])
+    assert b"ok" in r.stdout and b"No space left on device" in r.stderr
+
+
+def test_root_dir(citadel, tmp_path):
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    os.link("/bin/busybox", root / "bin" / "busybox") if os.stat("/bin/busybox").st_dev == os.stat(tmp_path).st_dev \
+        else subprocess.run(["cp", "/bin/busybox", str(root / "bin" / "busybox")], check=True)
+    (root / "hello.txt").write_text("inside the root\n")
+    r = citadel(["--root", str(root), "--env", "PATH=/bin", "--", "/bin/busybox", "sh", "-c",
+                 "/bin/busybox cat /hello.txt; /bin/busybox ls /"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "inside the root" in out and "usr" not in out.split()
+
+
+def test_hostname_and_pid_namespace(citadel):
+    r = citadel(["--", "/bin/sh", "-c", "hostname; echo $$; ls /proc | grep -c '^[0-9]'"])
+    host, pid, nprocs = r.stdout.decode().split()
+    assert host == "citadel" and int(pid) == 2 and int(nprocs) <= 4
+
+
+def test_network_is_loopback_only_unless_granted(citadel):
+    r = citadel(["--", "/usr/bin/python3", "-c", "import socket; print([n for _, n in socket.if_nameindex()])"])
+    assert r.stdout == b"['lo']\n"
+    r = citadel(["--net", "host", "--", "/usr/bin/python3", "-c",
+                 "import socket; print(len(socket.if_nameindex()))"])
+    assert r.returncode == 0
+
+
+def test_loopback_works_inside(citadel):
+    prog = ("import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); "
+            "c=socket.create_connection(s.getsockname()); a,_=s.accept(); c.sendall(b'ping'); print(a.recv(4))")
+    r = citadel(["--", "/usr/bin/python3", "-c", prog])
+    assert r.stdout == b"b'ping'\n"
+
+
+def test_no_capabilities_and_no_new_privs(citadel):
+    r = citadel(["--", "/bin/grep", "-E", "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs|Seccomp):", "/proc/self/status"])
+    fields = dict(l.split(":\t") for l in r.stdout.decode().splitlines())
+    assert fields["CapEff"] == fields["CapPrm"] == fields["CapBnd"] == fields["CapAmb"] == "0000000000000000"
+    assert fields["NoNewPrivs"] == "1" and fields["Seccomp"] == "2"
+
+
+def test_root_inside_is_unprivileged_outside(citadel):
+    r = citadel(["--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map"])
+    uid, inside, outside, count = r.stdout.decode().split()
+    assert uid == "0" and inside == "0" and int(outside) >= 0x70000000 and count == "1"
+
+
+def test_not_found_and_not_executable(citadel):
+    r = citadel(["--", "no-such-command"])
+    assert r.returncode == 127 and b"not found" in r.stderr
+    r = citadel(["--", "/no/such/file"])
+    assert r.returncode == 127
+    r = citadel(["--", "/etc/passwd"])
+    assert r.returncode == 126 and b"Permission denied" in r.stderr
+
+
+def test_timeout_is_124(citadel):
+    r = citadel(["--timeout", "0.3", "--", "/bin/sleep", "10"])
+    assert r.returncode == 124 and b"timed out" in r.stderr
+
+
+def test_timeout_kills_background_children(citadel, tmp_path):
+    r = citadel(["--timeout", "0.5", "--rw", f"{tmp_path}:/out", "--", "/bin/sh", "-c",
+                 "(sleep 2; echo late > /out/late) & sleep 10"])
+    assert r.returncode == 124
+    import time
+    time.sleep(2.5)
+    assert not (tmp_path / "late").exists()
+
+
+def test_output_limit(citadel):
+    r = citadel(["--output-limit", "10000", "--", "/bin/sh", "-c", "yes"])
+    assert r.returncode == 153 and len(r.stdout) == 10000 and b"output limit" in r.stderr
+
+
+def test_signal_to_citadel_reaches_the_program(tmp_path):
+    p = subprocess.Popen([str(CITADEL), "run", "--", "/bin/sh", "-c",
+                          "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=10)
+    assert out == b"got TERM\n" and p.returncode == 7
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--memory", "lots", "--", "/bin/true"], b"--memory"),
+    (["--timeout", "-1", "--", "/bin/true"], b"--timeout"),
+    (["--net", "bridge", "--", "/bin/true"], b"--net"),
+    (["--ro", "relative", "--", "/bin/true"], b"absolute"),
+    (["--ro", "/no/such/path", "--", "/bin/true"], b"/no/such/path"),
+    (["--frobnicate", "--", "/bin/true"], b"citadel run"),
+    ([], b"no command"),
+])
+def test_bad_options_are_clear_errors(citadel, args, msg):
+    r = citadel(args)
+    assert r.returncode == 125 and msg in r.stderr
+
+
+def test_help(citadel):
+    r = subprocess.run([str(CITADEL), "run", "--help"], capture_output=True)
+    assert r.returncode == 0 and b"usage: citadel run" in r.stdout and b"--memory" in r.stdout
+    r = subprocess.run([str(CITADEL), "--help"], capture_output=True)
+    assert r.returncode == 0 and b"run" in r.stdout
+    r = subprocess.run([str(CITADEL), "nonsense"], capture_output=True)
+    assert r.returncode == 2 and b"unknown command" in r.stderr
+
+
+def test_many_runs_leave_no_cgroups_or_processes(citadel):
+    for _ in range(5):
+        assert citadel(["--", "/bin/true"]).returncode == 0
+    leftovers = subprocess.run("find /sys/fs/cgroup/memory /sys/fs/cgroup/pids -maxdepth 4 -name 'citadel-*'",
+                               shell=True, capture_output=True, text=True).stdout.split()
+    live = []
+    for d in leftovers:
+        pid = int(d.rsplit("-", 1)[1])
+        if os.path.exists(f"/proc/{pid}"):
+            live.append(d)  # a concurrently running sandbox's cgroup, not a leak
+    assert sorted(set(leftovers) - set(live)) == []
