@@ -1,6 +1,8 @@
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,22 +70,45 @@ static int make_dir(const char *path, struct cit_error *err)
 	return 0;
 }
 
-static int create_v2(struct cit_cgroup *cg, const char *mount, const char *name,
-		     const struct cit_sandbox_config *cfg, struct cit_error *err)
+/* Fills cg's paths for name beneath our own cgroup(s): which hierarchy, which paths. */
+static int locate(struct cit_cgroup *cg, const char *name, struct cit_error *err)
 {
-	char own[PATH_MAX], parent[PATH_MAX + 64];
-	if (own_path(NULL, own, sizeof(own)) < 0)
-		return cit_error_set(err, -ENOENT, "finding our own cgroup v2 path");
-	snprintf(parent, sizeof(parent), "%s%s", mount, own);
-	char ctl[PATH_MAX + 96];
+	char own[PATH_MAX];
+	struct stat st;
+	const char *v2 = NULL;
+	memset(cg, 0, sizeof(*cg));
+	if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
+		v2 = "/sys/fs/cgroup";
+	else if (v2_has("/sys/fs/cgroup/unified", "memory") && v2_has("/sys/fs/cgroup/unified", "pids"))
+		v2 = "/sys/fs/cgroup/unified";
+	if (v2) {
+		if (own_path(NULL, own, sizeof(own)) < 0)
+			return cit_error_set(err, -ENOENT, "finding our own cgroup v2 path");
+		cg->version = 2;
+		snprintf(cg->mem, sizeof(cg->mem), "%s%s/%s", v2, own, name);
+		snprintf(cg->pids, sizeof(cg->pids), "%s", cg->mem);
+		return 0;
+	}
+	cg->version = 1;
+	if (own_path("memory", own, sizeof(own)) < 0)
+		return cit_error_set(err, -ENOENT, "no cgroup v1 memory controller");
+	snprintf(cg->mem, sizeof(cg->mem), "/sys/fs/cgroup/memory%s/%s", own, name);
+	if (own_path("pids", own, sizeof(own)) < 0)
+		return cit_error_set(err, -ENOENT, "no cgroup v1 pids controller");
+	snprintf(cg->pids, sizeof(cg->pids), "/sys/fs/cgroup/pids%s/%s", own, name);
+	return 0;
+}
+
+static int create_v2(struct cit_cgroup *cg, const struct cit_sandbox_config *cfg, struct cit_error *err)
+{
+	char parent[PATH_MAX], ctl[PATH_MAX + 32];
+	snprintf(parent, sizeof(parent), "%s", cg->mem);
+	*strrchr(parent, '/') = '\0';
 	snprintf(ctl, sizeof(ctl), "%s/cgroup.subtree_control", parent);
 	int rc = cit_write_file(ctl, "+memory +pids", 13);
 	if (rc < 0)
 		return cit_error_set(err, rc, "enabling memory and pids controllers in %s (cgroup v2 needs a "
 					      "delegated cgroup without processes of its own)", parent);
-	cg->version = 2;
-	snprintf(cg->mem, sizeof(cg->mem), "%s/%s", parent, name);
-	snprintf(cg->pids, sizeof(cg->pids), "%s", cg->mem);
 	if ((rc = make_dir(cg->mem, err)) < 0)
 		return rc;
 	if ((rc = write_knob(cg->mem, "memory.max", cfg->memory_bytes, false, err)) < 0 ||
@@ -93,18 +118,9 @@ static int create_v2(struct cit_cgroup *cg, const char *mount, const char *name,
 	return 0;
 }
 
-static int create_v1(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
-		     struct cit_error *err)
+static int create_v1(struct cit_cgroup *cg, const struct cit_sandbox_config *cfg, struct cit_error *err)
 {
-	char own[PATH_MAX];
 	int rc;
-	cg->version = 1;
-	if (own_path("memory", own, sizeof(own)) < 0)
-		return cit_error_set(err, -ENOENT, "no cgroup v1 memory controller");
-	snprintf(cg->mem, sizeof(cg->mem), "/sys/fs/cgroup/memory%s/%s", own, name);
-	if (own_path("pids", own, sizeof(own)) < 0)
-		return cit_error_set(err, -ENOENT, "no cgroup v1 pids controller");
-	snprintf(cg->pids, sizeof(cg->pids), "/sys/fs/cgroup/pids%s/%s", own, name);
 	if ((rc = make_dir(cg->mem, err)) < 0)
 		return rc;
 	if ((rc = make_dir(cg->pids, err)) < 0)
@@ -120,18 +136,18 @@ static int create_v1(struct cit_cgroup *cg, const char *name, const struct cit_s
 int cit_cgroup_create(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
 		      struct cit_error *err)
 {
-	memset(cg, 0, sizeof(*cg));
-	struct stat st;
-	int rc;
-	if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
-		rc = create_v2(cg, "/sys/fs/cgroup", name, cfg, err);
-	else if (v2_has("/sys/fs/cgroup/unified", "memory") && v2_has("/sys/fs/cgroup/unified", "pids"))
-		rc = create_v2(cg, "/sys/fs/cgroup/unified", name, cfg, err);
-	else
-		rc = create_v1(cg, name, cfg, err);
+	int rc = locate(cg, name, err);
+	if (rc < 0)
+		return rc;
+	rc = cg->version == 2 ? create_v2(cg, cfg, err) : create_v1(cg, cfg, err);
 	if (rc < 0)
 		cit_cgroup_destroy(cg);
 	return rc;
+}
+
+int cit_cgroup_open(struct cit_cgroup *cg, const char *name)
+{
+	return locate(cg, name, NULL);
 }
 
 int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *err)
@@ -175,4 +191,38 @@ void cit_cgroup_destroy(struct cit_cgroup *cg)
 		remove_dir(cg->pids);
 	remove_dir(cg->mem);
 	cg->pids[0] = '\0';
+}
+
+static void sweep_dir(const char *child_path)
+{
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", child_path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		char *end, path[PATH_MAX + 256];
+		if (strncmp(e->d_name, "citadel-", 8))
+			continue;
+		long pid = strtol(e->d_name + 8, &end, 10);
+		if (pid <= 0 || *end || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+		rmdir(path);
+	}
+	closedir(d);
+}
+
+void cit_cgroup_sweep(void)
+{
+	struct cit_cgroup cg;
+	if (locate(&cg, "x", NULL) < 0)
+		return;
+	sweep_dir(cg.mem);
+	if (cg.version == 1)
+		sweep_dir(cg.pids);
 }

@@ -22,11 +22,20 @@ struct cit_cgroup {
 int cit_cgroup_create(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
 		      struct cit_error *err);
 
+/* Finds the cgroup(s) named name that an earlier cit_cgroup_create() made, for
+ * cit_cgroup_oom_killed() and cit_cgroup_destroy(). */
+int cit_cgroup_open(struct cit_cgroup *cg, const char *name);
+
 /* Moves pid (and its future children) into the cgroup(s). */
 int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *err);
 
 /* True when the kernel killed a process of the cgroup for exceeding the memory limit. */
 bool cit_cgroup_oom_killed(const struct cit_cgroup *cg);
+
+/* Removes the "citadel-<pid>" cgroups beside ours whose pid no longer exists: those of
+ * runs whose supervisor was killed before it could remove them. A cgroup that still has
+ * processes cannot be removed, so a live sandbox's is never touched. */
+void cit_cgroup_sweep(void);
 
 /* Removes the cgroup(s); the processes in them must have exited. Idempotent. */
 void cit_cgroup_destroy(struct cit_cgroup *cg);

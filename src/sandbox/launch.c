@@ -2,23 +2,29 @@
  * the sandbox's first process (init) and the program do before execve.
  *
  * Order matters and is fixed:
- *   supervisor                       init (pid 1, new user/mnt/pid/ipc/uts[/net] ns)
- *   compile seccomp program
- *   clone3 ───────────────────────▶  wait
- *   write id map, send MAPPED ────▶  become root inside; hostname; loopback; view
- *   make cgroups, attach, PLACED ─▶  enter cgroup ns; fork the program ──▶ program:
- *   supervise (supervise.c)          reap; report status      stdio, cwd, rlimits, caps,
- *                                                             landlock, seccomp, execve
+ *   supervisor                        init (pid 1; new user/mnt/pid/ipc/uts[/net] ns)
+ *   open the view's sources (plan)
+ *   clone3 ────────────────────────▶  wait
+ *   write id map, idmap binds, MAPPED ▶ become root inside; hostname; loopback; view
+ *   make cgroups, attach, PLACED ───▶  enter cgroup ns; rlimits; drop capabilities;
+ *                                      landlock; seccomp: init is now as restricted as
+ *                                      the program will be
+ *   supervise (supervise.c)            direct: fork the program
+ *   or, warm: wait READY, exit         warm: READY, wait for one run's request, fork
+ *                                      program: stdio, cwd, execve
+ *                                      reap; report the program's status; exit
  * Each step has a name; the first that fails stops the sandbox and is reported. */
-#include "sandbox/sandbox.h"
+#include "sandbox/launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,21 +40,24 @@
 #include "sandbox/ns.h"
 #include "sandbox/rlimit.h"
 #include "sandbox/seccomp.h"
-#include "sandbox/supervise.h"
 #include "sandbox/sync.h"
 
-/* What the sandbox's processes need; a copy lives in each after clone. */
+/* What init needs; a copy lives in init after clone. */
 struct child {
 	const struct cit_sandbox_config *cfg;
-	char *const *argv;
-	const struct cit_bpf *bpf;
 	const struct cit_fs_plan *plan;
-	int sync;          /* init's end of the socketpair */
-	int out_w, err_w;  /* write ends of the relay pipes, or -1 to inherit 1 and 2 */
+	int sync;               /* init's end of the socketpair with its creator */
+	int listen_fd;          /* warm: socket to accept the one run on; -1 for a direct run */
 	bool tty;
+	/* What the program runs with; for a warm sandbox, filled in from the request. */
+	char *const *argv;
+	const char *const *envp;
+	const char *cwd;
+	int stdio[3];
+	int report;             /* where EXEC_ERROR and EXIT go: sync, or the run's connection */
 };
 
-static int send_msg(int fd, uint32_t type, int code, const char *text)
+int cit_sync_send(int fd, uint32_t type, int code, const char *text)
 {
 	struct cit_sync_msg m = { .version = CIT_SYNC_VERSION, .type = type, .code = code };
 	if (text)
@@ -74,100 +83,27 @@ static int expect_msg(int fd, uint32_t type)
 	return 0;
 }
 
-static _Noreturn void child_fail(int sync, uint32_t type, const struct cit_error *err, int status)
+static _Noreturn void child_fail(int fd, uint32_t type, const struct cit_error *err, int status)
 {
-	send_msg(sync, type, err->code, err->msg);
+	cit_sync_send(fd, type, err->code, err->msg);
 	_exit(status);
 }
 
-/* ---- the program: last steps before execve ---------------------------------------- */
-
-static int step_stdio(struct child *c, struct cit_error *err)
-{
-	sigset_t none;
-	sigemptyset(&none);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-		return cit_error_set(err, -errno, "signal mask");
-	const int keep[] = { c->sync };
-	if (cit_close_fds_except(3, keep, 1) < 0)
-		return cit_error_set(err, -errno, "closing inherited file descriptors");
-	return 0;
-}
-
-static int step_cwd(struct child *c, struct cit_error *err)
-{
-	if (chdir(c->cfg->cwd) < 0)
-		return cit_error_set(err, -errno, "working directory %s", c->cfg->cwd);
-	return 0;
-}
-
-static int step_rlimits(struct child *c, struct cit_error *err)
-{
-	return cit_rlimit_apply(c->cfg, err);
-}
-
-static int step_caps(struct child *c, struct cit_error *err)
-{
-	(void)c;
-	return cit_caps_drop_all(err);
-}
-
-static int step_landlock(struct child *c, struct cit_error *err)
-{
-	return cit_landlock_apply(c->cfg, err);
-}
-
-static int step_seccomp(struct child *c, struct cit_error *err)
-{
-	return cit_seccomp_install(c->bpf, err);
-}
-
-struct step {
-	const char *name;
-	int (*run)(struct child *c, struct cit_error *err);
-};
-
-static int run_steps(const struct step *steps, size_t n, struct child *c, struct cit_error *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		int rc = steps[i].run(c, err);
-		if (rc < 0) {
-			cit_error_prefix(err, "sandbox step '%s' failed", steps[i].name);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-static const struct step program_steps[] = {
-	{ "stdio", step_stdio },
-	{ "working directory", step_cwd },
-	{ "resource limits", step_rlimits },
-	{ "capabilities", step_caps },
-	{ "landlock", step_landlock },
-	{ "seccomp", step_seccomp },
-};
-
-static _Noreturn void program_main(struct child *c)
-{
-	struct cit_error err = { 0 };
-	if (run_steps(program_steps, ARRAY_SIZE(program_steps), c, &err) < 0)
-		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
-	execvpe(c->argv[0], c->argv, (char *const *)c->cfg->env);
-	int e = errno;
-	cit_error_set(&err, -e, "%s", c->argv[0]);
-	child_fail(c->sync, CIT_SYNC_EXEC_ERROR, &err, e == ENOENT ? 127 : 126);
-}
-
-/* ---- init: pid 1 of the sandbox ----------------------------------------------------- */
+/* ---- init's steps ----------------------------------------------------------------- */
 
 static int step_identity(struct child *c, struct cit_error *err)
 {
 	if (expect_msg(c->sync, CIT_SYNC_MAPPED) < 0)
 		return cit_error_set(err, -EPROTO, "the supervisor did not map the sandbox's ids");
-	return cit_idmap_become_root(err);
+	int rc = cit_idmap_become_root(err);
+	if (rc < 0)
+		return rc;
+	/* Die with the supervisor (or keeper); the pid namespace then takes every process
+	 * with it. Set here, not earlier: the kernel clears it when credentials change. If
+	 * the supervisor died already, the next message never comes and setup fails. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return cit_error_set(err, -errno, "PR_SET_PDEATHSIG");
+	return 0;
 }
 
 static int step_hostname(struct child *c, struct cit_error *err)
@@ -192,12 +128,32 @@ static int step_cgroup(struct child *c, struct cit_error *err)
 	return cit_ns_enter_cgroup(err);
 }
 
-static int step_stdio_relay(struct child *c, struct cit_error *err)
+static int step_rlimits(struct child *c, struct cit_error *err)
 {
-	if (c->out_w >= 0 && (dup2(c->out_w, 1) < 0 || dup2(c->err_w, 2) < 0))
-		return cit_error_set(err, -errno, "output relay");
-	return 0;
+	return cit_rlimit_apply(c->cfg, err);
 }
+
+static int step_caps(struct child *c, struct cit_error *err)
+{
+	(void)c;
+	return cit_caps_drop_all(err);
+}
+
+static int step_landlock(struct child *c, struct cit_error *err)
+{
+	return cit_landlock_apply(c->cfg, err);
+}
+
+static int step_seccomp(struct child *c, struct cit_error *err)
+{
+	(void)c;
+	return cit_seccomp_install(&cit_seccomp_builtin, err);
+}
+
+struct step {
+	const char *name;
+	int (*run)(struct child *c, struct cit_error *err);
+};
 
 static const struct step init_steps[] = {
 	{ "user namespace identity", step_identity },
@@ -205,8 +161,112 @@ static const struct step init_steps[] = {
 	{ "loopback network", step_loopback },
 	{ "filesystem view", step_filesystem },
 	{ "cgroups", step_cgroup },
-	{ "output relay", step_stdio_relay },
+	{ "resource limits", step_rlimits },
+	{ "capabilities", step_caps },
+	{ "landlock", step_landlock },
+	{ "seccomp", step_seccomp },
 };
+
+/* ---- the program ------------------------------------------------------------------- */
+
+static _Noreturn void program_main(struct child *c)
+{
+	struct cit_error err = { 0 };
+	sigset_t none;
+	sigemptyset(&none);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int i = 0; i < 3; i++) {
+		if (c->stdio[i] != i && dup2(c->stdio[i], i) < 0) {
+			cit_error_set(&err, -errno, "sandbox step 'stdio' failed: dup2");
+			child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
+		}
+	}
+	const int keep[] = { c->report };
+	cit_close_fds_except(3, keep, 1);
+	if (chdir(c->cwd) < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'working directory' failed: %s", c->cwd);
+		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	execvpe(c->argv[0], c->argv, (char *const *)c->envp);
+	int e = errno;
+	cit_error_set(&err, -e, "%s", c->argv[0]);
+	child_fail(c->report, CIT_SYNC_EXEC_ERROR, &err, e == ENOENT ? 127 : 126);
+}
+
+/* ---- a warm init waits for its one run ------------------------------------------ */
+
+static _Noreturn void init_run(struct child *c);
+
+/* Checks a request and points c's program fields into it. Everything is bounded: the
+ * counts, the length, and every string must end inside data. */
+static int parse_request(struct child *c, struct cit_sync_req *req, ssize_t n)
+{
+	if (n < (ssize_t)offsetof(struct cit_sync_req, data) || req->version != CIT_SYNC_VERSION ||
+	    req->type != CIT_SYNC_REQUEST || req->len > CIT_REQ_DATA_MAX ||
+	    (size_t)n != offsetof(struct cit_sync_req, data) + req->len || req->argc < 1 ||
+	    req->argc > CIT_REQ_MAX_STRINGS || req->envc > CIT_REQ_MAX_STRINGS)
+		return -EPROTO;
+	size_t want = 1 + (size_t)req->argc + req->envc, got = 0;
+	const char **s = calloc(want + 2, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (size_t off = 0; off < req->len && got < want; got++) {
+		const char *end = memchr(req->data + off, '\0', req->len - off);
+		if (!end) {
+			free(s);
+			return -EPROTO;
+		}
+		s[got + (got > req->argc ? 1 : 0)] = req->data + off;
+		off = (size_t)(end - req->data) + 1;
+	}
+	if (got != want) {
+		free(s);
+		return -EPROTO;
+	}
+	/* s: cwd, argv[0..argc-1], NULL, env..., NULL */
+	c->cwd = s[0];
+	c->argv = (char *const *)&s[1];
+	c->envp = &s[req->argc + 2];
+	return 0;
+}
+
+static _Noreturn void park(struct child *c)
+{
+	struct cit_error err = { 0 };
+	/* The pool keeper stays our parent (PR_SET_PDEATHSIG still holds); a run that claims
+	 * us supervises us through our pidfd and this socket. */
+	prctl(PR_SET_NAME, "citadel-warm", 0, 0, 0);
+	if (listen(c->listen_fd, 1) < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'listen' failed");
+		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	cit_sync_send(c->sync, CIT_SYNC_READY, 0, NULL);
+	close(c->sync);
+	int conn = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	close(c->listen_fd);
+	if (conn < 0)
+		_exit(125);
+	struct cit_sync_req *req = malloc(sizeof(*req));
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov = { .iov_base = req, .iov_len = req ? sizeof(*req) : 0 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n = req ? recvmsg(conn, &mh, MSG_CMSG_CLOEXEC) : -1;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(3 * sizeof(int)) || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
+	    parse_request(c, req, n) < 0) {
+		cit_error_set(&err, -EPROTO, "sandbox step 'request' failed: malformed request");
+		child_fail(conn, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	memcpy(c->stdio, CMSG_DATA(cm), sizeof(c->stdio));
+	c->report = conn;
+	/* The request fds are CLOEXEC; the program dup2()s them onto 0..2 without it. */
+	init_run(c);
+}
+
+/* ---- init: pid 1 of the sandbox ----------------------------------------------------- */
 
 /* The program's pid, for the forwarding handler: init's only mutable global, because a
  * signal handler can reach nothing else. */
@@ -221,29 +281,22 @@ static void init_forward(int sig, siginfo_t *si, void *uc)
 		kill(init_program_pid, sig);
 }
 
-static _Noreturn void init_main(struct child *c)
+/* Forks the program, then reaps everything until it exits; its status decides. */
+static _Noreturn void init_run(struct child *c)
 {
 	struct cit_error err = { 0 };
-	/* Die with the supervisor; the pid namespace then takes every process with it. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
-		cit_error_set(&err, -errno, "PR_SET_PDEATHSIG");
-		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
-	}
-	if (run_steps(init_steps, ARRAY_SIZE(init_steps), c, &err) < 0)
-		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
-	const int keep[] = { c->sync };
-	cit_close_fds_except(3, keep, 1);
-
 	pid_t pid = fork();
 	if (pid < 0) {
 		cit_error_set(&err, -errno, "sandbox step 'fork' failed");
-		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
+		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
 	}
 	if (pid == 0)
 		program_main(c);
 	init_program_pid = pid;
 
 	/* Init keeps no stdio: the relay sees EOF when the program's tree is done. */
+	const int keep[] = { c->report };
+	cit_close_fds_except(3, keep, 1);
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
 		dup2(devnull, fd);
@@ -252,103 +305,117 @@ static _Noreturn void init_main(struct child *c)
 	static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
 	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaction(forwarded[i], &sa, NULL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	/* Reap everything; the program's own status decides. */
+	/* Reap everything until the program exits; its status decides. The supervisor never
+	 * writes once the program runs, so the report socket turning readable means it is
+	 * gone (killed, even): then the sandbox ends too, whoever init's parent is. */
 	for (;;) {
-		int st;
-		pid_t r = waitpid(-1, &st, __WALL);
-		if (r < 0 && errno == EINTR)
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->report, .events = POLLIN } };
+		if (sfd >= 0 && poll(p, 2, -1) < 0)
 			continue;
-		if (r == pid || r < 0) {
-			send_msg(c->sync, CIT_SYNC_EXIT, r == pid ? st : -1, NULL);
-			_exit(r == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
+		if (p[1].revents)
+			_exit(128 + SIGKILL);
+		int st;
+		pid_t r;
+		while ((r = waitpid(-1, &st, __WALL | (sfd >= 0 ? WNOHANG : 0))) > 0 || (r < 0 && errno == EINTR)) {
+			if (r != pid)
+				continue;
+			cit_sync_send(c->report, CIT_SYNC_EXIT, st, NULL);
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+		if (r < 0 && errno == ECHILD) {
+			cit_sync_send(c->report, CIT_SYNC_EXIT, -1, NULL);
+			_exit(125);
+		}
+		struct signalfd_siginfo si;
+		while (sfd >= 0 && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			;
+	}
+}
+
+static _Noreturn void init_main(struct child *c)
+{
+	struct cit_error err = { 0 };
+	for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++) {
+		if (init_steps[i].run(c, &err) < 0) {
+			cit_error_prefix(&err, "sandbox step '%s' failed", init_steps[i].name);
+			child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
 		}
 	}
+	if (c->listen_fd >= 0) {
+		int keep[] = { c->sync, c->listen_fd };
+		if (keep[0] > keep[1]) {
+			keep[0] = c->listen_fd;
+			keep[1] = c->sync;
+		}
+		cit_close_fds_except(3, keep, 2);
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; fd < 3 && devnull >= 0; fd++)
+			dup2(devnull, fd);
+		park(c);
+	}
+	c->report = c->sync;
+	init_run(c);
 }
 
 /* ---- the supervisor's side of the start -------------------------------------------- */
 
-static int fail_start(int pidfd, struct cit_error *err)
+int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_start *st,
+		      struct cit_supervisor *sv, struct cit_error *err)
 {
-	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-	siginfo_t si;
-	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-		;
-	return err->code;
-}
-
-int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], struct cit_run_result *res,
-		    struct cit_error *err)
-{
-	memset(res, 0, sizeof(*res));
 	int rc = cit_sandbox_config_check(cfg, err);
 	if (rc < 0)
 		return rc;
-	if (!argv || !argv[0])
-		return cit_error_set(err, -EINVAL, "no command to run");
-
-	struct cit_supervisor sv;
-	cit_supervisor_init(&sv, cfg);
-	int sv_fds[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv_fds) < 0)
-		return cit_error_set(err, -errno, "socketpair");
-	sv.sync = sv_fds[0];
-	struct child c = { .cfg = cfg, .argv = argv, .bpf = &cit_seccomp_builtin, .sync = sv_fds[1], .out_w = -1, .err_w = -1,
-			   .tty = isatty(0) || isatty(1) || isatty(2) };
-	/* The plan is large: heap, not stack. Its trees are inherited by init over clone. */
+	struct child c = { .cfg = cfg, .listen_fd = st->listen_fd, .argv = st->argv,
+			   .envp = cfg->env, .cwd = cfg->cwd,
+			   .stdio = { st->stdio[0], st->stdio[1], st->stdio[2] },
+			   .tty = st->listen_fd < 0 && (isatty(0) || isatty(1) || isatty(2)) };
+	/* The plan is large: heap, not stack. init inherits its trees over clone. */
 	_cleanup_free_ struct cit_fs_plan *plan = calloc(1, sizeof(*plan));
-	if (!plan) {
-		rc = cit_error_set(err, -ENOMEM, "mount plan");
-		goto out;
-	}
+	if (!plan)
+		return cit_error_set(err, -ENOMEM, "mount plan");
 	c.plan = plan;
 	if ((rc = cit_fs_plan_open(plan, cfg, c.tty, err)) < 0)
-		goto out;
-	if ((rc = cit_supervisor_open_relay(&sv, &c.out_w, &c.err_w, err)) < 0)
-		goto out;
-	if ((rc = cit_supervisor_block_signals(&sv, err)) < 0)
-		goto out;
-
-	pid_t pid = cit_clone3(cit_ns_clone_flags(cfg), &sv.pidfd);
+		return rc;
+	int fds[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+		cit_fs_plan_close(plan);
+		return cit_error_set(err, -errno, "socketpair");
+	}
+	sv->sync = fds[0];
+	c.sync = fds[1];
+	pid_t pid = cit_clone3(cit_ns_clone_flags(cfg), &sv->pidfd);
 	if (pid == 0)
 		init_main(&c);
+	close(c.sync);
 	if (pid < 0) {
-		rc = cit_error_set(err, pid, "creating the sandbox's namespaces (clone3)");
-		goto out;
+		cit_fs_plan_close(plan);
+		return cit_error_set(err, pid, "creating the sandbox's namespaces (clone3)");
 	}
-	close(steal_fd(&c.sync));
-	close(steal_fd(&c.out_w));
-	close(steal_fd(&c.err_w));
-	sv.pid = pid;
-
+	sv->pid = pid;
 	char name[64];
 	snprintf(name, sizeof(name), "citadel-%d", pid);
 	if ((rc = cit_idmap_write(pid, cit_idmap_outside_id(pid), err)) < 0 ||
 	    (rc = cit_fs_plan_idmap(plan, pid, err)) < 0 ||
-	    (rc = send_msg(sv.sync, CIT_SYNC_MAPPED, 0, NULL)) < 0 ||
-	    (rc = cit_cgroup_create(&sv.cg, name, cfg, err)) < 0 ||
-	    (rc = cit_cgroup_attach(&sv.cg, pid, err)) < 0 ||
-	    (rc = send_msg(sv.sync, CIT_SYNC_PLACED, 0, NULL)) < 0) {
-		/* A setup message from init explains an EPIPE better than EPIPE does. */
+	    (rc = cit_sync_send(sv->sync, CIT_SYNC_MAPPED, 0, NULL)) < 0 ||
+	    (rc = cit_cgroup_create(&sv->cg, name, cfg, err)) < 0 ||
+	    (rc = cit_cgroup_attach(&sv->cg, pid, err)) < 0 ||
+	    (rc = cit_sync_send(sv->sync, CIT_SYNC_PLACED, 0, NULL)) < 0) {
+		/* init's own account of a failed step explains an EPIPE better than EPIPE. */
 		if (rc == -EPIPE)
 			cit_error_set(err, rc, "the sandbox's first process died during setup");
-		cit_supervisor_read_setup_error(&sv, err);
-		fail_start(sv.pidfd, err);
-		goto out;
+		cit_supervisor_read_setup_error(sv, err);
+		syscall(SYS_pidfd_send_signal, sv->pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		while (waitid(P_PIDFD, (id_t)sv->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+			;
+		sv->pid = 0;
 	}
-	rc = cit_supervise(&sv, res, err);
-out:
-	if (c.sync >= 0)
-		close(c.sync);
-	if (c.out_w >= 0)
-		close(c.out_w);
-	if (c.err_w >= 0)
-		close(c.err_w);
-	cit_supervisor_close(&sv);
-	if (plan)
-		cit_fs_plan_close(plan);
+	cit_fs_plan_close(plan);
 	return rc;
 }

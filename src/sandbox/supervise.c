@@ -25,6 +25,7 @@ void cit_supervisor_init(struct cit_supervisor *sv, const struct cit_sandbox_con
 	memset(sv, 0, sizeof(*sv));
 	sv->cfg = cfg;
 	sv->pidfd = sv->sync = sv->out_r = sv->err_r = sv->sigfd = -1;
+	sv->child = sv->cg_owned = true;
 }
 
 int cit_supervisor_open_relay(struct cit_supervisor *sv, int *out_w, int *err_w, struct cit_error *err)
@@ -197,6 +198,8 @@ static void decide(struct cit_supervisor *sv, const struct outcome *o, struct ci
 			return;
 		}
 		sig = WTERMSIG(o->program_status);
+	} else if (!sv->child) {
+		sig = SIGKILL; /* a warm init died without a word: only a kill does that */
 	} else if (o->init.si_code == CLD_EXITED) {
 		res->cause = CIT_RUN_EXITED;
 		res->status = o->init.si_status;
@@ -248,8 +251,10 @@ int cit_supervise(struct cit_supervisor *sv, struct cit_run_result *res, struct 
 			on_msg(sv, &o);
 		if (p[4].revents)
 			on_signal(sv);
-		if (p[0].revents && waitid(P_PIDFD, (id_t)sv->pidfd, &o.init, WEXITED | WNOHANG) == 0 &&
-		    o.init.si_pid)
+		if (p[0].revents && !sv->child)
+			o.init_done = true; /* not ours to reap; its pidfd says it is gone */
+		else if (p[0].revents && waitid(P_PIDFD, (id_t)sv->pidfd, &o.init, WEXITED | WNOHANG) == 0 &&
+			 o.init.si_pid)
 			o.init_done = true;
 	}
 	if (o.setup_code && !o.exec_code) {
@@ -267,7 +272,8 @@ void cit_supervisor_close(struct cit_supervisor *sv)
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(steal_fd(fds[i]));
-	cit_cgroup_destroy(&sv->cg);
+	if (sv->cg_owned)
+		cit_cgroup_destroy(&sv->cg);
 	if (sv->mask_saved)
 		sigprocmask(SIG_SETMASK, &sv->old_mask, NULL);
 	sv->mask_saved = false;

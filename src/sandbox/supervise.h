@@ -14,14 +14,16 @@
 
 struct cit_supervisor {
 	const struct cit_sandbox_config *cfg;  /* borrowed */
-	pid_t pid;            /* the sandbox's init, our child */
+	pid_t pid;            /* the sandbox's init */
+	bool child;           /* init is our child (direct run); a warm init is not */
 	int pidfd;            /* owned; the only handle used to signal init */
 	int sync;             /* owned; our end of the socketpair */
 	int out_r, err_r;     /* owned; read ends of the relay pipes, -1 when not relaying */
 	int sigfd;            /* owned; signalfd for the signals we forward */
 	sigset_t old_mask;    /* restored on close */
 	bool mask_saved;
-	struct cit_cgroup cg; /* destroyed on close */
+	struct cit_cgroup cg; /* destroyed on close when owned (a warm sandbox's: its keeper's) */
+	bool cg_owned;
 	uint64_t relayed;     /* bytes of output written so far */
 };
 

@@ -1,6 +1,7 @@
 /* The messages between a sandbox's supervisor and its first process, over a
- * SOCK_SEQPACKET socketpair. Fixed layout with a version; the receiver checks the size
- * and the version of every message and NUL-terminates the text before use. */
+ * SOCK_SEQPACKET socket (a socketpair, or for a warm sandbox the connection a run made to
+ * it). Fixed layout with a version; the receiver checks the size and the version of every
+ * message and NUL-terminates the text before use. */
 #pragma once
 
 #include <stdint.h>
@@ -15,6 +16,7 @@ enum cit_sync_type {
 	CIT_SYNC_SETUP_ERROR = 3, /* init -> supervisor: a step failed (code, text) */
 	CIT_SYNC_EXEC_ERROR = 4,  /* program -> supervisor: execve failed (code, text) */
 	CIT_SYNC_EXIT = 5,        /* init -> supervisor: the program's wait status (code) */
+	CIT_SYNC_READY = 6,       /* warm init -> filler: built, restricted and listening */
 };
 
 struct cit_sync_msg {
@@ -23,3 +25,19 @@ struct cit_sync_msg {
 	int32_t code;
 	char text[CIT_ERROR_MSG_MAX];
 };
+
+/* A run's request to a warm sandbox: what to execute, sent with three fds (SCM_RIGHTS:
+ * stdin, stdout, stderr). data holds NUL-terminated strings: cwd, then argc arguments,
+ * then envc environment entries; len counts its bytes. */
+#define CIT_REQ_DATA_MAX (128 * 1024)
+#define CIT_REQ_MAX_STRINGS 4096
+
+struct cit_sync_req {
+	uint32_t version;
+	uint32_t type;           /* CIT_SYNC_REQUEST */
+	uint32_t argc, envc;
+	uint32_t len;
+	char data[CIT_REQ_DATA_MAX];
+};
+
+#define CIT_SYNC_REQUEST 7

@@ -205,6 +205,21 @@ def test_not_found_and_not_executable(citadel):
     assert r.returncode == 126 and b"Permission denied" in r.stderr
 
 
+def test_cold_and_warm_runs_behave_alike(citadel):
+    env = {"PATH": os.environ["PATH"]}
+    cold = citadel(["--", "/bin/sh", "-c", "echo $0 $HOME; ls /; exit 9"], env={**env, "CITADEL_WARM": "0"})
+    warm = [citadel(["--", "/bin/sh", "-c", "echo $0 $HOME; ls /; exit 9"], env=env) for _ in range(3)]
+    for r in warm:
+        assert (r.returncode, r.stdout, r.stderr) == (cold.returncode, cold.stdout, cold.stderr)
+
+
+def test_warm_sandboxes_are_never_reused(citadel):
+    """A file left in /tmp by one run is never seen by the next, warm or not."""
+    for _ in range(6):
+        r = citadel(["--", "/bin/sh", "-c", "ls /tmp; touch /tmp/left-behind"])
+        assert r.returncode == 0 and r.stdout == b""
+
+
 def test_timeout_is_124(citadel):
     r = citadel(["--timeout", "0.3", "--", "/bin/sleep", "10"])
     assert r.returncode == 124 and b"timed out" in r.stderr
@@ -258,13 +273,48 @@ def test_help(citadel):
 
 
 def test_many_runs_leave_no_cgroups_or_processes(citadel):
+    """Every run's cgroups go once its processes are gone. A warm sandbox's are removed by
+    its pool keeper right after the run, so allow it a moment."""
+    import time
     for _ in range(5):
         assert citadel(["--", "/bin/true"]).returncode == 0
-    leftovers = subprocess.run("find /sys/fs/cgroup/memory /sys/fs/cgroup/pids -maxdepth 4 -name 'citadel-*'",
-                               shell=True, capture_output=True, text=True).stdout.split()
-    live = []
-    for d in leftovers:
-        pid = int(d.rsplit("-", 1)[1])
-        if os.path.exists(f"/proc/{pid}"):
-            live.append(d)  # a concurrently running sandbox's cgroup, not a leak
-    assert sorted(set(leftovers) - set(live)) == []
+    deadline = time.monotonic() + 5
+    while True:
+        dirs = subprocess.run("find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/unified "
+                              "-maxdepth 4 -name 'citadel-*'", shell=True, capture_output=True, text=True).stdout.split()
+        # A live pid's cgroup belongs to a running or warm sandbox, not a leak.
+        leaked = [d for d in dirs if not os.path.exists(f"/proc/{d.rsplit('-', 1)[1]}")]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert leaked == []
+
+
+def _sandboxed_processes_running(marker):
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if marker in f.read():
+                        found.append(int(d))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("warm", ["1", "0"])
+def test_killing_citadel_kills_the_sandbox(warm):
+    """The supervisor's death (even SIGKILL) ends every process of its sandbox."""
+    import time
+    marker = f"31.{os.getpid()}{warm}".encode()
+    p = subprocess.Popen([str(CITADEL), "run", "--", "/bin/sh", "-c", f"echo up; sleep {marker.decode()}"],
+                         stdout=subprocess.PIPE, env={"PATH": os.environ["PATH"], "CITADEL_WARM": warm})
+    assert p.stdout.readline() == b"up\n"
+    assert _sandboxed_processes_running(marker)
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 5
+    while _sandboxed_processes_running(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sandboxed_processes_running(marker) == []

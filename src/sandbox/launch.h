@@ -1,0 +1,22 @@
+/* Making a sandbox, shared by direct runs and warm sandboxes. Internal to src/sandbox. */
+#pragma once
+
+#include "common/error.h"
+#include "sandbox/config.h"
+#include "sandbox/supervise.h"
+
+struct cit_start {
+	int listen_fd;      /* warm: a bound socket init listens on for its one run; -1: direct */
+	char *const *argv;  /* direct: the command (borrowed) */
+	int stdio[3];       /* direct: the program's stdin, stdout, stderr (borrowed) */
+};
+
+/* Makes a sandbox from cfg: opens the view's sources, clones init into its namespaces,
+ * maps its ids, places it in its cgroups. On return sv holds init's pid, pidfd, the sync
+ * socket and the cgroups; init goes on to build its view and restrict itself, then runs
+ * the command (direct) or parks (warm). On failure nothing is left running. */
+int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_start *st,
+		      struct cit_supervisor *sv, struct cit_error *err);
+
+/* Sends one sync message; 0 or -EPIPE. */
+int cit_sync_send(int fd, uint32_t type, int code, const char *text);
