@@ -285,6 +285,17 @@ static void init_forward(int sig, siginfo_t *si, void *uc)
 static _Noreturn void init_run(struct child *c)
 {
 	struct cit_error err = { 0 };
+	/* SIGCHLD is blocked before the fork: a program that exits at once must still leave
+	 * a pending signal for the signalfd (unblocked, the default disposition drops it). */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'signalfd' failed");
+		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		cit_error_set(&err, -errno, "sandbox step 'fork' failed");
@@ -295,8 +306,8 @@ static _Noreturn void init_run(struct child *c)
 	init_program_pid = pid;
 
 	/* Init keeps no stdio: the relay sees EOF when the program's tree is done. */
-	const int keep[] = { c->report };
-	cit_close_fds_except(3, keep, 1);
+	const int keep[] = { c->report < sfd ? c->report : sfd, c->report < sfd ? sfd : c->report };
+	cit_close_fds_except(3, keep, 2);
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
 		dup2(devnull, fd);
@@ -305,35 +316,30 @@ static _Noreturn void init_run(struct child *c)
 	static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
 	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaction(forwarded[i], &sa, NULL);
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_SETMASK, &chld, NULL);
-	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	/* Reap everything until the program exits; its status decides. The supervisor never
 	 * writes once the program runs, so the report socket turning readable means it is
 	 * gone (killed, even): then the sandbox ends too, whoever init's parent is. */
 	for (;;) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->report, .events = POLLIN } };
-		if (sfd >= 0 && poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			_exit(128 + SIGKILL);
 		int st;
 		pid_t r;
-		while ((r = waitpid(-1, &st, __WALL | (sfd >= 0 ? WNOHANG : 0))) > 0 || (r < 0 && errno == EINTR)) {
+		while ((r = waitpid(-1, &st, __WALL | WNOHANG)) > 0 || (r < 0 && errno == EINTR)) {
 			if (r != pid)
 				continue;
 			cit_sync_send(c->report, CIT_SYNC_EXIT, st, NULL);
 			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		}
-		if (r < 0 && errno == ECHILD) {
+		if (r < 0) {
 			cit_sync_send(c->report, CIT_SYNC_EXIT, -1, NULL);
 			_exit(125);
 		}
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->report, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			_exit(128 + SIGKILL);
 		struct signalfd_siginfo si;
-		while (sfd >= 0 && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 			;
 	}
 }

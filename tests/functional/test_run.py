@@ -318,3 +318,13 @@ def test_killing_citadel_kills_the_sandbox(warm):
     while _sandboxed_processes_running(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _sandboxed_processes_running(marker) == []
+
+
+@pytest.mark.parametrize("warm", ["1", "0"])
+def test_a_program_that_exits_at_once_is_always_reaped(warm):
+    """Regression: init lost SIGCHLD when the program exited before init was ready to wait,
+    and the run hung until its timeout."""
+    env = {"PATH": os.environ["PATH"], "CITADEL_WARM": warm}
+    statuses = [subprocess.run([str(CITADEL), "run", "--timeout", "5", "--", "/bin/true"], env=env).returncode
+                for _ in range(60)]
+    assert statuses == [0] * 60
