@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +56,7 @@ int cit_parse_duration_ms(const char *s, uint64_t *out_ms)
 	errno = 0;
 	char *end;
 	double v = strtod(s, &end);
-	if (errno == ERANGE || !isfinite(v) || v < 0)
+	if (errno == ERANGE || !(v >= 0 && v < 1e300))
 		return -ERANGE;
 	double scale = 1000.0;
 	if (!strcmp(end, "ms"))
@@ -73,6 +72,6 @@ int cit_parse_duration_ms(const char *s, uint64_t *out_ms)
 	double ms = v * scale;
 	if (ms > 1e15)
 		return -ERANGE;
-	*out_ms = (uint64_t)llround(ms);
+	*out_ms = (uint64_t)(ms + 0.5);
 	return 0;
 }

@@ -207,6 +207,12 @@ static void decide(struct cit_supervisor *sv, const struct outcome *o, struct ci
 	} else {
 		sig = o->init.si_status;
 	}
+	if (sig == SIGKILL && !sv->cg.version) {
+		/* A warm sandbox's cgroups are its keeper's; found by name only when needed. */
+		char name[64];
+		snprintf(name, sizeof(name), "citadel-%d", sv->pid);
+		cit_cgroup_open(&sv->cg, name);
+	}
 	if (sig == SIGKILL && cit_cgroup_oom_killed(&sv->cg)) {
 		res->cause = CIT_RUN_OUT_OF_MEMORY;
 		res->status = 128 + SIGKILL;

@@ -30,26 +30,31 @@
 #define KEEPER_MAX 16        /* sandboxes a keeper tracks: parked plus running */
 #define KEEPER_MAX_FAILS 3   /* consecutive failed makes before a keeper gives up */
 
-/* One pool per executable and per configuration: a keeper runs the code of the binary
- * that started it, so a rebuilt or upgraded citadel must not be handed its sandboxes. */
+/* One pool per executable: a keeper runs the code of the binary that started it, so a
+ * rebuilt or upgraded citadel must not be handed its sandboxes. */
 static void pool_dir(const struct cit_sandbox_config *cfg, char *out, size_t cap)
 {
 	struct stat st = { 0 };
 	stat("/proc/self/exe", &st);
-	snprintf(out, cap, CIT_WARM_DIR "/%llx-%llx-%llx-m%llu-p%llu-n%llu-c%llu-t%llu",
-		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (unsigned long long)st.st_mtime,
-		 (unsigned long long)cfg->memory_bytes, (unsigned long long)cfg->pids,
-		 (unsigned long long)cfg->nofile, (unsigned long long)cfg->cpu_ms,
-		 (unsigned long long)cfg->tmp_bytes);
+	(void)cfg; /* eligible configurations all share the default limits */
+	snprintf(out, cap, CIT_WARM_DIR "/%llx-%llx-%llx", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, (unsigned long long)st.st_mtime);
 }
 
+/* Only the default sandbox is kept warm: one pool per executable, not one per limit set
+ * (which would leave parked sandboxes behind for every variation a caller tries). The
+ * timeout and the output limit are the supervisor's, so they may differ. */
 bool cit_warm_eligible(const struct cit_sandbox_config *cfg)
 {
 	const char *env = getenv("CITADEL_WARM");
-	if (env && !strcmp(env, "0"))
+	if ((env && !strcmp(env, "0")) || geteuid() != 0)
 		return false;
-	return geteuid() == 0 && !cfg->root && !cfg->n_binds && !cfg->net_host && !isatty(0) && !isatty(1) &&
-	       !isatty(2) && !strcmp(cfg->hostname, "citadel");
+	struct cit_sandbox_config def;
+	cit_sandbox_config_init(&def);
+	return !cfg->root && !cfg->n_binds && !cfg->net_host && cfg->memory_bytes == def.memory_bytes &&
+	       cfg->tmp_bytes == def.tmp_bytes && cfg->pids == def.pids && cfg->nofile == def.nofile &&
+	       cfg->cpu_ms == def.cpu_ms && !strcmp(cfg->hostname, def.hostname) && !isatty(0) && !isatty(1) &&
+	       !isatty(2);
 }
 
 /* ---- a run's side ------------------------------------------------------------------ */
@@ -129,9 +134,6 @@ int cit_warm_claim(const struct cit_sandbox_config *cfg, char *const argv[], con
 		long pid = strtol(e->d_name, &end, 10);
 		if (pid <= 0 || strcmp(end, ".sock") || claim_one(dir, e->d_name, (pid_t)pid, sv) < 0)
 			continue;
-		char name[64];
-		snprintf(name, sizeof(name), "citadel-%ld", pid);
-		cit_cgroup_open(&sv->cg, name);
 		rc = send_request(sv->sync, cfg, argv, stdio, err);
 		if (rc < 0) {
 			/* Nothing ran: end it (its keeper tidies up); the caller starts cold. */
@@ -321,7 +323,10 @@ static _Noreturn void keeper_main(const struct cit_sandbox_config *cfg, const ch
 		_exit(1);
 	time_t last = time(NULL);
 	for (int fails = 0;;) {
-		while (count(&k, false) < CIT_WARM_TARGET && fails < KEEPER_MAX_FAILS) {
+		/* While a run is going and a spare is ready, the next one waits: the work of
+		 * making it would compete with the run for the CPUs. */
+		while (count(&k, false) < CIT_WARM_TARGET && fails < KEEPER_MAX_FAILS &&
+		       (count(&k, false) == 0 || count(&k, true) == 0)) {
 			struct parked *slot = NULL;
 			for (size_t i = 0; i < KEEPER_MAX && !slot; i++)
 				slot = k.p[i].pid ? NULL : &k.p[i];

@@ -9,8 +9,8 @@
  * fds; init forks the program and reports its status, exactly as in a direct run. No
  * sandbox serves two runs: isolation between runs is the same as without the pool.
  *
- * Pools are per configuration (the limits that are fixed when a sandbox is made); only
- * the default view qualifies (no --root, --ro, --rw, --net host, no terminal). Each pool
+ * Only the default sandbox is kept warm: default view and limits (the timeout and the
+ * output limit, enforced outside, may differ), no terminal; one pool per executable. Each pool
  * has a keeper: a process that runs start to make CIT_WARM_TARGET sandboxes, is their
  * parent, makes a new one as soon as one is claimed, and after a run reaps its init,
  * removes its cgroups and drops the last references to its namespaces (so that their
