@@ -10,7 +10,9 @@
  *                                      landlock; seccomp: init is now as restricted as
  *                                      the program will be
  *   supervise (supervise.c)            direct: fork the program
- *   or, warm: wait READY, exit         warm: READY, wait for one run's request, fork
+ *   or, warm: wait READY               warm: fork the program ahead of time, READY; the
+ *                                      program accepts one run's request and hands the
+ *                                      connection to init
  *                                      program: stdio, cwd, execve
  *                                      reap; report the program's status; exit
  * Each step has a name; the first that fails stops the sandbox and is reported. */
@@ -195,9 +197,99 @@ static _Noreturn void program_main(struct child *c)
 	child_fail(c->report, CIT_SYNC_EXEC_ERROR, &err, e == ENOENT ? 127 : 126);
 }
 
+/* ---- init: waiting for and reaping the program ----------------------------------- */
+
+/* The program's pid, for the forwarding handler: init's only mutable global, because a
+ * signal handler can reach nothing else. */
+static volatile pid_t init_program_pid;
+
+/* Forwards what the supervisor sends. A terminal's signal (SI_KERNEL) already reached the
+ * program through its process group; forwarding it would deliver it twice. */
+static void init_forward(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (init_program_pid > 0 && si->si_code != SI_KERNEL)
+		kill(init_program_pid, sig);
+}
+
+/* SIGCHLD is blocked before any fork: a program that exits at once must still leave a
+ * pending signal for the signalfd (unblocked, the default disposition drops it). */
+static int init_signals(struct child *c)
+{
+	struct cit_error err = { 0 };
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'signalfd' failed");
+		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	struct sigaction sa = { .sa_sigaction = init_forward, .sa_flags = SA_RESTART | SA_SIGINFO };
+	sigemptyset(&sa.sa_mask);
+	static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+		sigaction(forwarded[i], &sa, NULL);
+	return sfd;
+}
+
+static pid_t init_fork(struct child *c, void (*in_child)(struct child *c))
+{
+	struct cit_error err = { 0 };
+	pid_t pid = fork();
+	if (pid < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'fork' failed");
+		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	if (pid == 0)
+		in_child(c);
+	init_program_pid = pid;
+	return pid;
+}
+
+/* Reaps everything until the program exits; its status decides. The supervisor never
+ * writes once the program runs, so the report socket turning readable means it is gone
+ * (killed, even): then the sandbox ends too, whoever init's parent is. */
+static _Noreturn void init_reap(struct child *c, pid_t pid, int sfd)
+{
+	/* Init keeps no stdio and no other fd: the relay sees EOF when the program is done. */
+	const int keep[] = { c->report < sfd ? c->report : sfd, c->report < sfd ? sfd : c->report };
+	cit_close_fds_except(3, keep, 2);
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
+		dup2(devnull, fd);
+	for (;;) {
+		int st;
+		pid_t r;
+		while ((r = waitpid(-1, &st, __WALL | WNOHANG)) > 0 || (r < 0 && errno == EINTR)) {
+			if (r != pid)
+				continue;
+			cit_sync_send(c->report, CIT_SYNC_EXIT, st, NULL);
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+		if (r < 0) {
+			cit_sync_send(c->report, CIT_SYNC_EXIT, -1, NULL);
+			_exit(125);
+		}
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->report, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			_exit(128 + SIGKILL);
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			;
+	}
+}
+
+static void program_main_void(struct child *c)
+{
+	program_main(c);
+}
+
 /* ---- a warm init waits for its one run ------------------------------------------ */
 
-static _Noreturn void init_run(struct child *c);
 
 /* Checks a request and points c's program fields into it. Everything is bounded: the
  * counts, the length, and every string must end inside data. */
@@ -232,20 +324,12 @@ static int parse_request(struct child *c, struct cit_sync_req *req, ssize_t n)
 	return 0;
 }
 
-static _Noreturn void park(struct child *c)
+/* The pre-forked program of a warm sandbox: it accepts the run's connection, reads the
+ * request, hands the connection to init (which reports on it), and execs. */
+static void warm_program(struct child *c)
 {
 	struct cit_error err = { 0 };
-	/* The pool keeper stays our parent (PR_SET_PDEATHSIG still holds); a run that claims
-	 * us supervises us through our pidfd and this socket. */
-	prctl(PR_SET_NAME, "citadel-warm", 0, 0, 0);
-	if (listen(c->listen_fd, 1) < 0) {
-		cit_error_set(&err, -errno, "sandbox step 'listen' failed");
-		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
-	}
-	cit_sync_send(c->sync, CIT_SYNC_READY, 0, NULL);
-	close(c->sync);
 	int conn = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	close(c->listen_fd);
 	if (conn < 0)
 		_exit(125);
 	struct cit_sync_req *req = malloc(sizeof(*req));
@@ -261,88 +345,73 @@ static _Noreturn void park(struct child *c)
 		child_fail(conn, CIT_SYNC_SETUP_ERROR, &err, 125);
 	}
 	memcpy(c->stdio, CMSG_DATA(cm), sizeof(c->stdio));
+	/* The connection goes to init, for the status and to notice a dead supervisor. */
+	char pbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec one = { .iov_base = "c", .iov_len = 1 };
+	struct msghdr pm = { .msg_iov = &one, .msg_iovlen = 1, .msg_control = pbuf, .msg_controllen = sizeof(pbuf) };
+	struct cmsghdr *pc = CMSG_FIRSTHDR(&pm);
+	pc->cmsg_level = SOL_SOCKET;
+	pc->cmsg_type = SCM_RIGHTS;
+	pc->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(pc), &conn, sizeof(int));
+	if (sendmsg(c->sync, &pm, MSG_NOSIGNAL) != 1)
+		_exit(125);
 	c->report = conn;
-	/* The request fds are CLOEXEC; the program dup2()s them onto 0..2 without it. */
-	init_run(c);
+	program_main(c);
 }
 
-/* ---- init: pid 1 of the sandbox ----------------------------------------------------- */
-
-/* The program's pid, for the forwarding handler: init's only mutable global, because a
- * signal handler can reach nothing else. */
-static volatile pid_t init_program_pid;
-
-/* Forwards what the supervisor sends. A terminal's signal (SI_KERNEL) already reached the
- * program through its process group; forwarding it would deliver it twice. */
-static void init_forward(int sig, siginfo_t *si, void *uc)
+/* Receives the run's connection from the pre-forked program; returns it, or -1 when the
+ * program died first. */
+static int park_wait_conn(int sp, int sfd)
 {
-	(void)uc;
-	if (init_program_pid > 0 && si->si_code != SI_KERNEL)
-		kill(init_program_pid, sig);
-}
-
-/* Forks the program, then reaps everything until it exits; its status decides. */
-static _Noreturn void init_run(struct child *c)
-{
-	struct cit_error err = { 0 };
-	/* SIGCHLD is blocked before the fork: a program that exits at once must still leave
-	 * a pending signal for the signalfd (unblocked, the default disposition drops it). */
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_SETMASK, &chld, NULL);
-	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		cit_error_set(&err, -errno, "sandbox step 'signalfd' failed");
-		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		cit_error_set(&err, -errno, "sandbox step 'fork' failed");
-		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
-	}
-	if (pid == 0)
-		program_main(c);
-	init_program_pid = pid;
-
-	/* Init keeps no stdio: the relay sees EOF when the program's tree is done. */
-	const int keep[] = { c->report < sfd ? c->report : sfd, c->report < sfd ? sfd : c->report };
-	cit_close_fds_except(3, keep, 2);
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
-		dup2(devnull, fd);
-	struct sigaction sa = { .sa_sigaction = init_forward, .sa_flags = SA_RESTART | SA_SIGINFO };
-	sigemptyset(&sa.sa_mask);
-	static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
-	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-		sigaction(forwarded[i], &sa, NULL);
-
-	/* Reap everything until the program exits; its status decides. The supervisor never
-	 * writes once the program runs, so the report socket turning readable means it is
-	 * gone (killed, even): then the sandbox ends too, whoever init's parent is. */
 	for (;;) {
-		int st;
-		pid_t r;
-		while ((r = waitpid(-1, &st, __WALL | WNOHANG)) > 0 || (r < 0 && errno == EINTR)) {
-			if (r != pid)
-				continue;
-			cit_sync_send(c->report, CIT_SYNC_EXIT, st, NULL);
-			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-		}
-		if (r < 0) {
-			cit_sync_send(c->report, CIT_SYNC_EXIT, -1, NULL);
-			_exit(125);
-		}
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->report, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = sp, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0)
 			continue;
-		if (p[1].revents)
-			_exit(128 + SIGKILL);
-		struct signalfd_siginfo si;
-		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			;
+		if (p[0].revents & POLLIN) {
+			char b, cbuf[CMSG_SPACE(sizeof(int))];
+			struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+					     .msg_controllen = sizeof(cbuf) };
+			struct cmsghdr *cm = recvmsg(sp, &mh, MSG_CMSG_CLOEXEC) == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
+			int fd = -1;
+			if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+			return fd;
+		}
+		if (p[1].revents || (p[0].revents & (POLLHUP | POLLERR)))
+			return -1;
 	}
 }
+
+static _Noreturn void park(struct child *c)
+{
+	struct cit_error err = { 0 };
+	/* The pool keeper stays our parent (PR_SET_PDEATHSIG still holds); a run that claims
+	 * us supervises us through our pidfd and the connection. */
+	prctl(PR_SET_NAME, "citadel-warm", 0, 0, 0);
+	int sp[2];
+	if (listen(c->listen_fd, 1) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'listen' failed");
+		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	c->report = c->sync;
+	int sfd = init_signals(c);
+	int keeper = c->sync;
+	c->sync = sp[1];
+	pid_t pid = init_fork(c, warm_program);
+	close(sp[1]);
+	close(c->listen_fd);
+	cit_sync_send(keeper, CIT_SYNC_READY, 0, NULL);
+	close(keeper);
+	c->report = park_wait_conn(sp[0], sfd);
+	close(sp[0]);
+	if (c->report < 0)
+		_exit(125); /* the program died before its run came: nobody to report to */
+	init_reap(c, pid, sfd);
+}
+
+/* ---- init: pid 1 of the sandbox, from start to program ------------------------------ */
 
 static _Noreturn void init_main(struct child *c)
 {
@@ -366,7 +435,8 @@ static _Noreturn void init_main(struct child *c)
 		park(c);
 	}
 	c->report = c->sync;
-	init_run(c);
+	int sfd = init_signals(c);
+	init_reap(c, init_fork(c, program_main_void), sfd);
 }
 
 /* ---- the supervisor's side of the start -------------------------------------------- */
