@@ -29,7 +29,8 @@ def citadel():
 
 @pytest.fixture(scope="session")
 def attack():
-    """Arguments that bind the static attack helper at /opt/attack inside a sandbox."""
+    """Arguments that bind the static attack helper at /attack inside a sandbox (a new
+    mount point must be on the writable parts of the root: /opt is a read-only bind)."""
     if not ATTACK.exists():
         pytest.fail(f"{ATTACK} is missing: run make first")
-    return ["--ro", f"{ATTACK}:/opt/attack"]
+    return ["--ro", f"{ATTACK}:/attack"]

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "sandbox/warm.h"
 
 static const char usage[] =
 	"usage: citadel COMMAND [OPTIONS]\n"
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
+	if (!strcmp(cmd, CIT_WARM_KEEPER_CMD)) /* internal: see src/sandbox/warm.h */
+		return cit_warm_keeper_main();
 	if (!strcmp(cmd, "run"))
 		return cit_cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -1,6 +1,12 @@
 #include "sandbox/idmap.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <grp.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -35,4 +41,47 @@ int cit_idmap_become_root(struct cit_error *err)
 	if (setresuid(0, 0, 0) < 0)
 		return cit_error_set(err, -errno, "setresuid");
 	return 0;
+}
+
+int cit_idmap_userns(uid_t inside_uid, gid_t inside_gid, uid_t outside, int *nsfd, struct cit_error *err)
+{
+	*nsfd = -1;
+	if (inside_uid == 0 || inside_gid == 0)
+		return cit_error_set(err, -EINVAL, "refusing to map host root into a sandbox");
+	int gate[2];
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		return cit_error_set(err, -errno, "pipe");
+	/* A child born in a new user namespace holds it while its map is written and the
+	 * namespace is opened; then it exits. */
+	struct clone_args args = { .flags = CLONE_NEWUSER, .exit_signal = SIGCHLD };
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0) {
+		char b;
+		close(gate[1]);
+		while (read(gate[0], &b, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(gate[0]);
+	int rc = 0;
+	if (pid < 0) {
+		rc = cit_error_set(err, -errno, "clone3(CLONE_NEWUSER) for an idmapped bind");
+	} else {
+		char path[64], line[64];
+		static const char *const files[] = { "uid_map", "gid_map" };
+		const unsigned inside[] = { inside_uid, inside_gid };
+		for (unsigned i = 0; rc == 0 && i < 2; i++) {
+			snprintf(path, sizeof(path), "/proc/%ld/%s", pid, files[i]);
+			int n = snprintf(line, sizeof(line), "%u %u 1\n", inside[i], outside);
+			if ((rc = cit_write_file(path, line, (size_t)n)) < 0)
+				cit_error_set(err, rc, "writing %s", path);
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/ns/user", pid);
+		if (rc == 0 && (*nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			rc = cit_error_set(err, -errno, "opening %s", path);
+	}
+	close(gate[1]);
+	if (pid > 0)
+		waitpid((pid_t)pid, NULL, 0);
+	return rc;
 }

@@ -477,7 +477,7 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	char name[64];
 	snprintf(name, sizeof(name), "citadel-%d", pid);
 	if ((rc = cit_idmap_write(pid, cit_idmap_outside_id(pid), err)) < 0 ||
-	    (rc = cit_fs_plan_idmap(plan, pid, err)) < 0 ||
+	    (rc = cit_fs_plan_idmap(plan, cit_idmap_outside_id(pid), err)) < 0 ||
 	    (rc = cit_sync_send(sv->sync, CIT_SYNC_MAPPED, 0, NULL)) < 0 ||
 	    (rc = cit_cgroup_create(&sv->cg, name, cfg, err)) < 0 ||
 	    (rc = cit_cgroup_attach(&sv->cg, pid, err)) < 0 ||

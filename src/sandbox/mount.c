@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "sandbox/idmap.h"
 
 /* Where the new root is built, in the sandbox's own mount namespace (the host's /tmp is
  * only covered there, never touched). */
@@ -136,23 +137,38 @@ int cit_fs_plan_open(struct cit_fs_plan *plan, const struct cit_sandbox_config *
 	return rc;
 }
 
-int cit_fs_plan_idmap(struct cit_fs_plan *plan, pid_t pid, struct cit_error *err)
+int cit_fs_plan_idmap(struct cit_fs_plan *plan, uid_t outside, struct cit_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
-	_cleanup_close_ int userns = -1;
-	for (size_t i = 0; i < plan->n; i++) {
+	/* One namespace per owner; a run rarely binds more than a few. */
+	struct { uid_t uid; gid_t gid; int fd; } ns[8];
+	size_t n_ns = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < plan->n; i++) {
 		struct cit_fs_entry *e = &plan->e[i];
-		if (!e->idmap || e->fd < 0)
+		struct stat st;
+		if (!e->idmap || e->fd < 0 || fstat(e->fd, &st) < 0 || st.st_uid == 0 || st.st_gid == 0)
 			continue;
-		if (userns < 0 && (userns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			return cit_error_set(err, -errno, "opening %s", path);
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
+		int fd = -1;
+		for (size_t j = 0; j < n_ns && fd < 0; j++)
+			if (ns[j].uid == st.st_uid && ns[j].gid == st.st_gid)
+				fd = ns[j].fd;
+		if (fd < 0) {
+			if (n_ns == ARRAY_SIZE(ns))
+				continue; /* more owners than that: the rest stay plain binds */
+			if ((rc = cit_idmap_userns(st.st_uid, st.st_gid, outside, &fd, err)) < 0)
+				break;
+			ns[n_ns].uid = st.st_uid;
+			ns[n_ns].gid = st.st_gid;
+			ns[n_ns++].fd = fd;
+		}
+		struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)fd };
 		if (syscall(SYS_mount_setattr, e->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0 &&
 		    errno != EINVAL && errno != EOPNOTSUPP)
-			return cit_error_set(err, -errno, "idmapping the bind at %s", e->dst);
+			rc = cit_error_set(err, -errno, "idmapping the bind at %s", e->dst);
 	}
-	return 0;
+	for (size_t j = 0; j < n_ns; j++)
+		close(ns[j].fd);
+	return rc;
 }
 
 void cit_fs_plan_close(struct cit_fs_plan *plan)

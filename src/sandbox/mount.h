@@ -33,7 +33,7 @@ struct cit_fs_entry {
 	char link[CIT_FS_NAME_MAX];   /* symlink target when fd < 0 */
 	int fd;                       /* owned: detached mount tree (open_tree) */
 	bool dir;                     /* the tree's root is a directory */
-	bool idmap;                   /* a user's bind: host root's files are the sandbox's */
+	bool idmap;                   /* a user's bind: its owner's files are the sandbox's */
 };
 
 struct cit_fs_plan {
@@ -46,13 +46,13 @@ struct cit_fs_plan {
 int cit_fs_plan_open(struct cit_fs_plan *plan, const struct cit_sandbox_config *cfg, bool with_tty,
 		     struct cit_error *err);
 
-/* In the supervisor, once the sandbox's user namespace (that of pid) has its id map:
- * idmaps the user's binds through it, so files owned by host root on them belong to the
- * sandbox's root, and what it creates there is owned by host root, as the user who asked
- * for the bind expects. Files of other owners stay foreign to the sandbox. The host's
- * system directories are never idmapped: their root-only files stay unreadable. A
- * filesystem that cannot be idmapped keeps plain ownership. */
-int cit_fs_plan_idmap(struct cit_fs_plan *plan, pid_t pid, struct cit_error *err);
+/* In the supervisor, once the sandbox's outside id is known: idmaps each user bind whose
+ * source belongs to a user other than root, so that the sandbox's root is that user
+ * there (it reads and writes what the owner may, and what it creates belongs to the
+ * owner). A source that root owns (user or group) is never idmapped: the sandbox would
+ * own files as host root and could leave setuid-root programs behind. There, and on the
+ * host's system directories, the sandbox is an unprivileged stranger. */
+int cit_fs_plan_idmap(struct cit_fs_plan *plan, uid_t outside, struct cit_error *err);
 
 /* Closes the plan's fds. Idempotent. */
 void cit_fs_plan_close(struct cit_fs_plan *plan);

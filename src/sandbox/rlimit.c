@@ -19,6 +19,10 @@ int cit_rlimit_apply(const struct cit_sandbox_config *cfg, struct cit_error *err
 		{ RLIMIT_CORE, "RLIMIT_CORE", 0, 0 },
 		{ RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", 8ULL << 20, 8ULL << 20 },
 		{ RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", 1ULL << 20, 1ULL << 20 },
+		/* No real-time scheduling and no raised priority, whatever the caller had. */
+		{ RLIMIT_RTPRIO, "RLIMIT_RTPRIO", 0, 0 },
+		{ RLIMIT_RTTIME, "RLIMIT_RTTIME", 0, 0 },
+		{ RLIMIT_NICE, "RLIMIT_NICE", 0, 0 },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
 		/* Only ever lowered: the sandbox holds no capability over the host's limits. */

@@ -377,8 +377,10 @@ void cit_warm_keep(const struct cit_sandbox_config *cfg)
 		if (running)
 			return;
 	}
-	/* Double fork: the keeper is nobody's child to wait for, in its own session, holding
-	 * none of the run's fds (whoever reads our stdout must see EOF when we exit). */
+	/* Double fork: the keeper is nobody's child to wait for, in its own session. It then
+	 * execs itself afresh: a fixed argv, no environment, cwd /, none of this run's fds,
+	 * so that no sandbox it makes carries anything of the run that started it (a fork
+	 * would show this run's command line in every warm sandbox's /proc/1/cmdline). */
 	pid_t mid = fork();
 	if (mid < 0)
 		return;
@@ -389,18 +391,33 @@ void cit_warm_keep(const struct cit_sandbox_config *cfg)
 	setsid();
 	if (fork() != 0)
 		_exit(0);
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int devnull = open("/dev/null", O_RDWR);
 	for (int i = 0; i < 3 && devnull >= 0; i++)
 		dup2(devnull, i);
 	syscall(SYS_close_range, 3, ~0U, 0);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (chdir("/") < 0)
+		_exit(1);
+	char *const argv[] = { "citadel", CIT_WARM_KEEPER_CMD, NULL };
+	char *const envp[] = { NULL };
+	execve("/proc/self/exe", argv, envp);
+	_exit(1);
+}
+
+int cit_warm_keeper_main(void)
+{
+	struct cit_sandbox_config cfg;
+	cit_sandbox_config_init(&cfg);
+	char dir[PATH_MAX], lock[PATH_MAX + 16];
+	pool_dir(&cfg, dir, sizeof(dir));
+	snprintf(lock, sizeof(lock), "%s/keeper.lock", dir);
 	if ((mkdir("/run/citadel", 0700) < 0 && errno != EEXIST) ||
 	    (mkdir(CIT_WARM_DIR, 0700) < 0 && errno != EEXIST) || (mkdir(dir, 0700) < 0 && errno != EEXIST))
-		_exit(1);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		return 1;
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
-		_exit(0); /* another keeper won */
-	keeper_main(cfg, dir);
+		return 0; /* another keeper won */
+	keeper_main(&cfg, dir);
 }

@@ -41,3 +41,10 @@ int cit_warm_claim(const struct cit_sandbox_config *cfg, char *const argv[], con
  * Costs an open and a flock when the keeper runs. Best effort: without a keeper, runs
  * start cold. */
 void cit_warm_keep(const struct cit_sandbox_config *cfg);
+
+/* The hidden command a keeper execs itself as (`citadel __keeper`). */
+#define CIT_WARM_KEEPER_CMD "__keeper"
+
+/* The keeper: runs until it retires. Returns an exit status when it cannot start, or
+ * when another keeper already keeps the pool. */
+int cit_warm_keeper_main(void);

@@ -89,8 +89,19 @@ def test_missing_cwd_is_a_citadel_error(citadel):
     assert b"working directory" in r.stderr and r.stderr.count(b"\n") == 1
 
 
+def user_dir(path, uid=1000):
+    """A directory owned by an ordinary user, as a bind source the sandbox may use as
+    that user (binds of root's files give the sandbox no access, by design)."""
+    path.mkdir(exist_ok=True)
+    os.chown(path, uid, uid)
+    os.chmod(path, 0o700)
+    return path
+
+
 def test_rw_bind_persists_and_tmp_does_not(citadel, tmp_path):
+    tmp_path = user_dir(tmp_path / "data")
     (tmp_path / "in.txt").write_text("from host\n")
+    os.chown(tmp_path / "in.txt", 1000, 1000)
     r = citadel(["--rw", f"{tmp_path}:/data", "--", "/bin/sh", "-c",
                  "cat /data/in.txt; echo from sandbox > /data/out.txt; echo gone > /tmp/t"])
     assert r.returncode == 0 and r.stdout == b"from host\n"
@@ -100,7 +111,9 @@ def test_rw_bind_persists_and_tmp_does_not(citadel, tmp_path):
 
 
 def test_ro_bind_is_readable_not_writable(citadel, tmp_path):
+    tmp_path = user_dir(tmp_path / "data")
     (tmp_path / "f").write_text("data\n")
+    os.chown(tmp_path / "f", 1000, 1000)
     r = citadel(["--ro", f"{tmp_path}:/data", "--", "/bin/sh", "-c", "cat /data/f; echo x > /data/f"])
     assert r.stdout == b"data\n" and b"Read-only file system" in r.stderr
     assert (tmp_path / "f").read_text() == "data\n"
@@ -118,14 +131,30 @@ def test_bind_destination_in_a_read_only_dir_must_exist(citadel, tmp_path):
     assert r.returncode == 125 and b"/etc/newdir does not exist" in r.stderr
 
 
-def test_rw_bind_of_a_root_only_dir_is_usable_and_owned_by_host_root(citadel, tmp_path):
-    d = tmp_path / "private"
-    d.mkdir(mode=0o700)
-    (d / "mine").write_text("root's\n")
+def test_rw_bind_of_a_users_private_dir_acts_as_that_user(citadel, tmp_path):
+    d = user_dir(tmp_path / "private")
+    (d / "mine").write_text("alice's\n")
+    os.chown(d / "mine", 1000, 1000)
     os.chmod(d / "mine", 0o600)
-    r = citadel(["--rw", f"{d}:/data", "--", "/bin/sh", "-c", "cat /data/mine; echo new > /data/made; stat -c %u /data/made"])
-    assert r.returncode == 0 and r.stdout == b"root's\n0\n", r.stderr
-    assert os.stat(d / "made").st_uid == 0, "files the sandbox makes belong to the bind's owner, host root"
+    r = citadel(["--rw", f"{d}:/data", "--", "/bin/sh", "-c",
+                 "cat /data/mine; echo new > /data/made; chmod 4755 /data/made; stat -c %u /data/made"])
+    assert r.returncode == 0 and r.stdout == b"alice's\n0\n", r.stderr
+    st = os.stat(d / "made")
+    assert (st.st_uid, st.st_gid) == (1000, 1000), "what the sandbox makes belongs to the bind's owner"
+
+
+def test_rw_bind_of_root_owned_dir_gives_the_sandbox_no_root(citadel, tmp_path):
+    """Regression: idmapping root-owned binds let the sandbox leave setuid-root programs."""
+    d = tmp_path / "rootdir"
+    d.mkdir(mode=0o777)
+    os.chmod(d, 0o777)
+    (d / "roots").write_text("root's\n")
+    os.chmod(d / "roots", 0o644)
+    r = citadel(["--rw", f"{d}:/data", "--", "/bin/sh", "-c",
+                 "cp /bin/true /data/t; chmod 6755 /data/t; chmod 666 /data/roots; echo x >> /data/roots"])
+    st = os.stat(d / "t")
+    assert st.st_uid >= 0x70000000 and st.st_gid >= 0x70000000, "files the sandbox makes are not root's"
+    assert (d / "roots").read_text() == "root's\n" and os.stat(d / "roots").st_mode & 0o777 == 0o644
 
 
 def test_bind_does_not_expose_files_of_other_users(citadel, tmp_path):
@@ -226,6 +255,7 @@ def test_timeout_is_124(citadel):
 
 
 def test_timeout_kills_background_children(citadel, tmp_path):
+    tmp_path = user_dir(tmp_path / "out")
     r = citadel(["--timeout", "0.5", "--rw", f"{tmp_path}:/out", "--", "/bin/sh", "-c",
                  "(sleep 2; echo late > /out/late) & sleep 10"])
     assert r.returncode == 124
