@@ -8,14 +8,14 @@ ASAN    := build-asan
 .PHONY: all deps test run bench clean unit asan
 
 all: deps
-	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) >/dev/null
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	ninja -C $(BUILD)
 
 deps:
 	@scripts/deps.sh build
 
 asan: deps
-	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(ASAN)
 
 test:
