@@ -28,9 +28,10 @@ from typing import Callable
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 CITADEL = os.environ.get("CITADEL", str(BENCH.parent / "build" / "citadel"))
-TOOLS = ("fork+exec", "unshare", "bwrap", "firejail", "runc", "crun", "citadel")
 WORKLOADS = ("true", "hello")
-IN_SANDBOX = "/opt/bench"  # where citadel and the OCI containers see the static hello
+# Where citadel and the OCI containers see the static hello. Under /tmp because citadel's
+# /tmp is a tmpfs where it can create the bind mount point; its /opt etc. are read-only.
+IN_SANDBOX = "/tmp/bench"
 CALL_TIMEOUT = 120  # seconds allowed for any single probe or launcher call
 SETTLE_TIMEOUT = 30  # seconds for a batch of sleeping sandboxes to come up
 STOP_GRACE = 5  # seconds a tool gets to clean up after its sandboxed process is killed
@@ -43,11 +44,13 @@ class Tool:
     argv: Callable[[str, str], list]  # (workload, instance id) -> command line
     prefix: tuple = ()  # wraps the launcher (timing) or the tool (memory)
     missing: str = ""  # why the tool cannot run at all, if it cannot
+    env: dict | None = None  # added to the environment of the tool
+    no_memory: str = ""  # why its sandboxes' memory cannot be measured, if it cannot
 
 
 def build(work):
     """Compile the launcher and the static hello; the hello lands in the OCI rootfs, whose
-    opt/bench directory is also what citadel gets with --ro."""
+    tmp/bench directory is also what citadel gets with --ro."""
     hello_dir = work / "rootfs" / IN_SANDBOX.lstrip("/")
     hello_dir.mkdir(parents=True)
     for src, out, flags in (("launch.c", work / "launch", ["-Wall", "-Wextra", "-Werror"]),
@@ -56,16 +59,16 @@ def build(work):
     return work / "launch", hello_dir
 
 
-def oci_bundles(work, hello_dir):
+def oci_bundles(work, oci_runtime):
     """One bundle per workload (OCI takes the command from config.json), sharing a rootfs
     that is the host's /usr bound read-only plus the hello: the same /bin/true as outside."""
     rootfs = work / "rootfs"
-    for d in ("proc", "dev", "sys", "usr", "tmp"):
+    for d in ("proc", "dev", "sys", "usr"):
         (rootfs / d).mkdir()
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink("/" + link):
             (rootfs / link).symlink_to(os.readlink("/" + link))
-    subprocess.run([shutil.which("runc") or "crun", "spec"], cwd=work, check=True)
+    subprocess.run([oci_runtime, "spec"], cwd=work, check=True)
     spec = json.loads((work / "config.json").read_text())
     spec["root"]["path"] = str(rootfs)
     spec["process"]["terminal"] = False
@@ -105,22 +108,36 @@ def make_tools(hello_dir, bundles):
     tools = [Tool(name, lambda w, _id, pre=pre: pre + host[w],
                   missing="" if not pre or shutil.which(pre[0]) else f"{pre[0]} not installed")
              for name, pre in wrappers.items()]
-    prefixes = {"runc": (), "crun": crun_prefix()}
-    for name, prefix in prefixes.items():
-        tools.append(Tool(name, lambda w, cid, name=name: [
-                              name, "run", "--bundle", str(bundles[w]), f"citadel-bench-{os.getpid()}-{cid}"],
-                          prefix, "" if shutil.which(name) else f"{name} not installed"))
-    ro = ["--ro", f"{hello_dir}:{IN_SANDBOX}"]
-    tools.append(Tool("citadel", lambda w, _id: [CITADEL, "run", *(ro if w == "hello" else []),
-                                                  "--", *inside[w]],
-                      missing="" if os.access(CITADEL, os.X_OK) else f"{CITADEL} not built"))
+    for name, prefix in (("runc", ()), ("crun", crun_prefix())):
+        def oci(w, cid, name=name):
+            return [name, "run", "--bundle", str(bundles[w]), f"citadel-bench-{os.getpid()}-{cid}"]
+        tools.append(Tool(name, oci, prefix, "" if shutil.which(name) else f"{name} not installed"))
+
+    def citadel(w, _id):
+        ro = ["--ro", f"{hello_dir}:{IN_SANDBOX}"] if w == "hello" else []
+        # A run that hangs fails its cell after 5 s rather than the 60 s default timeout;
+        # the sleeping sandboxes keep the default, which outlasts their `sleep 30`.
+        limit = [] if w == "sleep" else ["--timeout", "5s"]
+        return [CITADEL, "run", *limit, *ro, "--", *inside[w]]
+    built = "" if os.access(CITADEL, os.X_OK) else f"{CITADEL} not built"
+    # As users get it: default-view runs claim a sandbox its warm pool made ahead of time
+    # (runs with --ro, like hello, start cold). A warm sandbox is the pool keeper's child,
+    # not the run's, so its memory is measured with the pool off, as citadel-cold.
+    tools.append(Tool("citadel", citadel, missing=built,
+                      no_memory="warm sandboxes are not the run's descendants: see citadel-cold"))
+    tools.append(Tool("citadel-cold", citadel, missing=built, env={"CITADEL_WARM": "0"}))
     return tools
 
 
-def run_bounded(cmd, timeout=CALL_TIMEOUT):
+def environment(tool):
+    return {**os.environ, **tool.env} if tool.env else None
+
+
+def run_bounded(tool, cmd, timeout=CALL_TIMEOUT):
     """Run cmd in a new session; on timeout kill that process group, and only it."""
     with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True) as p:
+                          stderr=subprocess.PIPE, text=True, start_new_session=True,
+                          env=environment(tool)) as p:
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -131,13 +148,14 @@ def run_bounded(cmd, timeout=CALL_TIMEOUT):
 
 
 def failure(rc, err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else f"exit status {rc}"
+    """The tool's last words: the last two stderr lines (the tool's, then the launcher's)."""
+    lines = [line.strip() for line in err.splitlines() if line.strip()]
+    return " | ".join(lines[-2:]) if lines else f"exit status {rc}"
 
 
 def probe(tool, workload):
     """Run once directly; return why the tool cannot run this workload, or ''."""
-    rc, out, err = run_bounded([*tool.prefix, *tool.argv(workload, workload)])
+    rc, out, err = run_bounded(tool, [*tool.prefix, *tool.argv(workload, workload)])
     if rc != 0:
         return failure(rc, err)
     if workload == "hello" and out != "hello, world\n":
@@ -165,7 +183,8 @@ def measure_latency(launcher, tools, rounds, runs):
             if reasons[name, w]:
                 continue
             tool = by_name[name]
-            rc, out, err = run_bounded([*tool.prefix, str(launcher), str(runs), *tool.argv(w, w)])
+            cmd = [*tool.prefix, str(launcher), str(runs), *tool.argv(w, w)]
+            rc, out, err = run_bounded(tool, cmd)
             if rc == 0:
                 samples[name, w] += [int(x) for x in out.split()]
             else:
@@ -212,13 +231,31 @@ def pss_kib(pid):
     return 0
 
 
+def warm_pool_cost():
+    """PSS of the warm pool that citadel's runs left: the keeper of CITADEL's pool (a
+    `citadel __keeper` reparented to init, running that binary) and everything under it,
+    the parked sandboxes included. What a user pays for warm starts while a pool lives."""
+    exe = os.path.realpath(CITADEL)
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if (read_proc(pid, "cmdline") == "citadel\0__keeper\0" and os.readlink(f"/proc/{pid}/exe") == exe
+                    and int(read_proc(pid, "stat").rsplit(")", 1)[1].split()[1]) == 1):
+                pids = tree(pid)
+                return {"available": True, "processes": len(pids),
+                        "pss_kib": sum(pss_kib(p) for p in pids)}
+        except (OSError, ValueError, IndexError):
+            continue
+    return {"available": False, "reason": "no keeper of this binary's pool is running"}
+
+
 def stop(procs):
     """Kill exactly the processes we started and their descendants: the sandboxed leaves
     first, so each tool can clean up (runc/crun delete their state and cgroups), then,
-    after a grace period, the process groups we created and any process still left."""
+    after a grace period, the process groups we created and any process still left.
+    A root already reaped (it exited early) is skipped: its pid may have been reused."""
     fds = {}
     for p in procs:
-        for pid in tree(p.pid):
+        for pid in tree(p.pid) if p.returncode is None else []:
             try:
                 fds[pid] = os.pidfd_open(pid)  # pins the identity: no pid-reuse mistakes
             except ProcessLookupError:
@@ -260,7 +297,8 @@ def measure_memory(tool, count):
             for i in range(count):
                 procs.append(subprocess.Popen(
                     [*tool.prefix, *tool.argv("sleep", f"sleep{i}")], stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True))
+                    stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True,
+                    env=environment(tool)))
             return sample_memory(procs, errors)
         finally:
             stop(procs)
@@ -293,34 +331,39 @@ def fmt_ms(us):
 
 
 def report(results):
-    print(f"\n{'tool':10} {'true ms':>8} {'p95':>8} {'hello ms':>8} {'p95':>8} {'PSS/sbx':>9}")
+    print(f"\n{'tool':12} {'true ms':>8} {'p95':>8} {'hello ms':>8} {'p95':>8} "
+          f"{'PSS/sandbox':>11} {'PSS total':>11}")
     for name, r in results.items():
         mem = r["memory"]
-        pss = f"{mem['pss_kib_per_sandbox'] / 1024:6.2f} MiB" if mem["available"] else "      n/a"
-        print(f"{name:10} {fmt_ms(r['true']['median_us'])} {fmt_ms(r['true']['p95_us'])} "
+        keys = ("pss_kib_per_sandbox", "total_pss_kib")
+        pss = (" ".join(f"{mem[k] / 1024:7.2f} MiB" for k in keys) if mem["available"]
+               else f"{'n/a':>11} {'n/a':>11}")
+        print(f"{name:12} {fmt_ms(r['true']['median_us'])} {fmt_ms(r['true']['p95_us'])} "
               f"{fmt_ms(r['hello']['median_us'])} {fmt_ms(r['hello']['p95_us'])} {pss}")
     for name, r in results.items():
-        for what in (*WORKLOADS, "memory"):
-            if r[what]["reason"]:
-                print(f"  {name} {what}: unavailable: {r[what]['reason']}")
-                if not r["true"]["available"]:
-                    break
+        parts_by_reason = {}
+        for part in (*WORKLOADS, "memory"):
+            if r[part]["reason"]:
+                parts_by_reason.setdefault(r[part]["reason"], []).append(part)
+        for why, parts in parts_by_reason.items():
+            print(f"  {name} {'+'.join(parts)} unavailable: {why}")
     ratios = {}
-    cit = results["citadel"]
-    for name, r in results.items():
-        if name == "citadel":
-            continue
-        row = {w: round(cit[w]["median_us"] / r[w]["median_us"], 2)
-               for w in WORKLOADS if cit[w]["available"] and r[w]["available"]}
-        if cit["memory"]["available"] and r["memory"]["available"]:
-            row["pss"] = round(cit["memory"]["pss_kib_per_sandbox"]
-                               / r["memory"]["pss_kib_per_sandbox"], 2)
-        if row:
-            ratios[f"citadel/{name}"] = row
+    pool = results.get("citadel", {}).get("pool", {})
+    if pool.get("available"):
+        print(f"  citadel's warm pool: {pool['processes']} processes (keeper, parked sandboxes), "
+              f"{pool['pss_kib'] / 1024:.2f} MiB PSS in all")
+    metrics = {w: (w, "median_us") for w in WORKLOADS} | {"pss": ("memory", "pss_kib_per_sandbox")}
+    for cit in (n for n in results if n.startswith("citadel")):
+        for name in (n for n in results if not n.startswith("citadel")):
+            a, b = results[cit], results[name]
+            row = {m: round(a[part][key] / b[part][key], 2) for m, (part, key) in metrics.items()
+                   if a[part]["available"] and b[part]["available"]}
+            if row:
+                ratios[f"{cit}/{name}"] = row
     print("\nratios of medians (>1: citadel slower/larger)" if ratios
           else "\nno citadel ratios: citadel did not run")
     for key, row in ratios.items():
-        print(f"  {key:20} " + "  ".join(f"{k} {v:6.2f}x" for k, v in row.items()))
+        print(f"  {key:24} " + "  ".join(f"{k} {v:6.2f}x" for k, v in row.items()))
     return ratios
 
 
@@ -337,7 +380,9 @@ def plot(results, meta, path):
         up = [results[names[i]][w]["p95_us"] / 1000 - m for i, m in zip(xs, med)]
         bars = lat.bar([i + (j - 0.5) * 0.4 for i in xs], med, 0.4, yerr=[[0] * len(xs), up],
                        capsize=3, label=f"{w} (median, whisker p95)")
-        lat.bar_label(bars, labels=[f"{m:.2g}" for m in med], fontsize=7, label_type="center")
+        for bar, m in zip(bars, med):  # inside the bar's top: whiskers sit above it
+            lat.text(bar.get_x() + bar.get_width() / 2, m * 0.93, f"{m:.{0 if m >= 10 else 1}f}",
+                     ha="center", va="top", fontsize=7, color="white")
     lat.set_yscale("log")
     lat.set_xticks(range(len(names)), [n if any(results[n][w]["available"] for w in WORKLOADS)
                                        else f"{n}\n(n/a)" for n in names])
@@ -346,7 +391,8 @@ def plot(results, meta, path):
     lat.legend(fontsize=8)
     shown = [n for n in names if results[n]["memory"]["available"]]
     pss = [results[n]["memory"]["pss_kib_per_sandbox"] / 1024 for n in shown]
-    bars = mem.bar(shown, pss, color=["tab:red" if n == "citadel" else "tab:gray" for n in shown])
+    colors = ["tab:red" if n.startswith("citadel") else "tab:gray" for n in shown]
+    bars = mem.bar(shown, pss, color=colors)
     mem.bar_label(bars, labels=[f"{v:.2f}" for v in pss], fontsize=8)
     mem.set_ylabel("PSS per sandbox, MiB")
     mem.set_title(f"memory of {meta['sandboxes']} concurrent `sleep 30` sandboxes")
@@ -375,15 +421,18 @@ def main():
         work = Path(tmp)
         os.chmod(work, 0o755)  # the sandboxes' users must be able to reach the hello
         launcher, hello_dir = build(work)
-        bundles = oci_bundles(work, hello_dir) if shutil.which("runc") else {}
+        oci_runtime = shutil.which("runc") or shutil.which("crun")
+        bundles = oci_bundles(work, oci_runtime) if oci_runtime else {}
         tools = make_tools(hello_dir, bundles)
         print(f"latency: {rounds} rounds x {runs} runs per tool and workload", file=sys.stderr)
         latency = measure_latency(launcher, tools, rounds, runs)
         results = {t.name: {w: latency[t.name, w] for w in WORKLOADS} for t in tools}
         print(f"memory: {count} concurrent sandboxes per tool", file=sys.stderr)
         for t in tools:
-            results[t.name]["memory"] = (measure_memory(t, count) if results[t.name]["true"]["available"]
-                                         else {"available": False, "reason": "does not run"})
+            why_not = t.missing or t.no_memory
+            results[t.name]["memory"] = (measure_memory(t, count) if not why_not
+                                         else {"available": False, "reason": why_not})
+    results["citadel"]["pool"] = warm_pool_cost()
     ratios = report(results)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sandbox.json").write_text(

@@ -68,9 +68,11 @@ int cit_supervisor_block_signals(struct cit_supervisor *sv, struct cit_error *er
 static int read_msg(int fd, struct cit_sync_msg *m, int flags)
 {
 	ssize_t n;
+	/* ECONNRESET is reported once when init exits with a message of ours unread (it may
+	 * have failed before PLACED arrived); what it sent before exiting is still queued. */
 	do
 		n = recv(fd, m, sizeof(*m), flags);
-	while (n < 0 && errno == EINTR);
+	while (n < 0 && (errno == EINTR || errno == ECONNRESET));
 	if (n <= 0)
 		return 0;
 	if (n != (ssize_t)sizeof(*m) || m->version != CIT_SYNC_VERSION)

@@ -358,3 +358,11 @@ def test_a_program_that_exits_at_once_is_always_reaped(warm):
     statuses = [subprocess.run([str(CITADEL), "run", "--timeout", "5", "--", "/bin/true"], env=env).returncode
                 for _ in range(60)]
     assert statuses == [0] * 60
+
+
+def test_a_failed_step_is_always_explained(citadel, tmp_path):
+    """Regression: when init failed before the supervisor's last setup message reached it,
+    the supervisor's socket reported ECONNRESET once and the explanation was dropped."""
+    for _ in range(80):
+        r = citadel(["--ro", f"{tmp_path}:/etc/newdir", "--", "/bin/true"])
+        assert r.returncode == 125 and b"sandbox step 'filesystem view' failed" in r.stderr, r.stderr
