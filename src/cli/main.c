@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,11 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	/* A closed stdin, stdout or stderr would be taken by the next fd we open (a relay
+	 * pipe, a socket) and handed to the program as its stdio: fill them with /dev/null. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			return 125;
 	/* A closed reader of our output ends our relay, not us (see supervise.c). */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {

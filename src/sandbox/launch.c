@@ -180,7 +180,9 @@ static _Noreturn void program_main(struct child *c)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int i = 0; i < 3; i++) {
-		if (c->stdio[i] != i && dup2(c->stdio[i], i) < 0) {
+		/* dup2 clears close-on-exec; an fd already in place must lose it too (or stay
+		 * closed, when the caller had closed it). */
+		if (c->stdio[i] == i ? fcntl(i, F_SETFD, 0) < 0 && errno != EBADF : dup2(c->stdio[i], i) < 0) {
 			cit_error_set(&err, -errno, "sandbox step 'stdio' failed: dup2");
 			child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
 		}

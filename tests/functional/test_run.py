@@ -52,6 +52,14 @@ def test_stdin_passes_through(citadel):
     assert r.returncode == 0 and r.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
 
 
+def test_closed_stdin_stays_closed(tmp_path):
+    r = subprocess.run([str(CITADEL), "run", "--output-limit", "0", "--", "/bin/sh", "-c", "cat; echo rc=$?"],
+                       stdin=subprocess.DEVNULL, capture_output=True)
+    assert r.returncode == 0 and r.stdout.endswith(b"rc=0\n")
+    r = subprocess.run(f"{CITADEL} run -- /bin/sh -c 'read x; echo rc=$?' <&-", shell=True, capture_output=True)
+    assert r.returncode == 0 and b"rc=" in r.stdout and b"rc=0" not in r.stdout, r.stderr
+
+
 def test_binary_stdout_and_stderr_are_kept_apart(citadel):
     r = citadel(["--", "/bin/sh", "-c", "head -c 200000 /dev/zero; echo oops >&2"])
     assert r.stdout == b"\0" * 200000 and r.stderr == b"oops\n"
