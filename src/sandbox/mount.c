@@ -29,53 +29,74 @@ static const char *const dev_nodes[] = { "null", "zero", "full", "random", "uran
 
 /* ---- the supervisor's half ------------------------------------------------------- */
 
-/* Adds host path src as a detached, restricted tree to attach at dst. */
-static int plan_tree(struct cit_fs_plan *plan, const char *src, const char *dst, bool writable, bool device,
-		     bool idmap, struct cit_error *err)
+static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = { .flags = (uint64_t)flags, .resolve = resolve };
+	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+
+/* Adds a detached, restricted clone of the tree at (dirfd, path) to attach at dst. A
+ * user's bind (idmap) is idmapped later only if its path holds no symlink at all: the
+ * owner that the sandbox becomes must be the owner of what the user named, not of where
+ * a link (perhaps planted by an earlier run) leads. `what` names the source in errors. */
+static int plan_tree(struct cit_fs_plan *plan, int dirfd, const char *path, const char *what, const char *dst,
+		     bool writable, bool device, bool idmap, struct cit_error *err)
 {
 	if (plan->n >= ARRAY_SIZE(plan->e))
 		return cit_error_set(err, -E2BIG, "too many mounts");
 	struct cit_fs_entry *e = &plan->e[plan->n];
-	_cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
-						OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	_cleanup_close_ int at = sys_openat2(dirfd, path, O_PATH | O_CLOEXEC,
+					     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	bool plain_path = at >= 0;
+	if (at == -ELOOP && dirfd == AT_FDCWD) /* the user named a path through a link */
+		at = sys_openat2(dirfd, path, O_PATH | O_CLOEXEC, RESOLVE_NO_MAGICLINKS);
+	if (at < 0)
+		return cit_error_set(err, at, "bind source %s", what);
+	_cleanup_close_ int tree = (int)syscall(SYS_open_tree, at, "",
+						AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
-		return cit_error_set(err, -errno, "bind source %s", src);
+		return cit_error_set(err, -errno, "bind source %s", what);
 	struct stat st;
 	if (fstat(tree, &st) < 0)
-		return cit_error_set(err, -errno, "bind source %s", src);
+		return cit_error_set(err, -errno, "bind source %s", what);
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID };
 	if (!writable)
 		attr.attr_set |= MOUNT_ATTR_RDONLY;
 	if (!device)
 		attr.attr_set |= MOUNT_ATTR_NODEV;
 	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-		return cit_error_set(err, -errno, "restricting bind of %s", src);
+		return cit_error_set(err, -errno, "restricting bind of %s", what);
 	snprintf(e->dst, sizeof(e->dst), "%s", dst);
 	e->link[0] = '\0';
 	e->dir = S_ISDIR(st.st_mode);
-	e->idmap = idmap;
+	e->idmap = idmap && plain_path;
 	e->fd = steal_fd(&tree);
 	plan->n++;
 	return 0;
 }
 
-/* Adds one top-level entry of a source tree: a symlink is copied as a symlink, a
- * directory or file is bound read-only, anything else (or a missing entry) is skipped. */
-static int plan_top(struct cit_fs_plan *plan, const char *srcdir, const char *name, struct cit_error *err)
+/* Adds one top-level entry of a source tree (dirfd): a symlink is copied as a symlink, a
+ * directory or file is bound read-only, anything else (or a missing entry) is skipped.
+ * Everything is looked up relative to dirfd without following the entry: an entry
+ * swapped for a link between the look and the open is refused, not followed. */
+static int plan_top(struct cit_fs_plan *plan, int dirfd, const char *srcdir, const char *name,
+		    struct cit_error *err)
 {
-	char src[PATH_MAX], dst[CIT_FS_NAME_MAX];
-	snprintf(src, sizeof(src), "%s/%s", !strcmp(srcdir, "/") ? "" : srcdir, name);
+	char what[PATH_MAX], dst[CIT_FS_NAME_MAX];
+	snprintf(what, sizeof(what), "%s/%s", !strcmp(srcdir, "/") ? "" : srcdir, name);
 	snprintf(dst, sizeof(dst), "/%s", name);
 	struct stat st;
-	if (lstat(src, &st) < 0)
-		return errno == ENOENT ? 0 : cit_error_set(err, -errno, "%s", src);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : cit_error_set(err, -errno, "%s", what);
 	if (S_ISLNK(st.st_mode)) {
 		if (plan->n >= ARRAY_SIZE(plan->e))
 			return cit_error_set(err, -E2BIG, "too many mounts");
 		struct cit_fs_entry *e = &plan->e[plan->n];
-		ssize_t n = readlink(src, e->link, sizeof(e->link) - 1);
+		ssize_t n = readlinkat(dirfd, name, e->link, sizeof(e->link) - 1);
 		if (n < 0)
-			return cit_error_set(err, -errno, "readlink %s", src);
+			return cit_error_set(err, -errno, "readlink %s", what);
 		e->link[n] = '\0';
 		snprintf(e->dst, sizeof(e->dst), "%s", dst);
 		e->fd = -1;
@@ -84,7 +105,7 @@ static int plan_top(struct cit_fs_plan *plan, const char *srcdir, const char *na
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return 0;
-	return plan_tree(plan, src, dst, false, false, false, err);
+	return plan_tree(plan, dirfd, name, what, dst, false, false, false, err);
 }
 
 static bool listed(const char *name, const char *const *list, size_t n)
@@ -97,9 +118,14 @@ static bool listed(const char *name, const char *const *list, size_t n)
 
 static int plan_root_entries(struct cit_fs_plan *plan, const char *root, struct cit_error *err)
 {
-	DIR *d = opendir(root);
-	if (!d)
-		return cit_error_set(err, -errno, "--root %s", root);
+	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		int e = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return cit_error_set(err, e, "--root %s", root);
+	}
 	int rc = 0;
 	size_t tops = 0;
 	for (struct dirent *e; rc == 0 && (e = readdir(d));) {
@@ -110,7 +136,7 @@ static int plan_root_entries(struct cit_fs_plan *plan, const char *root, struct 
 			rc = cit_error_set(err, -E2BIG, "--root %s: more than %d top-level entries or a name too long",
 					   root, CIT_FS_MAX_TOP);
 		else
-			rc = plan_top(plan, root, e->d_name, err);
+			rc = plan_top(plan, dirfd(d), root, e->d_name, err);
 	}
 	closedir(d);
 	return rc;
@@ -123,15 +149,17 @@ int cit_fs_plan_open(struct cit_fs_plan *plan, const struct cit_sandbox_config *
 	int rc = 0;
 	if (cfg->root)
 		rc = plan_root_entries(plan, cfg->root, err);
+	_cleanup_close_ int hostroot = cfg->root ? -1 : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	for (size_t i = 0; rc == 0 && !cfg->root && i < ARRAY_SIZE(host_system_dirs); i++)
-		rc = plan_top(plan, "/", host_system_dirs[i], err);
+		rc = plan_top(plan, hostroot, "/", host_system_dirs[i], err);
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(dev_nodes) - (with_tty ? 0 : 1); i++) {
 		char src[64];
 		snprintf(src, sizeof(src), "/dev/%s", dev_nodes[i]);
-		rc = plan_tree(plan, src, src, true, true, false, err);
+		rc = plan_tree(plan, AT_FDCWD, src, src, src, true, true, false, err);
 	}
 	for (size_t i = 0; rc == 0 && i < cfg->n_binds; i++)
-		rc = plan_tree(plan, cfg->binds[i].src, cfg->binds[i].dst, cfg->binds[i].writable, false, true, err);
+		rc = plan_tree(plan, AT_FDCWD, cfg->binds[i].src, cfg->binds[i].src, cfg->binds[i].dst,
+			       cfg->binds[i].writable, false, true, err);
 	if (rc < 0)
 		cit_fs_plan_close(plan);
 	return rc;
@@ -180,13 +208,6 @@ void cit_fs_plan_close(struct cit_fs_plan *plan)
 }
 
 /* ---- the sandbox's half ---------------------------------------------------------- */
-
-static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
-{
-	struct open_how how = { .flags = (uint64_t)flags, .resolve = resolve };
-	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
-}
 
 static int mount_fs(const char *type, const char *target, unsigned long flags, const char *data,
 		    struct cit_error *err)

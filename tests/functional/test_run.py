@@ -374,3 +374,17 @@ def test_a_failed_step_is_always_explained(citadel, tmp_path):
     for _ in range(80):
         r = citadel(["--ro", f"{tmp_path}:/etc/newdir", "--", "/bin/true"])
         assert r.returncode == 125 and b"sandbox step 'filesystem view' failed" in r.stderr, r.stderr
+
+
+def test_a_link_in_a_bind_source_does_not_lend_its_targets_owner(citadel, tmp_path):
+    """Regression: a run could plant alice/input -> bob's home in a --rw dir; a later run
+    binding alice/input was idmapped to bob and read his private files."""
+    alice = user_dir(tmp_path / "alice", 1000)
+    bob = user_dir(tmp_path / "bob", 1001)
+    (bob / "secret").write_text("bob's key\n")
+    os.chown(bob / "secret", 1001, 1001)
+    os.chmod(bob / "secret", 0o600)
+    r = citadel(["--rw", f"{alice}:/out", "--", "/bin/ln", "-s", str(bob), "/out/input"])
+    assert r.returncode == 0, r.stderr
+    r = citadel(["--ro", f"{alice}/input:/in", "--", "/bin/cat", "/in/secret"])
+    assert r.returncode != 0 and b"bob's key" not in r.stdout
