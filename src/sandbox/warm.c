@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdutil.h"
 #include "common/util.h"
 #include "sandbox/launch.h"
 #include "sandbox/sync.h"
@@ -30,15 +32,45 @@
 #define KEEPER_MAX 16        /* sandboxes a keeper tracks: parked plus running */
 #define KEEPER_MAX_FAILS 3   /* consecutive failed makes before a keeper gives up */
 
-/* One pool per executable: a keeper runs the code of the binary that started it, so a
- * rebuilt or upgraded citadel must not be handed its sandboxes. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* One pool per executable and per caller context. A keeper runs the code of the binary
+ * that started it, so a rebuilt or upgraded citadel must not be handed its sandboxes; and
+ * a warm sandbox inherits the keeper's context (mount namespace, cgroup, rlimits, umask,
+ * priority), which is the context of the run that started the keeper, so only runs from
+ * the same context may use it: then a warm run is what a cold run would have been. */
 static void pool_dir(const struct cit_sandbox_config *cfg, char *out, size_t cap)
 {
-	struct stat st = { 0 };
-	stat("/proc/self/exe", &st);
 	(void)cfg; /* eligible configurations all share the default limits */
-	snprintf(out, cap, CIT_WARM_DIR "/%llx-%llx-%llx", (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino, (unsigned long long)st.st_mtime);
+	struct stat exe = { 0 }, mnt = { 0 };
+	stat("/proc/self/exe", &exe);
+	stat("/proc/self/ns/mnt", &mnt);
+	uint64_t h = fnv(0xcbf29ce484222325ULL, &mnt.st_ino, sizeof(mnt.st_ino));
+	char cg[4096];
+	ssize_t n = cit_read_file("/proc/self/cgroup", cg, sizeof(cg));
+	h = fnv(h, cg, n > 0 ? (size_t)n : 0);
+	static const int res[] = { RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CPU, RLIMIT_CORE, RLIMIT_MEMLOCK,
+				   RLIMIT_MSGQUEUE, RLIMIT_RTPRIO, RLIMIT_RTTIME, RLIMIT_NICE, RLIMIT_AS,
+				   RLIMIT_FSIZE, RLIMIT_STACK, RLIMIT_DATA, RLIMIT_SIGPENDING };
+	for (size_t i = 0; i < ARRAY_SIZE(res); i++) {
+		struct rlimit rl = { 0 };
+		getrlimit(res[i], &rl);
+		h = fnv(h, &rl, sizeof(rl));
+	}
+	mode_t mask = umask(022);
+	umask(mask);
+	errno = 0;
+	int prio = getpriority(PRIO_PROCESS, 0);
+	h = fnv(h, &mask, sizeof(mask));
+	h = fnv(h, &prio, sizeof(prio));
+	snprintf(out, cap, CIT_WARM_DIR "/%llx-%llx-%llx-%016llx", (unsigned long long)exe.st_dev,
+		 (unsigned long long)exe.st_ino, (unsigned long long)exe.st_mtime, (unsigned long long)h);
 }
 
 /* Only the default sandbox is kept warm: one pool per executable, not one per limit set
@@ -115,6 +147,10 @@ static int claim_one(const char *dir, const char *entry, pid_t pid, struct cit_s
 	if (connect(conn, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
 		return -ECONNREFUSED; /* its keeper is gone; the entry is left for the next keeper */
+	/* Connected: the keeper must not take this claim for one whose run died before it. */
+	char running[PATH_MAX];
+	snprintf(running, sizeof(running), "%s/%d.running", dir, pid);
+	rename(to, running);
 	sv->pidfd = pidfd;
 	sv->sync = steal_fd(&conn);
 	sv->pid = pid;
@@ -229,7 +265,7 @@ static void forget(struct keeper *k, struct parked *p)
 	snprintf(name, sizeof(name), "citadel-%d", p->pid);
 	if (cit_cgroup_open(&cg, name) == 0)
 		cit_cgroup_destroy(&cg);
-	static const char *const suffixes[] = { "sock", "claimed", "retired" };
+	static const char *const suffixes[] = { "sock", "claimed", "running", "retired" };
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		snprintf(path, sizeof(path), "%s/%d.%s", k->dir, p->pid, suffixes[i]);
 		unlink(path);
@@ -266,6 +302,22 @@ static void note_claims(struct keeper *k, int ifd)
 						k->p[i].claimed = true;
 			p += sizeof(*ev) + ev->len;
 		}
+	}
+}
+
+/* A claim whose run never connected (it died between rename and connect) would hold
+ * its sandbox, and the pool, forever: after STALE_CLAIM_S it is ended. */
+#define STALE_CLAIM_S 10
+
+static void expire_claims(struct keeper *k)
+{
+	for (size_t i = 0; i < KEEPER_MAX; i++) {
+		struct parked *p = &k->p[i];
+		char path[PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%d.claimed", k->dir, p->pid);
+		if (p->pid && p->claimed && stat(path, &st) == 0 && time(NULL) - st.st_ctime > STALE_CLAIM_S)
+			syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
 	}
 }
 
@@ -340,6 +392,8 @@ static _Noreturn void keeper_main(const struct cit_sandbox_config *cfg, const ch
 		time_t idle = time(NULL) - last;
 		struct pollfd pf[2] = { { .fd = ifd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 		int wait_ms = idle >= CIT_WARM_IDLE_S ? 1000 : (int)(CIT_WARM_IDLE_S - idle) * 1000;
+		if (count(&k, true) > 0 && wait_ms > STALE_CLAIM_S * 1000)
+			wait_ms = STALE_CLAIM_S * 1000;
 		int n = poll(pf, 2, wait_ms);
 		if (n > 0 && pf[0].revents) {
 			note_claims(&k, ifd);
@@ -351,6 +405,7 @@ static _Noreturn void keeper_main(const struct cit_sandbox_config *cfg, const ch
 				;
 			reap(&k, WNOHANG);
 		}
+		expire_claims(&k);
 		if (fails >= KEEPER_MAX_FAILS && count(&k, true) == 0)
 			break;
 		if (time(NULL) - last >= CIT_WARM_IDLE_S && count(&k, true) == 0)
@@ -419,5 +474,10 @@ int cit_warm_keeper_main(void)
 	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return 0; /* another keeper won */
+	/* A retiring keeper unlinks its lock: ours must still be the one at that path, or a
+	 * newer keeper holds another and both would sweep each other's sandboxes. */
+	struct stat held, now;
+	if (fstat(fd, &held) < 0 || stat(lock, &now) < 0 || held.st_ino != now.st_ino)
+		return 0;
 	keeper_main(&cfg, dir);
 }
