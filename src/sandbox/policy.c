@@ -1,7 +1,9 @@
 #include "sandbox/policy.h"
 
 #include <errno.h>
+#include <linux/kd.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -70,6 +72,10 @@ static const struct cit_sc_rule rules[] = {
 	 * (tests/unit/test_policy.c checks both orders of attack). */
 	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, TIOCSTI) } },
 	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, TIOCLINUX) } },
+	/* On a Linux console, rewriting the keymap injects keystrokes as TIOCSTI does. */
+	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, KDSKBENT) } },
+	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, KDSKBSENT) } },
+	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, KDSETKEYCODE) } },
 	{ .syscall = "ioctl", .verdict = CIT_SC_ALLOW, .n_cond = 1, .cond = { C_MEQ(1, HIGH32, 0) } },
 
 	/* Memory. */
@@ -136,8 +142,8 @@ static const struct cit_sc_rule rules[] = {
 	ALLOW("times"), ALLOW("poll"), ALLOW("ppoll"), ALLOW("select"), ALLOW("pselect6"),
 	ALLOW("epoll_create"), ALLOW("epoll_create1"), ALLOW("epoll_ctl"), ALLOW("epoll_wait"),
 	ALLOW("epoll_pwait"), ALLOW("epoll_pwait2"), ALLOW("eventfd"), ALLOW("eventfd2"),
-	ALLOW("io_setup"), ALLOW("io_destroy"), ALLOW("io_submit"), ALLOW("io_cancel"),
-	ALLOW("io_getevents"), ALLOW("io_pgetevents"),
+	/* Native AIO reserves from the machine-wide fs.aio-max-nr: one sandbox could take it
+	 * all. glibc's POSIX AIO uses threads, so programs fall back (ENOSYS by default). */
 	ALLOW("uname"), ALLOW("sysinfo"), ALLOW("getrandom"),
 
 	/* System V and POSIX IPC: private to the sandbox's IPC namespace. */
@@ -150,10 +156,15 @@ static const struct cit_sc_rule rules[] = {
 	/* Sockets: local, IP (the network namespace decides what it reaches) and the routing
 	 * netlink family that getaddrinfo() asks. Raw and packet sockets kill the process. */
 	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 1, .cond = { C_EQ(0, AF_UNIX) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM) } },
+	/* IP: TCP and UDP only; SCTP, DCCP, MPTCP and the like would load kernel modules. */
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, 0) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, IPPROTO_TCP) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, 0) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, IPPROTO_UDP) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, 0) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, IPPROTO_TCP) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, 0) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, IPPROTO_UDP) } },
 	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_NETLINK), C_EQ(2, NETLINK_ROUTE) } },
 	{ .syscall = "socket", .verdict = CIT_SC_KILL, .n_cond = 2, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_RAW) } },
 	{ .syscall = "socket", .verdict = CIT_SC_KILL, .n_cond = 2, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_RAW) } },

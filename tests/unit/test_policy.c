@@ -8,6 +8,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -146,6 +147,11 @@ static void edge_cases(void)
 		       "clone with namespace flag %#llx kills", (unsigned long long)ns[i]);
 	tap_ok(verdict(SYS_clone3, 0, 0, 0) == ENOSYS_RET, "clone3 reports ENOSYS (libc falls back)");
 	tap_ok(verdict(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) == SECCOMP_RET_ALLOW, "TCP socket");
+	tap_ok(verdict(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP) == SECCOMP_RET_ALLOW, "TCP socket, protocol named");
+	tap_ok(verdict(SYS_socket, AF_INET, SOCK_STREAM, 132 /* SCTP */) == ENOSYS_RET, "SCTP refused");
+	tap_ok(verdict(SYS_socket, AF_INET6, SOCK_STREAM, 262 /* MPTCP */) == ENOSYS_RET, "MPTCP refused");
+	tap_ok(verdict(SYS_io_setup, 128, 0, 0) == ENOSYS_RET, "native AIO refused (machine-wide quota)");
+	tap_ok(verdict(SYS_ioctl, 0, 0x4B47 /* KDSKBENT */, 0) == (SECCOMP_RET_ERRNO | EPERM), "console keymap denied");
 	tap_ok(verdict(SYS_socket, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0) == SECCOMP_RET_ALLOW, "UDP6 socket");
 	tap_ok(verdict(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0) == SECCOMP_RET_ALLOW, "unix socket");
 	tap_ok(verdict(SYS_socket, AF_NETLINK, SOCK_RAW, 0) == SECCOMP_RET_ALLOW, "netlink route socket");
