@@ -37,7 +37,7 @@ from conftest import CITADEL
 
 ENV = {"PATH": os.environ["PATH"]}  # as conftest's runs have it
 
-ID_BASE = 0x70000000  # a sandbox's uid outside is ID_BASE + the host pid of its init
+ID_BASE = 0x70000000  # sandboxes run as host uids from here up (src/sandbox/idmap.h)
 ESCAPED = 66          # the helper's exit status when an attack worked
 SECRET = b"host secret: the sandbox must never read this\n"
 BASE_OPTS = ("--timeout", "20s")  # every run; a row's own options come after and win
@@ -299,21 +299,26 @@ def proc_status(pid):
 
 
 def orphans():
-    """Processes of a sandbox's uid whose sandbox is gone: a sandbox's processes run as
-    ID_BASE + the pid of its init, and none may outlive that init (warm sandboxes parked
-    in a pool are alive, with their init)."""
-    found = []
+    """Processes of a sandbox's uid (ID_BASE and up) whose sandbox is gone: every one of
+    them must share its pid namespace with a living init (pid 1 there). Warm sandboxes
+    parked in a pool are alive, with their init."""
+    procs, inits = [], set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         st = proc_status(entry)
-        uid = max((int(u) for u in st["Uid"].split()), default=0) if st else 0
-        if uid < ID_BASE:
+        try:
+            ns = os.readlink(f"/proc/{entry}/ns/pid")
+        except OSError:
             continue
-        init = proc_status(uid - ID_BASE)
-        if not init or str(uid) not in init["Uid"].split():
-            found.append(f"pid {entry} ({st['Name']}) uid {uid}")
-    return found
+        if not st:
+            continue
+        if st.get("NSpid", "").split()[-1:] == ["1"]:
+            inits.add(ns)
+        uid = max((int(u) for u in st["Uid"].split()), default=0)
+        if uid >= ID_BASE:
+            procs.append((entry, st["Name"], uid, ns))
+    return [f"pid {pid} ({name}) uid {uid}" for pid, name, uid, ns in procs if ns not in inits]
 
 
 def take_ctty():

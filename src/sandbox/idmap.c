@@ -6,16 +6,35 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <stdint.h>
 #include <grp.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "common/fdutil.h"
 
-uid_t cit_idmap_outside_id(pid_t init_pid)
+int cit_idmap_allocate(uid_t *out, struct cit_error *err)
 {
-	return CIT_ID_BASE + (uid_t)init_pid;
+	if (mkdir("/run/citadel", 0700) < 0 && errno != EEXIST)
+		return cit_error_set(err, -errno, "creating /run/citadel");
+	int fd = open(CIT_ID_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cit_error_set(err, -errno, "opening %s", CIT_ID_FILE);
+	uint32_t next = 0;
+	int rc = 0;
+	if (flock(fd, LOCK_EX) < 0)
+		rc = cit_error_set(err, -errno, "locking %s", CIT_ID_FILE);
+	else if (pread(fd, &next, sizeof(next), 0) < 0)
+		rc = cit_error_set(err, -errno, "reading %s", CIT_ID_FILE);
+	*out = CIT_ID_BASE + next % CIT_ID_RANGE;
+	next = (next + 1) % CIT_ID_RANGE;
+	if (rc == 0 && pwrite(fd, &next, sizeof(next), 0) != (ssize_t)sizeof(next))
+		rc = cit_error_set(err, -EIO, "writing %s", CIT_ID_FILE);
+	close(fd); /* also releases the lock */
+	return rc;
 }
 
 int cit_idmap_write(pid_t pid, uid_t outside, struct cit_error *err)

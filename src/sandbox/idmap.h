@@ -5,13 +5,17 @@
 
 #include "common/error.h"
 
-/* First outside uid/gid of the range sandboxes run as; far from any real account. */
+/* Sandboxes run as host ids in [CIT_ID_BASE, CIT_ID_BASE + CIT_ID_RANGE), far from any
+ * real account. */
 #define CIT_ID_BASE 0x70000000u
+#define CIT_ID_RANGE 0x08000000u
 
-/* The outside id of the sandbox whose first process has host pid init_pid. Unique among
- * live sandboxes: a pid names one live process, and every process of a sandbox dies
- * with its first one (pid namespace), before that pid can be reused. */
-uid_t cit_idmap_outside_id(pid_t init_pid);
+/* Allocates the outside id of a new sandbox: the next value of a counter kept in
+ * CIT_ID_FILE under a lock, so an id comes back only after CIT_ID_RANGE sandboxes (a file
+ * a sandbox leaves on shared storage is not handed to the next sandbox that happens to
+ * get its number). Returns 0 or a negative errno. */
+#define CIT_ID_FILE "/run/citadel/ids"
+int cit_idmap_allocate(uid_t *out, struct cit_error *err);
 
 /* Maps 0 inside the user namespace of pid to outside (uid and gid alike). Written by the
  * privileged parent, so the child may still drop its supplementary groups. */

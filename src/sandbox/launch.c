@@ -467,9 +467,26 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	}
 	sv->sync = fds[0];
 	c.sync = fds[1];
-	pid_t pid = cit_clone3(cit_ns_clone_flags(cfg), &sv->pidfd);
-	if (pid == 0)
-		init_main(&c);
+	uid_t outside;
+	if ((rc = cit_idmap_allocate(&outside, err)) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		sv->sync = -1;
+		cit_fs_plan_close(plan);
+		return rc;
+	}
+	/* The sandbox's user namespace is owned by its own id, not by root: per-user kernel
+	 * quotas (inotify instances, user namespaces, ...) of everything inside are then
+	 * charged to that id, never to host root's. clone3 runs with that effective uid; root
+	 * is our saved uid, so it comes straight back. */
+	pid_t pid = -EPERM;
+	if (setresuid((uid_t)-1, outside, (uid_t)-1) == 0) {
+		pid = cit_clone3(cit_ns_clone_flags(cfg), &sv->pidfd);
+		if (pid == 0)
+			init_main(&c);
+		if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0)
+			abort(); /* cannot happen with saved uid 0; never go on half-privileged */
+	}
 	close(c.sync);
 	if (pid < 0) {
 		cit_fs_plan_close(plan);
@@ -478,8 +495,8 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	sv->pid = pid;
 	char name[64];
 	snprintf(name, sizeof(name), "citadel-%d", pid);
-	if ((rc = cit_idmap_write(pid, cit_idmap_outside_id(pid), err)) < 0 ||
-	    (rc = cit_fs_plan_idmap(plan, cit_idmap_outside_id(pid), err)) < 0 ||
+	if ((rc = cit_idmap_write(pid, outside, err)) < 0 ||
+	    (rc = cit_fs_plan_idmap(plan, outside, err)) < 0 ||
 	    (rc = cit_sync_send(sv->sync, CIT_SYNC_MAPPED, 0, NULL)) < 0 ||
 	    (rc = cit_cgroup_create(&sv->cg, name, cfg, err)) < 0 ||
 	    (rc = cit_cgroup_attach(&sv->cg, pid, err)) < 0 ||

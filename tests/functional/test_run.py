@@ -388,3 +388,28 @@ def test_a_link_in_a_bind_source_does_not_lend_its_targets_owner(citadel, tmp_pa
     assert r.returncode == 0, r.stderr
     r = citadel(["--ro", f"{alice}/input:/in", "--", "/bin/cat", "/in/secret"])
     assert r.returncode != 0 and b"bob's key" not in r.stdout
+
+
+def test_sandbox_quotas_are_not_host_roots():
+    """Regression: the sandbox's user namespace was owned by root, so per-user kernel
+    quotas (inotify instances here) used inside were taken from host root's."""
+    import ctypes
+    import time
+    prog = ("import ctypes, sys, time\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "fds = []\n"
+            "while len(fds) < 100000 and (fd := libc.inotify_init1(0)) >= 0:\n"
+            "    fds.append(fd)\n"
+            "print(len(fds), flush=True)\n"
+            "time.sleep(3)\n")
+    p = subprocess.Popen([str(CITADEL), "run", "--nofile", "100000", "--", "/usr/bin/python3", "-c", prog],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    held = int(p.stdout.readline())
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(0)
+    try:
+        assert held > 0 and fd >= 0, f"host root could not get an inotify instance while a sandbox held {held}"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        p.wait(timeout=30)
