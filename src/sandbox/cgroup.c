@@ -63,11 +63,15 @@ static int write_knob(const char *dir, const char *knob, unsigned long long v, b
 	return 0;
 }
 
+/* A sandbox's cgroup is always new: a stale one of the same name (its run killed before
+ * it could remove it) is removed first, so no count (oom_kill) carries over. */
 static int make_dir(const char *path, struct cit_error *err)
 {
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return cit_error_set(err, -errno, "creating cgroup %s", path);
-	return 0;
+	if (mkdir(path, 0755) == 0)
+		return 0;
+	if (errno == EEXIST && rmdir(path) == 0 && mkdir(path, 0755) == 0)
+		return 0;
+	return cit_error_set(err, -errno, "creating cgroup %s", path);
 }
 
 /* Fills cg's paths for name beneath our own cgroup(s): which hierarchy, which paths. */
