@@ -290,6 +290,45 @@ static void program_main_void(struct child *c)
 	program_main(c);
 }
 
+/* Init is a copy of citadel, and its /proc/1/cmdline, readable by the program, would show
+ * citadel's whole command line (host paths of the binds, say). Everything after argv[0]
+ * is blanked in init's own copy of the argument area, whose bounds /proc/self/stat gives
+ * (fields 48 and 49). */
+static void hide_cmdline(void)
+{
+	char buf[1024];
+	if (cit_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
+		return;
+	char *p = strrchr(buf, ')');
+	unsigned long start = 0, end = 0;
+	for (int field = 2; p && field <= 49; field++) {
+		p = strchr(p + 1, ' ');
+		if (p && field == 47)
+			start = strtoul(p + 1, NULL, 10);
+		if (p && field == 48)
+			end = strtoul(p + 1, NULL, 10);
+	}
+	char *arg0 = (char *)start;
+	if (!start || end <= start || end - start > (1UL << 20))
+		return;
+	size_t first = strnlen(arg0, end - start) + 1;
+	if (first < end - start)
+		memset(arg0 + first, 0, end - start - first);
+}
+
+/* A heap copy of a NULL-terminated string vector (NULL when out of memory). */
+static char **dup_strv(const char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **out = calloc(n + 1, sizeof(*out));
+	for (size_t i = 0; out && i < n; i++)
+		if (!(out[i] = strdup(v[i])))
+			return NULL;
+	return out;
+}
+
 /* ---- a warm init waits for its one run ------------------------------------------ */
 
 
@@ -437,6 +476,18 @@ static _Noreturn void init_main(struct child *c)
 		park(c);
 	}
 	c->report = c->sync;
+	/* The command, environment and cwd point into citadel's argument area: copied before
+	 * the area is blanked. */
+	char **argv = dup_strv((const char *const *)c->argv), **envp = dup_strv(c->envp);
+	char *cwd = strdup(c->cwd);
+	if (!argv || !envp || !cwd) {
+		cit_error_set(&err, -ENOMEM, "sandbox step 'command' failed");
+		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
+	c->argv = argv;
+	c->envp = (const char *const *)envp;
+	c->cwd = cwd;
+	hide_cmdline();
 	int sfd = init_signals(c);
 	init_reap(c, init_fork(c, program_main_void), sfd);
 }

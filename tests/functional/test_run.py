@@ -413,3 +413,16 @@ def test_sandbox_quotas_are_not_host_roots():
         if fd >= 0:
             os.close(fd)
         p.wait(timeout=30)
+
+
+@pytest.mark.parametrize("warm", ["1", "0"])
+def test_init_shows_no_command_line(tmp_path, warm):
+    """/proc/1/cmdline is readable by the program: it must not show citadel's arguments
+    (host paths of binds, a secret on the command line), cold or warm."""
+    env = {"PATH": os.environ["PATH"], "CITADEL_WARM": warm}
+    r = subprocess.run([str(CITADEL), "run", "--env", "K=secret-arg", "--", "/bin/cat", "/proc/1/cmdline"],
+                       env=env, capture_output=True)
+    assert r.returncode == 0 and b"secret-arg" not in r.stdout and b"run" not in r.stdout.split(b"\0")
+    r = subprocess.run([str(CITADEL), "run", "--ro", f"{tmp_path}:/x", "--", "/bin/cat", "/proc/1/cmdline"],
+                       env=env, capture_output=True)
+    assert r.returncode == 0 and str(tmp_path).encode() not in r.stdout
