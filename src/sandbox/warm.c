@@ -219,9 +219,8 @@ static int open_ns(pid_t pid, const char *ns)
 
 /* Makes one warm sandbox: a socket bound under a temporary name, a sandbox started in
  * warm mode on it, and once init reports READY, the socket renamed to <pid>.sock. */
-static int park_one(struct keeper *k, struct parked *slot)
+static int park_one(struct keeper *k, struct parked *slot, struct cit_error *err)
 {
-	struct cit_error err = { 0 };
 	char tmp[PATH_MAX], final[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s/filling-%d", k->dir, getpid());
 	_cleanup_close_ int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -235,7 +234,7 @@ static int park_one(struct keeper *k, struct parked *slot)
 	struct cit_supervisor sv;
 	cit_supervisor_init(&sv, k->cfg);
 	struct cit_start st = { .listen_fd = s, .stdio = { -1, -1, -1 } };
-	int rc = cit_sandbox_start(k->cfg, &st, &sv, &err);
+	int rc = cit_sandbox_start(k->cfg, &st, &sv, err);
 	if (rc == 0) {
 		struct cit_sync_msg m;
 		ssize_t n = recv(sv.sync, &m, sizeof(m), 0);
@@ -253,8 +252,30 @@ static int park_one(struct keeper *k, struct parked *slot)
 	}
 	if (rc < 0)
 		unlink(tmp);
+	if (rc < 0 && !err->msg[0])
+		cit_error_set(err, rc, "making a warm sandbox");
 	cit_supervisor_close(&sv);
 	return rc;
+}
+
+/* A keeper has no terminal: what goes wrong is appended to keeper.log in its pool
+ * directory, which is restarted when it passes 64 KiB. */
+static void keeper_log(const struct keeper *k, const char *msg)
+{
+	char path[PATH_MAX + 16], line[CIT_ERROR_MSG_MAX + 64];
+	snprintf(path, sizeof(path), "%s/keeper.log", k->dir);
+	struct stat st;
+	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+	if (stat(path, &st) == 0 && st.st_size > 64 * 1024)
+		flags |= O_TRUNC;
+	int fd = open(path, flags, 0600);
+	if (fd < 0)
+		return;
+	int n = snprintf(line, sizeof(line), "%lld keeper %d: %s\n", (long long)time(NULL), getpid(), msg);
+	if (write(fd, line, (size_t)n) < 0) {
+		/* nowhere else to say it */
+	}
+	close(fd);
 }
 
 /* After a sandbox's init is gone: its cgroups, its namespaces, its socket. */
@@ -387,7 +408,13 @@ static _Noreturn void keeper_main(const struct cit_sandbox_config *cfg, const ch
 				slot = k.p[i].pid ? NULL : &k.p[i];
 			if (!slot)
 				break;
-			fails = park_one(&k, slot) < 0 ? fails + 1 : 0;
+			struct cit_error perr = { 0 };
+			if (park_one(&k, slot, &perr) < 0) {
+				keeper_log(&k, perr.msg);
+				fails++;
+			} else {
+				fails = 0;
+			}
 		}
 		time_t idle = time(NULL) - last;
 		struct pollfd pf[2] = { { .fd = ifd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
@@ -406,8 +433,10 @@ static _Noreturn void keeper_main(const struct cit_sandbox_config *cfg, const ch
 			reap(&k, WNOHANG);
 		}
 		expire_claims(&k);
-		if (fails >= KEEPER_MAX_FAILS && count(&k, true) == 0)
+		if (fails >= KEEPER_MAX_FAILS && count(&k, true) == 0) {
+			keeper_log(&k, "giving up after repeated failures; runs start cold");
 			break;
+		}
 		if (time(NULL) - last >= CIT_WARM_IDLE_S && count(&k, true) == 0)
 			break;
 	}
