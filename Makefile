@@ -23,7 +23,7 @@ test:
 	@$(MAKE) --no-print-directory all asan
 	meson test -C $(BUILD) --print-errorlogs
 	meson test -C $(ASAN) --print-errorlogs
-	CITADEL_BUILD=$(ASAN) $(PY) -m pytest -q -p no:cacheprovider tests/functional
+	CITADEL_BUILD=$(ASAN) $(PY) -m pytest -q -p no:cacheprovider tests
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 run: all
