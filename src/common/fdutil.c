@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -63,4 +65,61 @@ int cit_close_fds_except(int lowfd, const int *keep, size_t n_keep)
 			from = (unsigned)keep[i] + 1;
 	}
 	return 0;
+}
+
+int cit_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n)
+{
+	union {
+		char buf[CMSG_SPACE(CIT_MAX_PASSED_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf = { 0 };
+	if (n == 0 || n > CIT_MAX_PASSED_FDS)
+		return -EINVAL;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	ssize_t sent;
+	do
+		sent = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0)
+		return -errno;
+	return (size_t)sent == len ? 0 : -EIO;
+}
+
+ssize_t cit_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t n)
+{
+	union {
+		char buf[CMSG_SPACE(CIT_MAX_PASSED_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	if (n == 0 || n > CIT_MAX_PASSED_FDS)
+		return -EINVAL;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			     .msg_controllen = sizeof(cbuf.buf) };
+	ssize_t got;
+	do
+		got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	size_t came = cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
+			      ? (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0;
+	if (came != n || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		for (size_t i = 0; cm && i < came; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			close(fd);
+		}
+		return -EPROTO;
+	}
+	memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+	return got;
 }

@@ -15,3 +15,14 @@ ssize_t cit_read_file(const char *path, char *buf, size_t cap);
 
 /* Closes every fd >= lowfd except those listed in keep (which must be sorted ascending). */
 int cit_close_fds_except(int lowfd, const int *keep, size_t n_keep);
+
+#define CIT_MAX_PASSED_FDS 4
+
+/* Sends buf and n fds (n <= CIT_MAX_PASSED_FDS) in one message (SCM_RIGHTS). Returns 0
+ * when all of buf went out, or a negative errno. */
+int cit_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n);
+
+/* Receives one message into buf carrying exactly n fds (received O_CLOEXEC). Returns the
+ * bytes received, or a negative errno: -EPROTO when the fds are not exactly n or the
+ * message was truncated (any fds that came are closed). */
+ssize_t cit_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t n);

@@ -214,6 +214,17 @@ static void init_forward(int sig, siginfo_t *si, void *uc)
 		kill(init_program_pid, sig);
 }
 
+/* Closes every fd of init but a and b, and points stdin, stdout and stderr at /dev/null:
+ * init holds nothing of the caller's, and nothing that would keep a relay pipe open. */
+static void init_keep_only(int a, int b)
+{
+	const int keep[] = { a < b ? a : b, a < b ? b : a };
+	cit_close_fds_except(3, keep, 2);
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
+		dup2(devnull, fd);
+}
+
 /* SIGCHLD is blocked before any fork: a program that exits at once must still leave a
  * pending signal for the signalfd (unblocked, the default disposition drops it). */
 static int init_signals(struct child *c)
@@ -256,11 +267,7 @@ static pid_t init_fork(struct child *c, void (*in_child)(struct child *c))
 static _Noreturn void init_reap(struct child *c, pid_t pid, int sfd)
 {
 	/* Init keeps no stdio and no other fd: the relay sees EOF when the program is done. */
-	const int keep[] = { c->report < sfd ? c->report : sfd, c->report < sfd ? sfd : c->report };
-	cit_close_fds_except(3, keep, 2);
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
-		dup2(devnull, fd);
+	init_keep_only(c->report, sfd);
 	for (;;) {
 		int st;
 		pid_t r;
@@ -283,11 +290,6 @@ static _Noreturn void init_reap(struct child *c, pid_t pid, int sfd)
 		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 			;
 	}
-}
-
-static void program_main_void(struct child *c)
-{
-	program_main(c);
 }
 
 /* Init is a copy of citadel, and its /proc/1/cmdline, readable by the program, would show
@@ -374,28 +376,13 @@ static void warm_program(struct child *c)
 	if (conn < 0)
 		_exit(125);
 	struct cit_sync_req *req = malloc(sizeof(*req));
-	char cbuf[CMSG_SPACE(3 * sizeof(int))];
-	struct iovec iov = { .iov_base = req, .iov_len = req ? sizeof(*req) : 0 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	ssize_t n = req ? recvmsg(conn, &mh, MSG_CMSG_CLOEXEC) : -1;
-	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(3 * sizeof(int)) || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
-	    parse_request(c, req, n) < 0) {
+	ssize_t n = req ? cit_recv_fds(conn, req, sizeof(*req), c->stdio, 3) : -ENOMEM;
+	if (n < 0 || parse_request(c, req, n) < 0) {
 		cit_error_set(&err, -EPROTO, "sandbox step 'request' failed: malformed request");
 		child_fail(conn, CIT_SYNC_SETUP_ERROR, &err, 125);
 	}
-	memcpy(c->stdio, CMSG_DATA(cm), sizeof(c->stdio));
 	/* The connection goes to init, for the status and to notice a dead supervisor. */
-	char pbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec one = { .iov_base = "c", .iov_len = 1 };
-	struct msghdr pm = { .msg_iov = &one, .msg_iovlen = 1, .msg_control = pbuf, .msg_controllen = sizeof(pbuf) };
-	struct cmsghdr *pc = CMSG_FIRSTHDR(&pm);
-	pc->cmsg_level = SOL_SOCKET;
-	pc->cmsg_type = SCM_RIGHTS;
-	pc->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(pc), &conn, sizeof(int));
-	if (sendmsg(c->sync, &pm, MSG_NOSIGNAL) != 1)
+	if (cit_send_fds(c->sync, "c", 1, &conn, 1) < 0)
 		_exit(125);
 	c->report = conn;
 	program_main(c);
@@ -410,15 +397,9 @@ static int park_wait_conn(int sp, int sfd)
 		if (poll(p, 2, -1) < 0)
 			continue;
 		if (p[0].revents & POLLIN) {
-			char b, cbuf[CMSG_SPACE(sizeof(int))];
-			struct iovec iov = { .iov_base = &b, .iov_len = 1 };
-			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-					     .msg_controllen = sizeof(cbuf) };
-			struct cmsghdr *cm = recvmsg(sp, &mh, MSG_CMSG_CLOEXEC) == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
+			char b;
 			int fd = -1;
-			if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-				memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-			return fd;
+			return cit_recv_fds(sp, &b, 1, &fd, 1) == 1 ? fd : -1;
 		}
 		if (p[1].revents || (p[0].revents & (POLLHUP | POLLERR)))
 			return -1;
@@ -464,15 +445,7 @@ static _Noreturn void init_main(struct child *c)
 		}
 	}
 	if (c->listen_fd >= 0) {
-		int keep[] = { c->sync, c->listen_fd };
-		if (keep[0] > keep[1]) {
-			keep[0] = c->listen_fd;
-			keep[1] = c->sync;
-		}
-		cit_close_fds_except(3, keep, 2);
-		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		for (int fd = 0; fd < 3 && devnull >= 0; fd++)
-			dup2(devnull, fd);
+		init_keep_only(c->sync, c->listen_fd);
 		park(c);
 	}
 	c->report = c->sync;
@@ -489,7 +462,7 @@ static _Noreturn void init_main(struct child *c)
 	c->cwd = cwd;
 	hide_cmdline();
 	int sfd = init_signals(c);
-	init_reap(c, init_fork(c, program_main_void), sfd);
+	init_reap(c, init_fork(c, program_main), sfd);
 }
 
 /* ---- the supervisor's side of the start -------------------------------------------- */

@@ -2,6 +2,7 @@
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,9 +18,7 @@ int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], st
 	memset(res, 0, sizeof(*res));
 	if (!argv || !argv[0])
 		return cit_error_set(err, -EINVAL, "no command to run");
-	int rc = cit_sandbox_config_check(cfg, err);
-	if (rc < 0)
-		return rc;
+	int rc;
 	struct cit_supervisor sv;
 	cit_supervisor_init(&sv, cfg);
 	int out_w = -1, err_w = -1;
@@ -28,8 +27,12 @@ int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], st
 		goto out;
 	struct cit_start st = { .listen_fd = -1, .argv = argv,
 				.stdio = { 0, out_w >= 0 ? out_w : 1, err_w >= 0 ? err_w : 2 } };
+	/* cit_sandbox_start() checks cfg; a warm sandbox only takes the default one. */
 	bool warm = cit_warm_eligible(cfg);
-	rc = warm ? cit_warm_claim(cfg, argv, st.stdio, &sv, err) : -ENOENT;
+	char pool[PATH_MAX];
+	if (warm)
+		cit_warm_pool_dir(pool, sizeof(pool));
+	rc = warm ? cit_warm_claim(pool, cfg, argv, st.stdio, &sv, err) : -ENOENT;
 	if (rc < 0)
 		rc = cit_sandbox_start(cfg, &st, &sv, err);
 	/* Our copies of the program's output pipes: the relay must see EOF when it is done. */
@@ -40,7 +43,7 @@ int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], st
 	if (rc < 0)
 		goto out;
 	if (warm)
-		cit_warm_keep(cfg);
+		cit_warm_keep(pool);
 	rc = cit_supervise(&sv, res, err);
 	if (!warm)
 		cit_cgroup_sweep(); /* no keeper does it for cold runs */

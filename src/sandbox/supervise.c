@@ -63,6 +63,12 @@ int cit_supervisor_block_signals(struct cit_supervisor *sv, struct cit_error *er
 	return 0;
 }
 
+/* A code from the sandbox is believed only if it is a negative errno value. */
+static int errno_code(int32_t code)
+{
+	return code < 0 && code > -4096 ? code : -EIO;
+}
+
 /* Reads one message; returns its type, 0 on EOF or when nothing is waiting, or -EPROTO
  * for a message of the wrong size or version (dropped: the sandbox is not trusted). */
 static int read_msg(int fd, struct cit_sync_msg *m, int flags)
@@ -86,7 +92,7 @@ void cit_supervisor_read_setup_error(struct cit_supervisor *sv, struct cit_error
 	struct cit_sync_msg m;
 	if (read_msg(sv->sync, &m, MSG_DONTWAIT) == CIT_SYNC_SETUP_ERROR) {
 		snprintf(err->msg, sizeof(err->msg), "%s", m.text);
-		err->code = m.code < 0 && m.code > -4096 ? m.code : -EIO;
+		err->code = errno_code(m.code);
 	}
 }
 
@@ -151,12 +157,12 @@ static void on_msg(struct cit_supervisor *sv, struct outcome *o)
 	switch (type) {
 	case CIT_SYNC_SETUP_ERROR:
 		if (!o->setup_code) {
-			o->setup_code = m.code < 0 && m.code > -4096 ? m.code : -EIO;
+			o->setup_code = errno_code(m.code);
 			snprintf(o->setup_text, sizeof(o->setup_text), "%s", m.text);
 		}
 		break;
 	case CIT_SYNC_EXEC_ERROR:
-		o->exec_code = m.code < 0 && m.code > -4096 ? m.code : -EIO;
+		o->exec_code = errno_code(m.code);
 		snprintf(o->exec_text, sizeof(o->exec_text), "%s", m.text);
 		break;
 	case CIT_SYNC_EXIT:

@@ -16,7 +16,8 @@ enum cit_sync_type {
 	CIT_SYNC_SETUP_ERROR = 3, /* init -> supervisor: a step failed (code, text) */
 	CIT_SYNC_EXEC_ERROR = 4,  /* program -> supervisor: execve failed (code, text) */
 	CIT_SYNC_EXIT = 5,        /* init -> supervisor: the program's wait status (code) */
-	CIT_SYNC_READY = 6,       /* warm init -> filler: built, restricted and listening */
+	CIT_SYNC_READY = 6,       /* warm init -> keeper: built, restricted and listening */
+	CIT_SYNC_REQUEST = 7,     /* run -> warm sandbox: struct cit_sync_req */
 };
 
 struct cit_sync_msg {
@@ -39,5 +40,3 @@ struct cit_sync_req {
 	uint32_t len;
 	char data[CIT_REQ_DATA_MAX];
 };
-
-#define CIT_SYNC_REQUEST 7

@@ -45,9 +45,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
  * a warm sandbox inherits the keeper's context (mount namespace, cgroup, rlimits, umask,
  * priority), which is the context of the run that started the keeper, so only runs from
  * the same context may use it: then a warm run is what a cold run would have been. */
-static void pool_dir(const struct cit_sandbox_config *cfg, char *out, size_t cap)
+void cit_warm_pool_dir(char *out, size_t cap)
 {
-	(void)cfg; /* eligible configurations all share the default limits */
 	struct stat exe = { 0 }, mnt = { 0 };
 	stat("/proc/self/exe", &exe);
 	stat("/proc/self/ns/mnt", &mnt);
@@ -116,16 +115,9 @@ static int send_request(int conn, const struct cit_sandbox_config *cfg, char *co
 	}
 	req->argc = counts[1];
 	req->envc = counts[2];
-	char cbuf[CMSG_SPACE(3 * sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = req, .iov_len = offsetof(struct cit_sync_req, data) + req->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(cm), stdio, 3 * sizeof(int));
-	if (sendmsg(conn, &mh, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
-		return cit_error_set(err, -errno, "sending the request to a warm sandbox");
+	int rc = cit_send_fds(conn, req, offsetof(struct cit_sync_req, data) + req->len, stdio, 3);
+	if (rc < 0)
+		return cit_error_set(err, rc, "sending the request to a warm sandbox");
 	return 0;
 }
 
@@ -159,11 +151,9 @@ static int claim_one(const char *dir, const char *entry, pid_t pid, struct cit_s
 	return 0;
 }
 
-int cit_warm_claim(const struct cit_sandbox_config *cfg, char *const argv[], const int stdio[3],
-		   struct cit_supervisor *sv, struct cit_error *err)
+int cit_warm_claim(const char *dir, const struct cit_sandbox_config *cfg, char *const argv[],
+		   const int stdio[3], struct cit_supervisor *sv, struct cit_error *err)
 {
-	char dir[PATH_MAX];
-	pool_dir(cfg, dir, sizeof(dir));
 	DIR *d = opendir(dir);
 	if (!d)
 		return -ENOENT;
@@ -241,11 +231,12 @@ static int park_one(struct keeper *k, struct parked *slot, struct cit_error *err
 		rc = n == (ssize_t)sizeof(m) && m.version == CIT_SYNC_VERSION && m.type == CIT_SYNC_READY ? 0 : -EPROTO;
 	}
 	snprintf(final, sizeof(final), "%s/%d.sock", k->dir, sv.pid);
+	if (rc == 0 && rename(tmp, final) < 0)
+		rc = cit_error_set(err, -errno, "publishing %s", final);
 	if (rc == 0) {
 		*slot = (struct parked){ .pid = sv.pid, .pidfd = steal_fd(&sv.pidfd), .mntns = open_ns(sv.pid, "mnt"),
 					 .netns = k->cfg->net_host ? -1 : open_ns(sv.pid, "net") };
 		sv.cg_owned = false; /* the sandbox keeps its cgroups until reaped */
-		rc = rename(tmp, final) < 0 ? -errno : 0;
 	} else if (sv.pid > 0) {
 		syscall(SYS_pidfd_send_signal, sv.pidfd, SIGKILL, NULL, 0);
 		waitpid(sv.pid, NULL, 0);
@@ -278,14 +269,11 @@ static void keeper_log(const struct keeper *k, const char *msg)
 	close(fd);
 }
 
-/* After a sandbox's init is gone: its cgroups, its namespaces, its socket. */
+/* After a sandbox's init is gone: its namespaces and its socket. Its cgroups go with the
+ * sweep that follows every reap (cit_cgroup_sweep: the pid is gone now). */
 static void forget(struct keeper *k, struct parked *p)
 {
-	char name[64], path[PATH_MAX];
-	struct cit_cgroup cg;
-	snprintf(name, sizeof(name), "citadel-%d", p->pid);
-	if (cit_cgroup_open(&cg, name) == 0)
-		cit_cgroup_destroy(&cg);
+	char path[PATH_MAX];
 	static const char *const suffixes[] = { "sock", "claimed", "running", "retired" };
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		snprintf(path, sizeof(path), "%s/%d.%s", k->dir, p->pid, suffixes[i]);
@@ -358,24 +346,18 @@ static void retire(struct keeper *k)
 }
 
 /* A keeper that died took its sandboxes with it (their PR_SET_PDEATHSIG); what they left
- * in the directory and the cgroups is removed before anything new is made. */
+ * in the directory is removed before anything new is made (their cgroups by
+ * cit_cgroup_sweep). */
 static void sweep(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	for (struct dirent *e; (e = readdir(d));) {
-		char *end, name[64], path[PATH_MAX];
+		char *end, path[PATH_MAX];
 		long pid = strtol(e->d_name, &end, 10);
-		bool filling = !strncmp(e->d_name, "filling-", 8);
-		if ((pid <= 0 || *end != '.') && !filling)
+		if ((pid <= 0 || *end != '.') && strncmp(e->d_name, "filling-", 8))
 			continue;
-		if (!filling) {
-			struct cit_cgroup cg;
-			snprintf(name, sizeof(name), "citadel-%ld", pid);
-			if (cit_cgroup_open(&cg, name) == 0)
-				cit_cgroup_destroy(&cg);
-		}
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		unlink(path);
 	}
@@ -449,10 +431,9 @@ static _Noreturn void keeper_main(const struct cit_sandbox_config *cfg, const ch
 	_exit(0);
 }
 
-void cit_warm_keep(const struct cit_sandbox_config *cfg)
+void cit_warm_keep(const char *dir)
 {
-	char dir[PATH_MAX], lock[PATH_MAX + 16];
-	pool_dir(cfg, dir, sizeof(dir));
+	char lock[PATH_MAX + 16];
 	snprintf(lock, sizeof(lock), "%s/keeper.lock", dir);
 	int fd = open(lock, O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
@@ -495,7 +476,7 @@ int cit_warm_keeper_main(void)
 	struct cit_sandbox_config cfg;
 	cit_sandbox_config_init(&cfg);
 	char dir[PATH_MAX], lock[PATH_MAX + 16];
-	pool_dir(&cfg, dir, sizeof(dir));
+	cit_warm_pool_dir(dir, sizeof(dir));
 	snprintf(lock, sizeof(lock), "%s/keeper.lock", dir);
 	if ((mkdir("/run/citadel", 0700) < 0 && errno != EEXIST) ||
 	    (mkdir(CIT_WARM_DIR, 0700) < 0 && errno != EEXIST) || (mkdir(dir, 0700) < 0 && errno != EEXIST))

@@ -31,16 +31,20 @@
 /* Whether a run of cfg may use the pool (also false when CITADEL_WARM=0 or not root). */
 bool cit_warm_eligible(const struct cit_sandbox_config *cfg);
 
-/* Claims a warm sandbox for cfg and hands it the command. On success (0) sv supervises
+/* The pool directory for runs from the calling process's context (executable, mount
+ * namespace, cgroup, rlimits, umask, priority); computed once per run. */
+void cit_warm_pool_dir(char *out, size_t cap);
+
+/* Claims a warm sandbox from the pool in dir for cfg and hands it the command. On success (0) sv supervises
  * it like a direct run's. Returns -ENOENT when none is ready; any other failure also
  * leaves nothing running, and the caller makes a sandbox directly. */
-int cit_warm_claim(const struct cit_sandbox_config *cfg, char *const argv[], const int stdio[3],
-		   struct cit_supervisor *sv, struct cit_error *err);
+int cit_warm_claim(const char *dir, const struct cit_sandbox_config *cfg, char *const argv[],
+		   const int stdio[3], struct cit_supervisor *sv, struct cit_error *err);
 
-/* Makes sure the pool of cfg has a keeper, starting one (detached) when it has none.
+/* Makes sure the pool in dir has a keeper, starting one (detached) when it has none.
  * Costs an open and a flock when the keeper runs. Best effort: without a keeper, runs
  * start cold. */
-void cit_warm_keep(const struct cit_sandbox_config *cfg);
+void cit_warm_keep(const char *dir);
 
 /* The hidden command a keeper execs itself as (`citadel __keeper`). */
 #define CIT_WARM_KEEPER_CMD "__keeper"
