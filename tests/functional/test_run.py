@@ -311,16 +311,30 @@ def test_help(citadel):
     assert r.returncode == 2 and b"unknown command" in r.stderr
 
 
+def _own_cgroup_dirs():
+    """The cgroup directories our sandboxes are made in: beneath this process's own cgroup in
+    each hierarchy Citadel uses. Other sessions' cgroups on a shared machine are not ours."""
+    dirs = []
+    for line in open("/proc/self/cgroup").read().splitlines():
+        _, ctls, path = line.split(":", 2)
+        for ctl, mount in (("memory", "/sys/fs/cgroup/memory"), ("pids", "/sys/fs/cgroup/pids"),
+                           ("", "/sys/fs/cgroup/unified")):
+            if ctls == ctl or (ctl and ctl in ctls.split(",")):
+                dirs.append(mount + path.rstrip("/"))
+    return [d for d in dirs if os.path.isdir(d)]
+
+
 def test_many_runs_leave_no_cgroups_or_processes(citadel):
     """Every run's cgroups go once its processes are gone. A warm sandbox's are removed by
     its pool keeper right after the run, so allow it a moment."""
     import time
+    parents = _own_cgroup_dirs()
+    assert parents
     for _ in range(5):
         assert citadel(["--", "/bin/true"]).returncode == 0
     deadline = time.monotonic() + 5
     while True:
-        dirs = subprocess.run("find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/unified "
-                              "-maxdepth 4 -name 'citadel-*'", shell=True, capture_output=True, text=True).stdout.split()
+        dirs = [os.path.join(p, d) for p in parents for d in os.listdir(p) if d.startswith("citadel-")]
         # A live pid's cgroup belongs to a running or warm sandbox, not a leak.
         leaked = [d for d in dirs if not os.path.exists(f"/proc/{d.rsplit('-', 1)[1]}")]
         if not leaked or time.monotonic() > deadline:
