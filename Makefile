@@ -27,7 +27,7 @@ test:
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 run: all
-	@scripts/demo.sh $(BUILD)/citadel
+	@scripts/demo.sh $(BUILD)
 
 bench:
 	@scripts/deps.sh bench

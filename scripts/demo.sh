@@ -1,21 +1,62 @@
 #!/bin/sh
-# `make run`: shows what `citadel run` does, one sandboxed program at a time.
+# `make run`: starts the monitor (`citadel serve`) in the foreground with the examples
+# deployed, shows a few invocations, and prints how to invoke them. Ctrl-C stops it and
+# every sandbox with it. Uses the default socket and state directory, so that plain
+# `build/citadel invoke NAME` finds it.
 set -u
-citadel=${1:-build/citadel}
+build=${1:-build}
+citadel="$build/citadel"
+sock="${CITADEL_SOCKET:-/run/citadel/citadel.sock}"
+state="${CITADEL_STATE_DIR:-/var/lib/citadel}"
+export CITADEL_SOCKET="$sock"
+
+if "$citadel" ls >/dev/null 2>&1; then
+	echo "citadel: a monitor is already serving on $sock; stop it first (or set CITADEL_SOCKET)." >&2
+	exit 1
+fi
+"$citadel" serve --state-dir "$state" --socket "$sock" &
+monitor=$!
+trap 'kill -TERM $monitor 2>/dev/null; wait $monitor; exit 0' INT TERM
+i=0
+until [ -S "$sock" ] && "$citadel" ls >/dev/null 2>&1; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 $monitor 2>/dev/null; then
+		echo "citadel: the monitor did not start" >&2
+		exit 1
+	fi
+	sleep 0.05
+done
+
+for f in hello echo json sha256 matmul; do
+	"$citadel" deploy "$f" "$build/examples/$f.so" >/dev/null || exit 1
+done
+"$citadel" deploy crash "$build/examples/crash.so" >/dev/null
+"$citadel" deploy loop "$build/examples/loop.so" --timeout 1s >/dev/null
+
 show() {
-	printf '\n$ citadel run %s\n' "$*"
-	"$citadel" run "$@"
-	printf '[exit status %d]\n' "$?"
+	printf '\n$ citadel invoke %s\n' "$*"
+	"$citadel" invoke "$@"
 }
-echo "Citadel $("$citadel" version | cut -d' ' -f2): every command below runs in a fresh sandbox."
-show -- /bin/echo "hello from a sandbox"
-show -- /bin/sh -c 'id; hostname; ls /'
-show -- /bin/sh -c 'ps -e -o pid,user,comm'
-show -- /usr/bin/python3 -c 'import os, socket; print("pid", os.getpid(), "interfaces", [n for _, n in socket.if_nameindex()])'
-show -- /bin/sh -c 'echo hi > /tmp/ok && cat /tmp/ok; touch /etc/evil'
-show -- /bin/cat /etc/shadow
-show --timeout 1 -- /bin/sleep 5
-show --memory 32M -- /usr/bin/python3 -c 'b = bytearray(64 << 20)'
-show --pids 16 -- /bin/sh -c 'for i in $(seq 40); do sleep 1 & done; wait'
-show --output-limit 64 -- /bin/sh -c 'yes citadel'
-printf '\nSee `%s run --help` for every option, and docs/sandbox.md for the design.\n' "$citadel"
+echo
+echo "Citadel's monitor is serving on $sock (state in $state), with the examples deployed:"
+show hello --data "Ada"
+show json --data '{"name": "citadel", "cores": 2, "load": 0.5}'
+printf '\n$ echo hello | citadel invoke sha256\n'
+echo hello | "$citadel" invoke sha256
+show matmul --data 200
+show crash --data x
+show loop --data x
+printf '\n$ citadel ls\n'
+"$citadel" ls
+cat <<EOT
+
+Try, in another terminal (as root):
+  $citadel invoke hello --data you
+  $citadel invoke echo --file /etc/os-release
+  $citadel ls --json
+  $citadel logs hello
+  $citadel deploy mine my_function.so      (see docs/functions.md)
+
+The monitor's log follows; Ctrl-C stops it and every sandbox with it.
+EOT
+wait $monitor

@@ -3,3 +3,9 @@
 #pragma once
 
 int cit_cmd_run(int argc, char **argv);
+int cit_cmd_serve(int argc, char **argv);
+int cit_cmd_deploy(int argc, char **argv);
+int cit_cmd_invoke(int argc, char **argv);
+int cit_cmd_ls(int argc, char **argv);
+int cit_cmd_rm(int argc, char **argv);
+int cit_cmd_logs(int argc, char **argv);

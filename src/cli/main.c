@@ -9,10 +9,16 @@
 static const char usage[] =
 	"usage: citadel COMMAND [OPTIONS]\n"
 	"\n"
-	"Citadel runs untrusted programs isolated and fast.\n"
+	"Citadel runs untrusted programs and functions isolated and fast.\n"
 	"\n"
 	"commands:\n"
 	"  run       run one command in a fresh sandbox (citadel run --help)\n"
+	"  serve     run the monitor: deployed functions, served on a local socket\n"
+	"  deploy    deploy a native function (a shared object) under a name\n"
+	"  invoke    invoke a deployed function; the response goes to stdout\n"
+	"  ls        list the deployed functions and their figures\n"
+	"  rm        remove a deployed function\n"
+	"  logs      show a function's log\n"
 	"  help      show this text\n"
 	"  version   print the version\n";
 
@@ -32,8 +38,17 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, CIT_WARM_KEEPER_CMD)) /* internal: see src/sandbox/warm.h */
 		return cit_warm_keeper_main();
-	if (!strcmp(cmd, "run"))
-		return cit_cmd_run(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char **argv);
+	} cmds[] = {
+		{ "run", cit_cmd_run },       { "serve", cit_cmd_serve }, { "deploy", cit_cmd_deploy },
+		{ "invoke", cit_cmd_invoke }, { "ls", cit_cmd_ls },       { "rm", cit_cmd_rm },
+		{ "logs", cit_cmd_logs },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmd, cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		fputs(usage, stdout);
 		return 0;

@@ -115,6 +115,24 @@ static int create_v2(struct cit_cgroup *cg, const struct cit_sandbox_config *cfg
 					      "delegated cgroup without processes of its own)", parent);
 	if ((rc = make_dir(cg->mem, err)) < 0)
 		return rc;
+	return cit_cgroup_set_limits(cg, cfg, err);
+}
+
+int cit_cgroup_set_limits(const struct cit_cgroup *cg, const struct cit_sandbox_config *cfg,
+			  struct cit_error *err)
+{
+	int rc;
+	if (cg->version == 1) {
+		/* v1 wants memory <= memory+swap at every moment: raising, swap's goes first. */
+		if (write_knob(cg->mem, "memory.limit_in_bytes", cfg->memory_bytes, false, NULL) < 0)
+			write_knob(cg->mem, "memory.memsw.limit_in_bytes", cfg->memory_bytes, true, NULL);
+		if ((rc = write_knob(cg->mem, "memory.limit_in_bytes", cfg->memory_bytes, false, err)) < 0 ||
+		    (rc = write_knob(cg->mem, "memory.memsw.limit_in_bytes", cfg->memory_bytes, true, err)) < 0 ||
+		    (rc = write_knob(cg->mem, "memory.swappiness", 0, true, err)) < 0 ||
+		    (rc = write_knob(cg->pids, "pids.max", cfg->pids, false, err)) < 0)
+			return rc;
+		return 0;
+	}
 	if ((rc = write_knob(cg->mem, "memory.max", cfg->memory_bytes, false, err)) < 0 ||
 	    (rc = write_knob(cg->mem, "memory.swap.max", 0, true, err)) < 0 ||
 	    (rc = write_knob(cg->mem, "pids.max", cfg->pids, false, err)) < 0)
@@ -129,12 +147,7 @@ static int create_v1(struct cit_cgroup *cg, const struct cit_sandbox_config *cfg
 		return rc;
 	if ((rc = make_dir(cg->pids, err)) < 0)
 		return rc;
-	if ((rc = write_knob(cg->mem, "memory.limit_in_bytes", cfg->memory_bytes, false, err)) < 0 ||
-	    (rc = write_knob(cg->mem, "memory.memsw.limit_in_bytes", cfg->memory_bytes, true, err)) < 0 ||
-	    (rc = write_knob(cg->mem, "memory.swappiness", 0, true, err)) < 0 ||
-	    (rc = write_knob(cg->pids, "pids.max", cfg->pids, false, err)) < 0)
-		return rc;
-	return 0;
+	return cit_cgroup_set_limits(cg, cfg, err);
 }
 
 int cit_cgroup_create(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
@@ -169,14 +182,19 @@ int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *
 	return 0;
 }
 
-bool cit_cgroup_oom_killed(const struct cit_cgroup *cg)
+uint64_t cit_cgroup_oom_kills(const struct cit_cgroup *cg)
 {
 	char path[PATH_MAX + 32], buf[1024];
 	snprintf(path, sizeof(path), "%s/%s", cg->mem, cg->version == 1 ? "memory.oom_control" : "memory.events");
 	if (cit_read_file(path, buf, sizeof(buf)) < 0)
-		return false;
+		return 0;
 	const char *p = strstr(buf, "oom_kill ");
-	return p && strtoull(p + 9, NULL, 10) > 0;
+	return p ? strtoull(p + 9, NULL, 10) : 0;
+}
+
+bool cit_cgroup_oom_killed(const struct cit_cgroup *cg)
+{
+	return cit_cgroup_oom_kills(cg) > 0;
 }
 
 /* rmdir, retrying briefly: a cgroup stays busy for a moment after its last task exits. */

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -22,6 +23,11 @@ struct cit_cgroup {
 int cit_cgroup_create(struct cit_cgroup *cg, const char *name, const struct cit_sandbox_config *cfg,
 		      struct cit_error *err);
 
+/* Rewrites the memory and pids limits of an existing cgroup from cfg. A lower memory limit
+ * than what the tree uses makes the kernel reclaim, then OOM-kill. */
+int cit_cgroup_set_limits(const struct cit_cgroup *cg, const struct cit_sandbox_config *cfg,
+			  struct cit_error *err);
+
 /* Finds the cgroup(s) named name that an earlier cit_cgroup_create() made, for
  * cit_cgroup_oom_killed() and cit_cgroup_destroy(). */
 int cit_cgroup_open(struct cit_cgroup *cg, const char *name);
@@ -31,6 +37,9 @@ int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *
 
 /* True when the kernel killed a process of the cgroup for exceeding the memory limit. */
 bool cit_cgroup_oom_killed(const struct cit_cgroup *cg);
+
+/* How many processes of the cgroup the kernel has killed for memory so far. */
+uint64_t cit_cgroup_oom_kills(const struct cit_cgroup *cg);
 
 /* Removes the "citadel-<pid>" cgroups beside ours whose pid no longer exists: those of
  * runs whose supervisor was killed before it could remove them. A cgroup that still has

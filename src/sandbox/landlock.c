@@ -43,11 +43,8 @@ int cit_landlock_abi(void)
 	return v < 0 ? -errno : (int)v;
 }
 
-static int allow(int ruleset, const char *path, uint64_t access, uint64_t handled, struct cit_error *err)
+static int allow_fd(int ruleset, int fd, uint64_t access, uint64_t handled)
 {
-	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return cit_error_set(err, -errno, "landlock rule for %s", path);
 	struct landlock_path_beneath_attr pb = { .allowed_access = access & handled, .parent_fd = fd };
 	struct stat st;
 	/* A rule on a file may only carry file rights. */
@@ -55,12 +52,19 @@ static int allow(int ruleset, const char *path, uint64_t access, uint64_t handle
 		pb.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
 				     LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
 				     CIT_LL_FS_IOCTL_DEV;
-	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
-		return cit_error_set(err, -errno, "landlock rule for %s", path);
-	return 0;
+	return syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0 ? -errno : 0;
 }
 
-int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *err)
+static int allow(int ruleset, const char *path, uint64_t access, uint64_t handled, struct cit_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
+	int rc = fd < 0 ? -errno : allow_fd(ruleset, fd, access, handled);
+	return rc < 0 ? cit_error_set(err, rc, "landlock rule for %s", path) : 0;
+}
+
+/* A ruleset handling every right this kernel knows, scoped (signals, abstract sockets) when
+ * it can be: returns its fd and the handled rights in *handled. */
+static int new_ruleset(uint64_t *handled, struct cit_error *err)
 {
 	int abi = cit_landlock_abi();
 	if (abi < 1)
@@ -77,20 +81,50 @@ int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *e
 		attr.scoped = CIT_LL_SCOPE_ABSTRACT_UNIX | CIT_LL_SCOPE_SIGNAL;
 		attr_size = sizeof(attr);
 	}
-	_cleanup_close_ int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
+	int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
 	if (rs < 0)
 		return cit_error_set(err, -errno, "landlock_create_ruleset");
-	uint64_t h = attr.handled_access_fs;
-	uint64_t rw = FS_READ | FS_WRITE | LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE;
+	*handled = attr.handled_access_fs;
+	return rs;
+}
+
+#define FS_RW (FS_READ | FS_WRITE | LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE)
+#define FS_DEV (FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | CIT_LL_FS_IOCTL_DEV)
+
+int cit_landlock_confine(const int *ro, size_t n_ro, int dev, int own, struct cit_error *err)
+{
+	uint64_t h;
+	_cleanup_close_ int rs = new_ruleset(&h, err);
+	if (rs < 0)
+		return rs;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n_ro; i++)
+		rc = allow_fd(rs, ro[i], FS_READ, h);
+	if (rc == 0)
+		rc = allow_fd(rs, dev, FS_DEV, h);
+	if (rc == 0)
+		rc = allow_fd(rs, own, FS_RW, h);
+	if (rc < 0)
+		return cit_error_set(err, rc, "landlock rule");
+	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)
+		return cit_error_set(err, -errno, "landlock_restrict_self");
+	return 0;
+}
+
+int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *err)
+{
+	uint64_t h;
+	_cleanup_close_ int rs = new_ruleset(&h, err);
+	if (rs < 0)
+		return rs;
 	int rc = allow(rs, "/", FS_READ, h, err);
 	if (rc == 0)
-		rc = allow(rs, "/tmp", rw, h, err);
+		rc = allow(rs, "/tmp", FS_RW, h, err);
 	if (rc == 0)
-		rc = allow(rs, "/dev", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
-					       CIT_LL_FS_IOCTL_DEV, h, err);
+		rc = allow(rs, "/dev", FS_DEV, h, err);
 	for (size_t i = 0; rc == 0 && i < cfg->n_binds; i++)
 		if (cfg->binds[i].writable)
-			rc = allow(rs, cfg->binds[i].dst, rw, h, err);
+			rc = allow(rs, cfg->binds[i].dst, FS_RW, h, err);
 	if (rc < 0)
 		return rc;
 	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)

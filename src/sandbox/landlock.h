@@ -14,3 +14,10 @@
 int cit_landlock_abi(void);
 
 int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *err);
+
+/* A further layer for one trustlet (stacked on the sandbox's): read-only beneath each of
+ * ro[0..n_ro) (O_PATH fds), read-write on the device files below dev, read-write beneath
+ * own (its private directory), and nothing else; signals and abstract unix sockets are
+ * scoped to the layer, so sibling trustlets (each in a layer of its own) cannot reach one
+ * another. The fds are borrowed. */
+int cit_landlock_confine(const int *ro, size_t n_ro, int dev, int own, struct cit_error *err);

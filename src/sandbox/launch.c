@@ -51,6 +51,7 @@ struct child {
 	int sync;               /* init's end of the socketpair with its creator */
 	int listen_fd;          /* warm: socket to accept the one run on; -1 for a direct run */
 	bool tty;
+	bool detached;          /* a session of its own: no terminal's signals reach it */
 	/* What the program runs with; for a warm sandbox, filled in from the request. */
 	char *const *argv;
 	const char *const *envp;
@@ -438,6 +439,10 @@ static _Noreturn void park(struct child *c)
 static _Noreturn void init_main(struct child *c)
 {
 	struct cit_error err = { 0 };
+	/* A detached sandbox (the monitor's) leaves the caller's session: Ctrl-C in the
+	 * monitor's terminal is for the monitor, which then ends its sandboxes itself. */
+	if (c->detached && setsid() < 0)
+		_exit(125);
 	for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++) {
 		if (init_steps[i].run(c, &err) < 0) {
 			cit_error_prefix(&err, "sandbox step '%s' failed", init_steps[i].name);
@@ -473,10 +478,10 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	int rc = cit_sandbox_config_check(cfg, err);
 	if (rc < 0)
 		return rc;
-	struct child c = { .cfg = cfg, .listen_fd = st->listen_fd, .argv = st->argv,
+	struct child c = { .cfg = cfg, .listen_fd = st->listen_fd, .argv = st->argv, .detached = st->detached,
 			   .envp = cfg->env, .cwd = cfg->cwd,
 			   .stdio = { st->stdio[0], st->stdio[1], st->stdio[2] },
-			   .tty = st->listen_fd < 0 && (isatty(0) || isatty(1) || isatty(2)) };
+			   .tty = st->listen_fd < 0 && !st->detached && (isatty(0) || isatty(1) || isatty(2)) };
 	/* The plan is large: heap, not stack. init inherits its trees over clone. */
 	_cleanup_free_ struct cit_fs_plan *plan = calloc(1, sizeof(*plan));
 	if (!plan)

@@ -9,6 +9,7 @@ struct cit_start {
 	int listen_fd;      /* warm: a bound socket init listens on for its one run; -1: direct */
 	char *const *argv;  /* direct: the command (borrowed) */
 	int stdio[3];       /* direct: the program's stdin, stdout, stderr (borrowed) */
+	bool detached;      /* never give the sandbox a terminal, whatever ours is */
 };
 
 /* Makes a sandbox from cfg: opens the view's sources, clones init into its namespaces,

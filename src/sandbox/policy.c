@@ -205,3 +205,20 @@ const struct cit_sc_rule *cit_policy_rules(size_t *n_rules)
 	*n_rules = ARRAY_SIZE(rules);
 	return rules;
 }
+
+/* A trustlet's further layer, over the rows above (default: allow, so the sandbox's own
+ * policy decides). An instance serves calls: it makes threads, never processes, and never
+ * runs another program, so nothing it starts can outlive or escape its invocation. */
+static const struct cit_sc_rule trustlet_rules[] = {
+	DENY("fork", EPERM), DENY("vfork", EPERM), DENY("execve", EPERM), DENY("execveat", EPERM),
+	/* A thread shares everything with its caller; anything else is a new process. */
+	{ .syscall = "clone", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(0, CLONE_THREAD, 0) } },
+	/* Its flags are out of reach in memory: glibc falls back to clone. */
+	DENY("clone3", ENOSYS),
+};
+
+const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules)
+{
+	*n_rules = ARRAY_SIZE(trustlet_rules);
+	return trustlet_rules;
+}

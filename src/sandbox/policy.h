@@ -43,5 +43,9 @@ struct cit_sc_rule {
 /* The rows of the policy. Borrowed: static storage, valid for the life of the process. */
 const struct cit_sc_rule *cit_policy_rules(size_t *n_rules);
 
+/* The extra layer every trustlet installs over the policy: no new processes, no exec.
+ * A call that no row names is allowed (the policy below it decides). */
+const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules);
+
 /* The errno a call that no row names fails with. */
 #define CIT_SC_DEFAULT_ERRNO 38 /* ENOSYS */

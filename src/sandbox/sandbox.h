@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "common/error.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/config.h"
 
 enum cit_run_cause {
@@ -37,3 +38,24 @@ struct cit_run_result {
  * negative errno when Citadel itself failed; err then names the step that failed. */
 int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], struct cit_run_result *res,
 		    struct cit_error *err);
+
+/* A long-lived sandbox that the caller watches itself (the monitor's runtime zygotes):
+ * no relay, no signal forwarding, no wall clock. */
+struct cit_sandbox {
+	pid_t pid;              /* the sandbox's init, our child; 0 when none */
+	int pidfd;              /* owned; init's pidfd: readable when init has exited */
+	int sync;               /* owned; init's reports (sync.h): setup errors, exec errors,
+				 * the program's exit; its closing means init is gone */
+	struct cit_cgroup cg;   /* the sandbox's cgroups, removed by cit_sandbox_release() */
+};
+
+/* Starts argv[0] in a sandbox made from cfg, with stdio[0..2] as its stdin, stdout and
+ * stderr (borrowed; the caller closes its copies), never with a terminal. Returns 0 with
+ * sb filled, or a negative errno (err names the step). The caller must reap init: it is
+ * our child (cit_sandbox_release does). */
+int cit_sandbox_spawn(const struct cit_sandbox_config *cfg, char *const argv[], const int stdio[3],
+		      struct cit_sandbox *sb, struct cit_error *err);
+
+/* Kills the whole sandbox (when still running), reaps init and removes its cgroups.
+ * Idempotent. */
+void cit_sandbox_release(struct cit_sandbox *sb);

@@ -23,10 +23,10 @@ static uint32_t action_of(const struct cit_sc_rule *r)
 	}
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct cit_sc_rule *r, struct cit_error *err)
+static int add_rule(scmp_filter_ctx ctx, const struct cit_sc_rule *r, uint32_t def, struct cit_error *err)
 {
 	/* A row that says what the default says documents a choice; libseccomp refuses it. */
-	if (r->verdict == CIT_SC_ERRNO && r->err == CIT_SC_DEFAULT_ERRNO && r->n_cond == 0)
+	if (action_of(r) == def && r->n_cond == 0)
 		return 0;
 	int nr = seccomp_syscall_resolve_name(r->syscall);
 	if (nr < 0)
@@ -51,10 +51,11 @@ static int add_rule(scmp_filter_ctx ctx, const struct cit_sc_rule *r, struct cit
 	return 0;
 }
 
-int cit_seccomp_compile(struct cit_bpf *out, struct cit_error *err)
+static int compile_table(const struct cit_sc_rule *rules, size_t n, uint32_t def, struct cit_bpf *out,
+			 struct cit_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(CIT_SC_DEFAULT_ERRNO));
+	scmp_filter_ctx ctx = seccomp_init(def);
 	if (!ctx)
 		return cit_error_set(err, -ENOMEM, "seccomp_init");
 	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -64,10 +65,8 @@ int cit_seccomp_compile(struct cit_bpf *out, struct cit_error *err)
 		seccomp_release(ctx);
 		return cit_error_set(err, rc, "seccomp_attr_set");
 	}
-	size_t n;
-	const struct cit_sc_rule *rules = cit_policy_rules(&n);
 	for (size_t i = 0; i < n; i++) {
-		rc = add_rule(ctx, &rules[i], err);
+		rc = add_rule(ctx, &rules[i], def, err);
 		if (rc < 0) {
 			seccomp_release(ctx);
 			return rc;
@@ -102,3 +101,17 @@ int cit_seccomp_compile(struct cit_bpf *out, struct cit_error *err)
 	return 0;
 }
 
+
+int cit_seccomp_compile(struct cit_bpf *out, struct cit_error *err)
+{
+	size_t n;
+	const struct cit_sc_rule *rules = cit_policy_rules(&n);
+	return compile_table(rules, n, SCMP_ACT_ERRNO(CIT_SC_DEFAULT_ERRNO), out, err);
+}
+
+int cit_seccomp_compile_trustlet(struct cit_bpf *out, struct cit_error *err)
+{
+	size_t n;
+	const struct cit_sc_rule *rules = cit_policy_trustlet_rules(&n);
+	return compile_table(rules, n, SCMP_ACT_ALLOW, out, err);
+}

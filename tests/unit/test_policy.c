@@ -223,6 +223,41 @@ static void real_kernel(void)
 	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "kernel: fork still works");
 }
 
+/* The trustlet layer: no processes and no exec, threads allowed, everything else left to
+ * the sandbox's policy below it. */
+static void trustlet_layer(void)
+{
+	struct cit_bpf fresh;
+	struct cit_error err = { 0 };
+	tap_ok(cit_seccomp_compile_trustlet(&fresh, &err) == 0 && fresh.len == cit_seccomp_trustlet.len &&
+		       !memcmp(fresh.insns, cit_seccomp_trustlet.insns, fresh.len * sizeof(struct sock_filter)),
+	       "the shipped trustlet layer is its table compiled now");
+	cit_bpf_free(&fresh);
+	const struct {
+		int nr;
+		uint64_t a0;
+		uint32_t want;
+		const char *what;
+	} rows[] = {
+		{ SYS_fork, 0, SECCOMP_RET_ERRNO | EPERM, "fork" },
+		{ SYS_vfork, 0, SECCOMP_RET_ERRNO | EPERM, "vfork" },
+		{ SYS_execve, 0, SECCOMP_RET_ERRNO | EPERM, "execve" },
+		{ SYS_execveat, 0, SECCOMP_RET_ERRNO | EPERM, "execveat" },
+		{ SYS_clone, SIGCHLD, SECCOMP_RET_ERRNO | EPERM, "clone of a process" },
+		{ SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD, SECCOMP_RET_ERRNO | EPERM, "clone as posix_spawn does" },
+		{ SYS_clone, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+		  SECCOMP_RET_ALLOW, "clone of a thread" },
+		{ SYS_clone3, 0, SECCOMP_RET_ERRNO | ENOSYS, "clone3 (glibc falls back to clone)" },
+		{ SYS_read, 0, SECCOMP_RET_ALLOW, "read (left to the policy below)" },
+		{ SYS_ptrace, 0, SECCOMP_RET_ALLOW, "ptrace (left to the policy below, which kills)" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct seccomp_data d = { .nr = rows[i].nr, .arch = AUDIT_ARCH_X86_64, .args = { rows[i].a0 } };
+		uint32_t got = run_bpf(&cit_seccomp_trustlet, &d);
+		tap_ok(got == rows[i].want, "trustlet layer: %s -> %#x", rows[i].what, got);
+	}
+}
+
 int main(void)
 {
 	struct cit_bpf fresh;
@@ -234,5 +269,6 @@ int main(void)
 	table_rows();
 	edge_cases();
 	real_kernel();
+	trustlet_layer();
 	return tap_done();
 }

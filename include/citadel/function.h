@@ -1,0 +1,117 @@
+/* citadel/function.h: writing a native Citadel function.
+ *
+ * A native function is a shared object that defines one handler:
+ *
+ *     #include <citadel/function.h>
+ *
+ *     int cit_handler(const struct cit_request *req, struct cit_response *resp)
+ *     {
+ *         return cit_respond(resp, req->data, req->len);   // echo
+ *     }
+ *
+ * built with   cc -shared -fPIC -O2 -I/path/to/citadel/include -o echo.so echo.c
+ * and deployed with   citadel deploy echo echo.so
+ *
+ * Lifecycle (docs/architecture.md has the whole picture):
+ *   template  Citadel loads the shared object once per deployment, inside the function's
+ *             own sandbox and identity, and calls cit_init() (when defined). Whatever
+ *             cit_init() builds (tables, parsed configuration, warmed caches) is inherited
+ *             by every instance.
+ *   trustlet  an instance is a copy-on-write fork of the template. It serves invocations
+ *             one at a time: cit_handler() is called once per invocation. An instance may
+ *             serve many invocations in turn (unless the function is deployed --fresh), so
+ *             a handler must not leave one caller's data where the next can see it if that
+ *             matters to the function.
+ *
+ * What an instance may do: compute, allocate memory (the function's --memory holds its
+ * template and all its instances together), make threads,
+ * read the read-only system directories (/usr, /etc, ...), write files in its own private
+ * directory (the working directory, also $TMPDIR; it is gone when the instance ends and no
+ * other instance sees it), and log with cit_log(). What it may not: start processes
+ * (fork and exec fail with EPERM), reach the network (there is only a loopback), see or
+ * signal other instances or functions, or write anywhere else.
+ *
+ * Threads: the calls below may be made from any thread of the instance, but only while a
+ * handler call is running (the response belongs to that one call).
+ *
+ * Symbols: the handler must be exported under the name cit_handler, cit_init under
+ * cit_init; the calls below are provided by Citadel's runtime when the function is loaded
+ * (do not link anything for them). */
+#ifndef CITADEL_FUNCTION_H
+#define CITADEL_FUNCTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CIT_API __attribute__((visibility("default")))
+
+/* The ABI version this header describes; Citadel refuses a function built for another.
+ * Every shared object that includes this header carries it (a weak symbol, so several
+ * files of one function may include the header). */
+#define CIT_FUNCTION_ABI 1
+#ifdef __cplusplus
+extern /* a const at namespace scope is internal in C++ unless declared extern */
+#endif
+__attribute__((weak)) CIT_API const int cit_function_abi = CIT_FUNCTION_ABI;
+
+/* One invocation's input. Borrowed: valid until cit_handler() returns. Read-only: never
+ * write to the bytes (a large request is the caller's data object mapped read-only, and
+ * writing to it faults). */
+struct cit_request {
+	const void *data;       /* the request bytes; not NUL-terminated; NULL when len is 0 */
+	size_t len;
+	const char *function;   /* the function's deployed name, NUL-terminated */
+	uint64_t invocation;    /* a number unique within this instance's life, from 1 */
+};
+
+/* One invocation's output, opaque. Owned by Citadel. */
+struct cit_response;
+
+/* Return codes of the handler and of cit_init(): 0 is success; any negative value is a
+ * failure, reported to the caller as "function error" with the message set by
+ * cit_fail() (or the code's text). The instance stays alive after a failure. */
+#define CIT_OK 0
+
+/* Required. Called once per invocation, on one thread of the instance. Fill resp with
+ * cit_respond() / cit_respondf(); return CIT_OK or a negative code. */
+CIT_API int cit_handler(const struct cit_request *req, struct cit_response *resp);
+
+/* Optional. Called once in the template, before any instance exists, with the function's
+ * sandbox already in place. Return CIT_OK, or a negative code to fail the deployment (the
+ * message set with cit_init_fail() is shown to the deployer). */
+CIT_API int cit_init(void);
+
+/* Appends len bytes to the response. Returns 0, -EFBIG when the response would pass the
+ * function's output limit (nothing is appended), or -ENOMEM. */
+CIT_API int cit_respond(struct cit_response *resp, const void *data, size_t len);
+
+/* Appends printf-formatted text to the response. Same returns as cit_respond(). */
+CIT_API int cit_respondf(struct cit_response *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Marks the invocation failed with a message for the caller (one line, at most 255 bytes
+ * kept), discarding any response bytes. Returns code, for `return cit_fail(resp, -EINVAL,
+ * "bad input: %s", why);`. code must be negative. */
+CIT_API int cit_fail(struct cit_response *resp, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* From cit_init(): the message shown to the deployer when init returns a failure. */
+CIT_API void cit_init_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+enum cit_log_level { CIT_LOG_DEBUG = 0, CIT_LOG_INFO = 1, CIT_LOG_WARN = 2, CIT_LOG_ERROR = 3 };
+
+/* Writes one line to the function's log (`citadel logs NAME`). The log is bounded per
+ * function: old lines are dropped first. Lines longer than 1 KiB are cut. Writing to
+ * stderr directly also reaches the log. */
+CIT_API void cit_log(enum cit_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,103 @@
+/* The calls a function makes (include/citadel/function.h), exported from the runtime to
+ * the function's shared object when it is loaded. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zygote/runtime.h"
+
+static char init_message[CIT_TEXT_MAX];
+
+const char *cit_runtime_init_message(void)
+{
+	return init_message;
+}
+
+int cit_respond(struct cit_response *resp, const void *data, size_t len)
+{
+	if (!resp || (len && !data))
+		return -EINVAL;
+	if (resp->code)
+		return 0; /* failed already: the bytes would be discarded */
+	if (len > resp->limit - resp->len) {
+		resp->overflow = 1;
+		return -EFBIG;
+	}
+	if (resp->len + len > resp->cap) {
+		size_t cap = resp->cap ? resp->cap : 4096;
+		while (cap < resp->len + len)
+			cap *= 2;
+		char *b = realloc(resp->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		resp->buf = b;
+		resp->cap = cap;
+	}
+	memcpy(resp->buf + resp->len, data, len);
+	resp->len += len;
+	return 0;
+}
+
+int cit_respondf(struct cit_response *resp, const char *fmt, ...)
+{
+	char small[512], *p = small;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= sizeof(small)) {
+		if (!(p = malloc((size_t)n + 1)))
+			return -ENOMEM;
+		va_start(ap, fmt);
+		vsnprintf(p, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	int rc = cit_respond(resp, p, (size_t)n);
+	if (p != small)
+		free(p);
+	return rc;
+}
+
+int cit_fail(struct cit_response *resp, int code, const char *fmt, ...)
+{
+	if (!resp)
+		return code;
+	resp->code = code < 0 ? code : -EINVAL;
+	resp->len = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(resp->text, sizeof(resp->text), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void cit_init_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(init_message, sizeof(init_message), fmt, ap);
+	va_end(ap);
+}
+
+void cit_log(enum cit_log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+	char line[1024 + 16];
+	int n = snprintf(line, sizeof(line), "%s ", (unsigned)level < 4 ? names[level] : "info");
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	line[len++] = '\n';
+	/* One write: lines of concurrent instances do not interleave (a pipe, < PIPE_BUF). */
+	ssize_t w = write(2, line, len);
+	(void)w;
+}
