@@ -33,6 +33,7 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	$(PY) bench/sandbox_bench.py
+	$(PY) bench/monitor_bench.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -1,7 +1,8 @@
 /* Load generator for the monitor's local API: N callers (threads), each with its own
  * connection, each making calls one after another for a fixed time; prints one JSON line
  * with every caller's latencies merged: p50, p99 (µs) and calls per second.
- *   invoke_load SOCKET FUNCTION CALLERS SECONDS [PAYLOAD_BYTES]
+ *   invoke_load SOCKET FUNCTION CALLERS SECONDS [PAYLOAD_BYTES [PAUSE_US]]
+ * PAUSE_US: a pause after each call (to measure calls that find the pool refilled).
  * Speaks the same protocol as the CLI (src/monitor/proto.c), without starting a process per
  * call, which is what a gateway in front of the monitor does. */
 #include <errno.h>
@@ -23,6 +24,7 @@ struct caller {
 	const char *sock, *fn;
 	double seconds;
 	size_t payload;
+	unsigned pause_us;
 	uint32_t *lat;
 	size_t n, cap, errors;
 };
@@ -91,6 +93,8 @@ static void *run(void *arg)
 		}
 		cit_rx_close(&rx);
 		c->lat[c->n++] = (uint32_t)((now_ns() - t0) / 100); /* 0.1 µs units */
+		if (c->pause_us)
+			usleep(c->pause_us);
 	}
 	close(fd);
 	free(buf);
@@ -107,7 +111,7 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s SOCKET FUNCTION CALLERS SECONDS [PAYLOAD_BYTES]\n", argv[0]);
+		fprintf(stderr, "usage: %s SOCKET FUNCTION CALLERS SECONDS [PAYLOAD_BYTES [PAUSE_US]]\n", argv[0]);
 		return 2;
 	}
 	int n = atoi(argv[3]);
@@ -117,7 +121,8 @@ int main(int argc, char **argv)
 	uint64_t t0 = now_ns();
 	for (int i = 0; i < n; i++) {
 		c[i] = (struct caller){ .sock = argv[1], .fn = argv[2], .seconds = atof(argv[4]),
-					.payload = argc > 5 ? (size_t)atol(argv[5]) : 0 };
+					.payload = argc > 5 ? (size_t)atol(argv[5]) : 0,
+					.pause_us = argc > 6 ? (unsigned)atoi(argv[6]) : 0 };
 		c[i].cap = MAX_SAMPLES / (size_t)n;
 		c[i].lat = malloc(c[i].cap * sizeof(uint32_t));
 		pthread_create(&c[i].th, NULL, run, &c[i]);
@@ -129,6 +134,8 @@ int main(int argc, char **argv)
 		errors += c[i].errors;
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
+	if (getenv("LOAD_DEBUG"))
+		fprintf(stderr, "done\n");
 	uint32_t *all = malloc((total + 1) * sizeof(uint32_t));
 	size_t k = 0;
 	for (int i = 0; i < n; i++) {

@@ -112,6 +112,14 @@ static void accept_clients(struct monitor *m)
 {
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* Out of fds: stop listening for a moment rather than spin on a connection we
+			 * cannot take (cit_fn_tick listens again). */
+			cit_mlog(m, "error", "accept_failed", "msg=\"out of file descriptors\"");
+			epoll_ctl(m->ep, EPOLL_CTL_DEL, m->listen_fd, NULL);
+			m->listen_paused_ns = cit_now_ns();
+			return;
+		}
 		if (fd < 0)
 			return;
 		struct client *c = calloc(1, sizeof(*c));
@@ -223,10 +231,11 @@ static int listen_on(struct monitor *m, const char *path, struct cit_error *err)
 
 static int setup(struct monitor *m, struct cit_error *err)
 {
-	/* Two fds per trustlet (channel, pidfd): ten thousand of them need room. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536) {
-		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+	/* Two fds per trustlet (channel, pidfd): tens of thousands of them need room. As
+	 * root the hard limit can be raised too; if not, the soft one goes as far as it may. */
+	struct rlimit rl = { .rlim_cur = 1u << 18, .rlim_max = 1u << 18 };
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	int rc = make_dirs(m->opts->state_dir, err);

@@ -136,6 +136,7 @@ struct monitor {
 	struct trustlet *grave;   /* freed after each batch of events */
 	struct zygote *zgrave;
 	uint64_t next_keepalive_ns;
+	uint64_t listen_paused_ns;  /* accepting stopped (out of fds) at this time, or 0 */
 	bool stopping;
 };
 

@@ -427,6 +427,9 @@ void cit_fn_tick(struct monitor *m)
 			cit_pool_dispatch(m, fn);
 		}
 	}
+	if (m->listen_paused_ns && now - m->listen_paused_ns > 100000000ull &&
+	    cit_ep_add(m, m->listen_fd, &m->listen_ev) == 0)
+		m->listen_paused_ns = 0;
 	if (now >= m->next_keepalive_ns) {
 		m->next_keepalive_ns = now + 1000000000ull;
 		for (struct function *fn = m->functions; fn; fn = fn->next) {

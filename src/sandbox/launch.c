@@ -436,6 +436,32 @@ static _Noreturn void park(struct child *c)
 
 /* ---- init: pid 1 of the sandbox, from start to program ------------------------------ */
 
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* clone3 copied the creator's whole fd table: a monitor holds thousands of fds (its
+ * trustlets' channels), which init must neither keep nor count against its RLIMIT_NOFILE.
+ * Only what init needs stays: stdio, the sync socket, the listening socket, the plan. */
+static void drop_inherited_fds(struct child *c)
+{
+	int keep[3 + 2 + ARRAY_SIZE(c->plan->e)];
+	size_t n = 0;
+	for (int i = 0; i < 3; i++)
+		if (c->stdio[i] >= 3)
+			keep[n++] = c->stdio[i];
+	keep[n++] = c->sync;
+	if (c->listen_fd >= 0)
+		keep[n++] = c->listen_fd;
+	for (size_t i = 0; i < c->plan->n; i++)
+		if (c->plan->e[i].fd >= 0)
+			keep[n++] = c->plan->e[i].fd;
+	qsort(keep, n, sizeof(keep[0]), cmp_int);
+	if (cit_close_fds_except(3, keep, n) < 0)
+		_exit(125);
+}
+
 static _Noreturn void init_main(struct child *c)
 {
 	struct cit_error err = { 0 };
@@ -443,6 +469,7 @@ static _Noreturn void init_main(struct child *c)
 	 * monitor's terminal is for the monitor, which then ends its sandboxes itself. */
 	if (c->detached && setsid() < 0)
 		_exit(125);
+	drop_inherited_fds(c);
 	for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++) {
 		if (init_steps[i].run(c, &err) < 0) {
 			cit_error_prefix(&err, "sandbox step '%s' failed", init_steps[i].name);
