@@ -231,7 +231,7 @@ static int listen_on(struct monitor *m, const char *path, struct cit_error *err)
 
 static int setup(struct monitor *m, struct cit_error *err)
 {
-	/* Two fds per trustlet (channel, pidfd): tens of thousands of them need room. As
+	/* One fd per trustlet (its channel): tens of thousands of them need room. As
 	 * root the hard limit can be raised too; if not, the soft one goes as far as it may. */
 	struct rlimit rl = { .rlim_cur = 1u << 18, .rlim_max = 1u << 18 };
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {

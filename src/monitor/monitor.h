@@ -59,8 +59,7 @@ struct trustlet {
 	struct function *fn;
 	struct trustlet *next, *prev; /* in fn->trustlets */
 	int chan;                 /* owned; our end of its channel */
-	int pidfd;                /* owned, from HELLO on; -1 before */
-	pid_t pid;                /* host pid, from the kernel's credentials */
+	pid_t pid;                /* host pid, from the kernel's credentials at HELLO; 0 before */
 	uint64_t ns_pid;          /* its pid inside the sandbox (as it says) */
 	enum t_state state;
 	uint64_t since_ns;        /* spawned, or idle since */

@@ -3,10 +3,11 @@
  *
  * A call is queued on its function, handed to an idle trustlet (CALL), and answered when
  * the trustlet's RESULT comes, or when the trustlet dies, times out or misbehaves: then
- * the trustlet is killed through its pidfd and the caller gets the reason. The pool keeps
+ * the trustlet is killed (kill_trustlet_process) and the caller gets the reason. The pool keeps
  * max(--min-instances, 1) trustlets ready beyond the queued calls, up to --max-instances;
  * idle ones above --min-instances go after --keep-alive. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,21 +86,36 @@ static void trustlet_unlink(struct monitor *m, struct trustlet *t)
 	}
 	epoll_ctl(m->ep, EPOLL_CTL_DEL, t->chan, NULL);
 	close(t->chan);
-	if (t->pidfd >= 0)
-		close(t->pidfd);
 	t->dead = true;
 	t->grave = m->grave;
 	m->grave = t;
 }
 
-/* Kills a trustlet (through its pidfd: never a pid that may have been reused) and
- * answers its call, if it had one, with the reason. */
+/* Sends SIGKILL to a trustlet without ever hitting a reused pid, and without holding a
+ * pidfd per trustlet (ten thousand trustlets would need twenty thousand fds): the pidfd is
+ * opened now, and is the trustlet's own when its channel has not hung up after that.
+ * A process closes its fds before its pid can be reaped and reused; only the trustlet
+ * holds its end of the channel. */
+static void kill_trustlet_process(struct trustlet *t)
+{
+	if (t->pid <= 0)
+		return;
+	int pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (pidfd < 0)
+		return;
+	struct pollfd p = { .fd = t->chan, .events = POLLRDHUP };
+	if (poll(&p, 1, 0) == 0 || !(p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	close(pidfd);
+}
+
+/* Kills a trustlet and answers its call, if it had one, with the reason. A trustlet that
+ * never said hello has no pid yet: closing its channel ends it (it exits on EOF). */
 static void trustlet_kill(struct monitor *m, struct trustlet *t, int code, const char *why)
 {
 	if (t->dead)
 		return;
-	if (t->pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, t->pidfd, SIGKILL, NULL, 0);
+	kill_trustlet_process(t);
 	struct call *c = t->call;
 	if (c) {
 		inflight_unlink(m, c);
@@ -133,7 +149,6 @@ static int spawn(struct monitor *m, struct function *fn)
 	}
 	t->fn = fn;
 	t->chan = sp[0];
-	t->pidfd = -1;
 	t->state = T_STARTING;
 	t->since_ns = cit_now_ns();
 	t->next = fn->trustlets;
@@ -261,9 +276,8 @@ static void on_hello(struct monitor *m, struct trustlet *t, struct cit_rx *rx)
 {
 	struct function *fn = t->fn;
 	/* Who says hello is the kernel's account (SO_PASSCRED), not the trustlet's: it must be
-	 * a child of this function's template. Only then is its pid worth a pidfd. */
-	if (t->state != T_STARTING || !rx->has_cred || cit_verify_child(rx->pid, fn->z->pid) < 0 ||
-	    (t->pidfd = (int)syscall(SYS_pidfd_open, rx->pid, 0)) < 0)
+	 * a child of this function's template. Only then is its pid worth killing. */
+	if (t->state != T_STARTING || !rx->has_cred || cit_verify_child(rx->pid, fn->z->pid) < 0)
 		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (hello)");
 	t->pid = rx->pid;
 	t->ns_pid = rx->body->aux;

@@ -431,3 +431,17 @@ def test_help():
     r = subprocess.run([str(CITADEL), "invoke", "x"], capture_output=True,
                        env={"CITADEL_SOCKET": "/nonexistent/sock"}, input=b"")
     assert r.returncode == 1 and b"is `citadel serve` running?" in r.stderr
+
+
+def test_many_trustlets_and_new_sandboxes_still_start(mon):
+    """With more than a thousand trustlets the monitor holds thousands of fds; a sandbox
+    made after that must not inherit them (it failed with EMFILE in its landlock step)."""
+    mon.deploy("many", "echo", "--min-instances", "1100", "--max-instances", "1100", "--memory", "2G")
+    deadline = time.monotonic() + 120
+    while mon.ls()["many"]["idle"] < 1100 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert mon.ls()["many"]["idle"] == 1100
+    mon.deploy("after", "hello")
+    assert mon.invoke("after", "x").stdout == b"Hello, x!\n"
+    assert mon.invoke("many", "y").stdout == b"y"
+    assert mon.cli("rm", "many").returncode == 0
