@@ -122,50 +122,74 @@ def median_of(runs, key):
 
 
 def warm(work, rounds, seconds):
+    """Citadel and the socketpair floor take turns, round after round, so that the machine's
+    changing load falls on both alike; medians of the rounds."""
     out = {}
     for label, pin in (("any_cpu", None), ("one_cpu", 0)):
         m = Monitor(work, pin)
+        prefix = ["taskset", "-c", "0"] if pin is not None else []
         try:
             m.deploy("noop", "echo", "--max-instances", "64", "--min-instances", "2")
             m.load("noop", 1, 0.5, pin)  # warm up
-            runs = [m.load("noop", 1, seconds, pin) for _ in range(rounds)]
-            prefix = ["taskset", "-c", "0"] if pin is not None else []
-            floor = [run_json(prefix + [str(BUILD / "pingpong"), str(seconds)]) for _ in range(rounds)]
+            runs, floor = [], []
+            for _ in range(rounds):
+                runs.append(m.load("noop", 1, seconds, pin))
+                floor.append(run_json(prefix + [str(BUILD / "pingpong"), str(seconds)]))
             out[label] = {"citadel_p50_us": median_of(runs, "p50_us"), "citadel_p99_us": median_of(runs, "p99_us"),
                           "citadel_per_second_1_caller": median_of(runs, "per_second"),
                           "socketpair_floor_p50_us": median_of(floor, "p50_us"),
                           "socketpair_floor_p99_us": median_of(floor, "p99_us"),
-                          "monitor_p50_us": m.info("noop")["p50_us"]}
+                          "monitor_p50_us": m.info("noop")["p50_us"], "rounds": rounds}
             out[label]["ratio_to_floor_p50"] = out[label]["citadel_p50_us"] / out[label]["socketpair_floor_p50_us"]
             if label == "any_cpu":
-                out["throughput"] = {str(n): m.load("noop", n, seconds)["per_second"] for n in (1, 2, 4, 8, 16, 32, 64)}
+                out["throughput"] = {str(n): statistics.median(m.load("noop", n, seconds)["per_second"]
+                                                               for _ in range(3))
+                                     for n in (1, 2, 4, 8, 16, 32, 64)}
         finally:
             m.stop()
     return out
 
 
-def lukewarm(work, seconds):
+def template_pid(m):
+    for p in tree(m.proc.pid):
+        try:
+            if open(f"/proc/{p}/cmdline", "rb").read().startswith(b"/citadel/zygote") and any(
+                    open(f"/proc/{c}/cmdline", "rb").read().startswith(b"/citadel/zygote") for c in children(p)):
+                return p
+        except OSError:
+            pass
+    raise RuntimeError("no template found")
+
+
+def lukewarm(work, rounds, seconds):
+    """Per round: paced calls on a --fresh function (every call on a pre-forked trustlet that
+    never ran, and every call makes the pool fork one: the monitor times that spawn), the same
+    pacing on a reused trustlet, and a bare fork of a process of the template's size."""
     m = Monitor(work)
     try:
         m.deploy("fresh", "echo", "--fresh", "--max-instances", "4")
         m.deploy("reused", "echo", "--max-instances", "4")
-        # Paced, so that every call finds a trustlet the pool has already forked: a call on
-        # a never-used trustlet against a call on one that served before, same pacing.
-        fresh = m.load("fresh", 1, seconds, pause_us=3000)
-        reused = m.load("reused", 1, seconds, pause_us=3000)
+        m.load("fresh", 1, 0.3, pause_us=3000)
+        m.load("reused", 1, 0.3, pause_us=3000)
+        rss = int([l for l in open(f"/proc/{template_pid(m)}/status") if l.startswith("VmRSS:")][0].split()[1])
+        r = {"spawn": [], "bare": [], "ratio": [], "fresh": [], "reused": []}
+        for _ in range(rounds):
+            fresh = m.load("fresh", 1, seconds, pause_us=3000)
+            spawn = m.info("fresh")["lukewarm_us"]  # median of the last 64 spawns
+            bare = run_json([str(BUILD / "forkbench"), str(rss), "200"])["p50_us"]
+            reused = m.load("reused", 1, seconds, pause_us=3000)
+            r["spawn"].append(spawn)
+            r["bare"].append(bare)
+            r["ratio"].append(spawn / bare)
+            r["fresh"].append(fresh["p50_us"])
+            r["reused"].append(reused["p50_us"])
         info = m.info("fresh")
-        template = [p for p in tree(m.proc.pid)
-                    if open(f"/proc/{p}/cmdline", "rb").read().startswith(b"/citadel/zygote")
-                    and any(open(f"/proc/{c}/cmdline", "rb").read().startswith(b"/citadel/zygote")
-                            for c in children(p))][0]
-        rss = int([l for l in open(f"/proc/{template}/status") if l.startswith("VmRSS:")][0].split()[1])
-        bare = run_json([str(BUILD / "forkbench"), str(rss), "500"])
-        return {"template_rss_kib": rss, "spawn_to_ready_p50_us": info["lukewarm_us"],
-                "bare_fork_same_size_p50_us": bare["p50_us"], "bare_fork_same_size_p95_us": bare["p95_us"],
-                "ratio_to_bare_fork": info["lukewarm_us"] / bare["p50_us"],
-                "fresh_from_pool_call_p50_us": fresh["p50_us"], "fresh_from_pool_call_p99_us": fresh["p99_us"],
-                "reused_call_p50_us": reused["p50_us"],
-                "from_pool_extra_us": fresh["p50_us"] - reused["p50_us"],
+        med = {k: statistics.median(v) for k, v in r.items()}
+        return {"template_rss_kib": rss, "rounds": rounds, "spawn_to_ready_p50_us": med["spawn"],
+                "bare_fork_same_size_p50_us": med["bare"], "ratio_to_bare_fork": med["ratio"],
+                "ratio_to_bare_fork_per_round": [round(x, 2) for x in r["ratio"]],
+                "fresh_from_pool_call_p50_us": med["fresh"], "reused_call_p50_us": med["reused"],
+                "from_pool_extra_us": med["fresh"] - med["reused"],
                 "cold_us": info["cold_us"], "template_us": info["template_us"]}
     finally:
         m.stop()
@@ -290,7 +314,7 @@ def main():
         print("warm latency and throughput ...", flush=True)
         res["warm"] = warm(work, rounds, secs)
         print("lukewarm ...", flush=True)
-        res["lukewarm"] = lukewarm(work, secs)
+        res["lukewarm"] = lukewarm(work, rounds, secs)
         print("density ...", flush=True)
         res["density"] = density(work, counts, 1000)
     RESULTS.mkdir(exist_ok=True)
@@ -307,7 +331,7 @@ warm invoke p50/p99:   any CPU {w['any_cpu']['citadel_p50_us']:.1f}/{w['any_cpu'
 throughput (calls/s):  {', '.join(f'{k} callers {v:,.0f}' for k, v in w['throughput'].items())}
 lukewarm:              spawn to ready {lw['spawn_to_ready_p50_us']} µs = {lw['ratio_to_bare_fork']:.2f}x a bare fork of a \
 {lw['template_rss_kib']} KiB process ({lw['bare_fork_same_size_p50_us']:.1f} µs); a call on a fresh pooled trustlet \
-{lw['fresh_from_pool_call_p50_us']:.1f} µs vs {lw['reused_call_p50_us']:.1f} µs reused
+{lw['fresh_from_pool_call_p50_us']:.1f} µs vs {lw['reused_call_p50_us']:.1f} µs reused ({lw['from_pool_extra_us']:+.1f} µs)
 phases:                cold (zygote) {lw['cold_us']} µs, template {lw['template_us']} µs""")
     for k, v in d.items():
         if k == "bwrap":

@@ -147,10 +147,10 @@ static void send_load(struct monitor *m, struct function *fn)
 	struct cit_error err = { 0 };
 	int rc = cit_cgroup_set_limits(&z->sb.cg, &cfg, &err);
 	fn->oom_base = cit_cgroup_oom_kills(&z->sb.cg);
+	fn->load_ns = cit_now_ns();
 	if (rc == 0)
 		rc = cit_proto_send(z->chan, CIT_MSG_LOAD, 0, &fn->spec, sizeof(fn->spec), fn->env_buf,
 				    fn->spec.env_len, &fn->code, 1);
-	fn->load_ns = cit_now_ns();
 	if (rc < 0)
 		cit_fn_failed(m, fn, "could not hand the function to its zygote");
 }
@@ -338,20 +338,46 @@ void cit_fn_zygote_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
 
 /* ---- the function's record ------------------------------------------------------ */
 
-static void measure(struct function *fn, const uint8_t *code, size_t len)
+/* Copies the code into a new sealed memfd while hashing it into the measurement: SHA-256
+ * over a domain tag, the runtime, the policy (every limit and the environment; not the
+ * name) and the code. The source is read, never mapped: a client could truncate a mapped
+ * file under us, and the fault would kill the monitor. Returns the memfd or -errno. */
+static int copy_and_measure(struct function *fn, int src, size_t len)
 {
 	crypto_hash_sha256_state st;
 	crypto_hash_sha256_init(&st);
 	static const char domain[] = "citadel-function-v1";
 	crypto_hash_sha256_update(&st, (const uint8_t *)domain, sizeof(domain));
 	crypto_hash_sha256_update(&st, (const uint8_t *)fn->spec.runtime, sizeof(fn->spec.runtime));
-	/* The policy: every limit and the environment (the name is not the code's). */
 	struct cit_fn_spec policy = fn->spec;
 	memset(policy.name, 0, sizeof(policy.name));
 	crypto_hash_sha256_update(&st, (const uint8_t *)&policy, sizeof(policy));
 	crypto_hash_sha256_update(&st, (const uint8_t *)fn->env_buf, fn->spec.env_len);
-	crypto_hash_sha256_update(&st, code, len);
+	int fd = memfd_create("citadel-code", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	static uint8_t chunk[1 << 16];
+	size_t done = 0;
+	while (done < len) {
+		size_t want = len - done < sizeof(chunk) ? len - done : sizeof(chunk);
+		ssize_t n = pread(src, chunk, want, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		int rc = n < 0 ? -errno : n == 0 ? -EIO /* it shrank */ : cit_write_all(fd, chunk, (size_t)n);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		crypto_hash_sha256_update(&st, chunk, (size_t)n);
+		done += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
 	crypto_hash_sha256_final(&st, fn->measurement);
+	return fd;
 }
 
 /* A function from its spec and code (a regular file or memfd of at most CODE_MAX bytes):
@@ -364,15 +390,8 @@ static struct function *fn_new(const struct cit_fn_spec *spec, const char *const
 		cit_error_set(err, -EINVAL, "the function's code must be a regular file of at most 256 MiB");
 		return NULL;
 	}
-	size_t len = (size_t)st.st_size;
-	void *code = mmap(NULL, len, PROT_READ, MAP_PRIVATE, code_fd, 0);
-	if (code == MAP_FAILED) {
-		cit_error_set(err, -errno, "reading the function's code");
-		return NULL;
-	}
 	struct function *fn = calloc(1, sizeof(*fn));
 	if (!fn) {
-		munmap(code, len);
 		cit_error_set(err, -ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -384,12 +403,9 @@ static struct function *fn_new(const struct cit_fn_spec *spec, const char *const
 		off += l;
 	}
 	fn->log_fd = -1;
-	fn->code = cit_object_create(code, len);
-	if (fn->code >= 0)
-		measure(fn, code, len);
-	munmap(code, len);
+	fn->code = copy_and_measure(fn, code_fd, (size_t)st.st_size);
 	if (fn->code < 0) {
-		cit_error_set(err, fn->code, "copying the function's code");
+		cit_error_set(err, fn->code, "reading the function's code");
 		free(fn);
 		return NULL;
 	}

@@ -164,8 +164,18 @@ static uint32_t live(const struct function *fn)
 	return fn->n_starting + fn->n_idle + fn->n_busy;
 }
 
+static void dispatch(struct monitor *m, struct function *fn, bool refill);
+
 /* Hands queued calls to idle trustlets, then forks what the queue and the pool need. */
 void cit_pool_dispatch(struct monitor *m, struct function *fn)
+{
+	dispatch(m, fn, true);
+}
+
+/* refill: also fork the spare trustlets the pool keeps ready. A call that has just been
+ * handed out does not refill: that fork would compete with the call for the CPUs; the
+ * pool refills when the result has gone back (on_result). */
+static void dispatch(struct monitor *m, struct function *fn, bool refill)
 {
 	if (fn->state != F_READY)
 		return;
@@ -179,7 +189,7 @@ void cit_pool_dispatch(struct monitor *m, struct function *fn)
 						      NULL, 0);
 		if (rc < 0) {
 			trustlet_kill(m, t, -EIO, "instance stopped accepting calls");
-			return cit_pool_dispatch(m, fn);
+			return dispatch(m, fn, refill);
 		}
 		fn->q_head = c->next;
 		if (!fn->q_head)
@@ -197,7 +207,7 @@ void cit_pool_dispatch(struct monitor *m, struct function *fn)
 			m->inflight->prev = c;
 		m->inflight = c;
 	}
-	uint32_t ready = fn->spec.min_instances > 1 ? fn->spec.min_instances : 1;
+	uint32_t ready = !refill ? 0 : fn->spec.min_instances > 1 ? fn->spec.min_instances : 1;
 	while (fn->n_idle + fn->n_starting < fn->q_len + ready && live(fn) < fn->spec.max_instances)
 		if (spawn(m, fn) < 0)
 			break;
@@ -239,7 +249,7 @@ void cit_fn_invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 	fn->q_len++;
 	if (fn->state == F_FAILED || fn->state == F_STOPPED)
 		cit_fn_start(m, fn);
-	cit_pool_dispatch(m, fn);
+	dispatch(m, fn, false);
 }
 
 /* Every queued call of fn fails with the reason (its template failed, it was removed). */
