@@ -167,7 +167,7 @@ def lukewarm(work, rounds, seconds):
     pacing on a reused trustlet, and a bare fork of a process of the template's size."""
     m = Monitor(work)
     try:
-        m.deploy("fresh", "echo", "--fresh", "--max-instances", "4")
+        m.deploy("fresh", "echo", "--fresh", "--max-instances", "8", "--min-instances", "4")
         m.deploy("reused", "echo", "--max-instances", "4")
         m.load("fresh", 1, 0.3, pause_us=3000)
         m.load("reused", 1, 0.3, pause_us=3000)

@@ -27,10 +27,10 @@ class Monitor:
         self.log = tmp_path / f"{name}.log"
         self.proc = None
 
-    def start(self):
+    def start(self, *extra):
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([str(CITADEL), "serve", "--state-dir", str(self.state),
-                                     "--socket", self.sock], stderr=self.logf)
+                                     "--socket", self.sock, *extra], stderr=self.logf)
         deadline = time.monotonic() + 10
         while not os.path.exists(self.sock):
             assert self.proc.poll() is None, self.log.read_text()
@@ -445,3 +445,16 @@ def test_many_trustlets_and_new_sandboxes_still_start(mon):
     assert mon.invoke("after", "x").stdout == b"Hello, x!\n"
     assert mon.invoke("many", "y").stdout == b"y"
     assert mon.cli("rm", "many").returncode == 0
+
+
+def test_event_log_as_json(tmp_path):
+    m = Monitor(tmp_path).start("--log-format", "json")
+    m.deploy("hello")
+    assert m.invoke("hello", "x").returncode == 0
+    m.stop()
+    events = [json.loads(line) for line in m.log.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "serving" and kinds[-1] == "stopped" and "deployed" in kinds
+    deployed = next(e for e in events if e["event"] == "deployed")
+    assert deployed["function"] == "hello" and len(deployed["measurement"]) == 64
+    assert all(e["ts"].endswith("Z") and e["level"] in ("info", "warn", "error") for e in events)
