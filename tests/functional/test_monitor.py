@@ -364,9 +364,11 @@ def test_64_concurrent_invocations(mon):
 def test_calls_beyond_max_instances_wait_their_turn(mon):
     mon.deploy("one", "probe", "--max-instances", "1")
     with ThreadPoolExecutor(3) as ex:
-        futs = [ex.submit(mon.invoke, "one", "sleep 300") for _ in range(3)]
-        time.sleep(0.15)
+        futs = [ex.submit(mon.invoke, "one", "sleep 400") for _ in range(3)]
+        deadline = time.monotonic() + 1
         f = mon.ls()["one"]
+        while f["queued"] < 1 and time.monotonic() < deadline:
+            f = mon.ls()["one"]
         assert f["live"] == 1 and f["queued"] >= 1
         assert all(x.result().stdout == b"ok slept\n" for x in futs)
 
