@@ -29,6 +29,7 @@ class Monitor:
 
     def start(self, *extra):
         self.logf = open(self.log, "ab")
+        self.extra = extra
         self.proc = subprocess.Popen([str(CITADEL), "serve", "--state-dir", str(self.state),
                                      "--socket", self.sock, *extra], stderr=self.logf)
         deadline = time.monotonic() + 10
@@ -42,7 +43,8 @@ class Monitor:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=20)
-        self.logf.close()
+        if not self.logf.closed:
+            self.logf.close()
         return self.proc.returncode
 
     def cli(self, *args, input=None, timeout=60):
@@ -90,6 +92,23 @@ def mon(tmp_path_factory):
     m = Monitor(tmp_path_factory.mktemp("monitor")).start()
     yield m
     m.stop()
+
+
+@pytest.fixture
+def new_monitor(tmp_path):
+    """Makes monitors of the test's own; whatever happens in the test, they are stopped."""
+    made = []
+
+    def make(*extra):
+        m = Monitor(tmp_path, f"m{len(made)}").start(*extra)
+        made.append(m)
+        return m
+    yield make
+    for m in made:
+        if m.proc.poll() is None:
+            m.proc.kill()
+            m.proc.wait()
+        m.logf.close()
 
 
 # ---- functions work ---------------------------------------------------------------------
@@ -384,8 +403,8 @@ def test_idle_instances_are_reaped_after_keep_alive(mon):
     assert mon.ls()["ka"]["live"] == 1
 
 
-def test_restart_keeps_functions_and_leaves_nothing_behind(tmp_path):
-    m = Monitor(tmp_path).start()
+def test_restart_keeps_functions_and_leaves_nothing_behind(new_monitor):
+    m = new_monitor()
     m.deploy("hello")
     m.deploy("echo", "echo", "--min-instances", "2")
     assert m.invoke("hello", "1").returncode == 0
@@ -405,8 +424,8 @@ def test_restart_keeps_functions_and_leaves_nothing_behind(tmp_path):
     m.stop()
 
 
-def test_killed_monitor_takes_its_sandboxes_along(tmp_path):
-    m = Monitor(tmp_path).start()
+def test_killed_monitor_takes_its_sandboxes_along(new_monitor):
+    m = new_monitor()
     m.deploy("hello")
     assert m.invoke("hello", "1").returncode == 0
     mine = descendants(m.proc.pid)
@@ -417,7 +436,6 @@ def test_killed_monitor_takes_its_sandboxes_along(tmp_path):
     while alive(mine) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(mine)
-    m.logf.close()
 
 
 def test_second_monitor_on_the_same_socket_is_refused(mon):
@@ -449,8 +467,8 @@ def test_many_trustlets_and_new_sandboxes_still_start(mon):
     assert mon.cli("rm", "many").returncode == 0
 
 
-def test_event_log_as_json(tmp_path):
-    m = Monitor(tmp_path).start("--log-format", "json")
+def test_event_log_as_json(new_monitor):
+    m = new_monitor("--log-format", "json")
     m.deploy("hello")
     assert m.invoke("hello", "x").returncode == 0
     m.stop()
