@@ -11,6 +11,8 @@
  *   spy                read ../ * /secret of other instances    ok found N[: a,b,...]
  *                      (when ../ cannot be listed, it guesses ../iPID for PID 1..1024)
  *   sleep MS           hold the instance busy for MS ms          ok slept
+ *   ipc                make a System V shared memory segment     ok shm <id>
+ *   hangup             shut its sockets for writing, then spin   (never answers)
  *   hold MS DATA       plant DATA, then sleep MS ms              ok <cwd>/secret
  *   signal             SIGKILL every /proc pid but self and 1   ok killed K of M
  *   peek               open /proc/PID/{mem,environ} of others   ok opened K of M
@@ -41,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,6 +329,20 @@ int cit_handler(const struct cit_request *req, struct cit_response *resp)
 				    ((uint64_t)random() << 32) ^ (uint64_t)random());
 	if (!strcmp(cmd, "badproto"))
 		return do_badproto(resp);
+	if (!strcmp(cmd, "ipc")) {
+		int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		return id < 0 ? denied(resp) : cit_respondf(resp, "ok shm %d\n", id);
+	}
+	if (!strcmp(cmd, "hangup")) {
+		/* Looks to the monitor as if it had died, while it keeps running. */
+		for (int fd = 3; fd < 1024; fd++) {
+			struct stat st;
+			if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+				shutdown(fd, SHUT_WR);
+		}
+		for (volatile unsigned long spin = 0;; spin++)
+			;
+	}
 	if (!strcmp(cmd, "sleep") || !strcmp(cmd, "hold")) {
 		const char *ms = next_word(&args);
 		long v = ms ? strtol(ms, NULL, 10) : -1;

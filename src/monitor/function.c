@@ -28,12 +28,14 @@
 #include "sandbox/sync.h"
 
 #define CODE_MAX (256u << 20)
+/* A template must load (dlopen and cit_init) within the function's timeout, at least this. */
+#define CIT_LOAD_MIN_MS 5000u
 #define ZYGOTE_PATH "/citadel/zygote"
 
 struct function *cit_fn_find(struct monitor *m, const char *name)
 {
 	for (struct function *fn = m->functions; fn; fn = fn->next)
-		if (!fn->discard && !strcmp(fn->spec.name, name))
+		if (!fn->discard && !fn->retired && !strcmp(fn->spec.name, name))
 			return fn;
 	return NULL;
 }
@@ -148,6 +150,8 @@ static void send_load(struct monitor *m, struct function *fn)
 	int rc = cit_cgroup_set_limits(&z->sb.cg, &cfg, &err);
 	fn->oom_base = cit_cgroup_oom_kills(&z->sb.cg);
 	fn->load_ns = cit_now_ns();
+	uint64_t limit_ms = fn->spec.timeout_ms > CIT_LOAD_MIN_MS ? fn->spec.timeout_ms : CIT_LOAD_MIN_MS;
+	fn->load_deadline_ns = fn->load_ns + limit_ms * 1000000ull;
 	if (rc == 0)
 		rc = cit_proto_send(z->chan, CIT_MSG_LOAD, 0, &fn->spec, sizeof(fn->spec), fn->env_buf,
 				    fn->spec.env_len, &fn->code, 1);
@@ -200,7 +204,7 @@ void cit_fn_failed(struct monitor *m, struct function *fn, const char *why)
 	fn->state = F_FAILED;
 	/* A version being deployed that fails is dropped (after this batch of events); the
 	 * version before it, if any, stays. */
-	if (fn->deployer)
+	if (fn->deploying)
 		fn->discard = true;
 	stop_function(m, fn, -EIO, why);
 }
@@ -226,9 +230,11 @@ static void log_append(struct monitor *m, struct function *fn, const char *buf, 
 	if (!fn || fn->log_fd < 0)
 		return;
 	if (fn->log_size + n > CIT_LOG_MAX) {
+		/* A version being deployed logs into its own NAME.new/ until it replaces NAME/. */
+		const char *dir = fn->deploying ? ".new" : "";
 		char cur[4200], old[4200];
-		fn_path(m, fn->spec.name, "", "log", cur, sizeof(cur));
-		fn_path(m, fn->spec.name, "", "log.1", old, sizeof(old));
+		fn_path(m, fn->spec.name, dir, "log", cur, sizeof(cur));
+		fn_path(m, fn->spec.name, dir, "log.1", old, sizeof(old));
 		rename(cur, old);
 		close(fn->log_fd);
 		fn->log_fd = open(cur, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -265,10 +271,8 @@ static void on_zygote_msg(struct monitor *m, struct zygote *z, struct cit_rx *rx
 		fn->template_us = (cit_now_ns() - fn->load_ns) / 1000;
 		cit_mlog(m, "info", "function_ready", "function=%s cold_us=%llu template_us=%llu", fn->spec.name,
 			 (unsigned long long)fn->cold_us, (unsigned long long)fn->template_us);
-		if (fn->deployer) {
+		if (fn->deploying)
 			cit_fn_deploy_done(m, fn);
-			fn->deployer = NULL;
-		}
 		cit_pool_dispatch(m, fn);
 		return;
 	case CIT_MSG_EXITED:
@@ -483,24 +487,35 @@ static void hex(const uint8_t *in, size_t n, char *out)
 		snprintf(out + 2 * i, 3, "%02x", in[i]);
 }
 
+/* The version old is replaced by fn: calls waiting for it go to fn; calls it runs finish
+ * (cit_fn_reap_discarded frees it when none is left); its idle trustlets go now. */
+static void retire(struct monitor *m, struct function *old, struct function *fn)
+{
+	old->retired = true;
+	if (old->q_head) {
+		if (fn->q_tail)
+			fn->q_tail->next = old->q_head;
+		else
+			fn->q_head = old->q_head;
+		fn->q_tail = old->q_tail;
+		fn->q_len += old->q_len;
+		old->q_head = old->q_tail = NULL;
+		old->q_len = 0;
+	}
+	cit_pool_retire(m, old);
+}
+
 /* A deploy's template has loaded: the new version replaces the old one on disk and in
- * the table, and the deployer hears so. */
+ * the table, and the deployer hears so (if still connected). */
 void cit_fn_deploy_done(struct monitor *m, struct function *fn)
 {
 	char cur[4200], next[4200], m_hex[65];
 	fn_path(m, fn->spec.name, "", NULL, cur, sizeof(cur));
 	fn_path(m, fn->spec.name, ".new", NULL, next, sizeof(next));
+	fn->deploying = false;
 	for (struct function *old = m->functions; old; old = old->next)
-		if (old != fn && !old->discard && !strcmp(old->spec.name, fn->spec.name)) {
-			/* Calls waiting for the old version go to the new one. */
-			fn->q_head = old->q_head;
-			fn->q_tail = old->q_tail;
-			fn->q_len = old->q_len;
-			old->q_head = old->q_tail = NULL;
-			old->q_len = 0;
-			fn_free(m, old);
-			break;
-		}
+		if (old != fn && !old->discard && !old->retired && !strcmp(old->spec.name, fn->spec.name))
+			retire(m, old, fn);
 	/* The previous version's log stays, as log.1. */
 	char keep_log[4200], new_log[4200];
 	fn_path(m, fn->spec.name, "", "log", keep_log, sizeof(keep_log));
@@ -510,14 +525,18 @@ void cit_fn_deploy_done(struct monitor *m, struct function *fn)
 	int rc = rename(next, cur);
 	hex(fn->measurement, sizeof(fn->measurement), m_hex);
 	if (rc < 0) {
+		cit_mlog(m, "error", "save_failed", "function=%s", fn->spec.name);
 		cit_reply_error(m, fn->deployer, fn->deploy_id, -errno, "saving %s: %s", fn->spec.name, strerror(errno));
+		fn->deployer = NULL;
 		return;
 	}
 	cit_mlog(m, "info", "deployed", "function=%s measurement=%s", fn->spec.name, m_hex);
 	struct cit_body ok = { 0 };
 	snprintf(ok.text, sizeof(ok.text), "%s", m_hex);
 	snprintf(ok.name, sizeof(ok.name), "%s", fn->spec.name);
-	cit_proto_send(fn->deployer->fd, CIT_MSG_OK, fn->deploy_id, &ok, sizeof(ok), NULL, 0, NULL, 0);
+	if (fn->deployer)
+		cit_proto_send(fn->deployer->fd, CIT_MSG_OK, fn->deploy_id, &ok, sizeof(ok), NULL, 0, NULL, 0);
+	fn->deployer = NULL;
 }
 
 void cit_fn_deploy(struct monitor *m, struct client *c, struct cit_rx *rx)
@@ -526,7 +545,7 @@ void cit_fn_deploy(struct monitor *m, struct client *c, struct cit_rx *rx)
 	if (cit_fn_spec_check(rx->spec, rx->env, &err) < 0)
 		return cit_reply_error(m, c, rx->hdr.id, err.code, "%s", err.msg);
 	for (struct function *f = m->functions; f; f = f->next)
-		if (!strcmp(f->spec.name, rx->spec->name) && f->deployer)
+		if (!strcmp(f->spec.name, rx->spec->name) && f->deploying && !f->discard)
 			return cit_reply_error(m, c, rx->hdr.id, -EBUSY, "%s is being deployed already", f->spec.name);
 	struct function *fn = fn_new(rx->spec, rx->env, rx->fds[0], &err);
 	if (!fn)
@@ -544,6 +563,7 @@ void cit_fn_deploy(struct monitor *m, struct client *c, struct cit_rx *rx)
 		p = &(*p)->next;
 	*p = fn;
 	fn->deployer = c;
+	fn->deploying = true;
 	fn->deploy_id = rx->hdr.id;
 	cit_mlog(m, "info", "deploying", "function=%s", fn->spec.name);
 	cit_fn_start(m, fn);
@@ -553,6 +573,10 @@ void cit_fn_reap_discarded(struct monitor *m)
 {
 	for (struct function *fn = m->functions, *next; fn; fn = next) {
 		next = fn->next;
+		if (fn->retired && !fn->n_busy) {
+			fn_free(m, fn);
+			continue;
+		}
 		if (!fn->discard)
 			continue;
 		char dir[4200];
@@ -641,12 +665,12 @@ void cit_fn_list(struct monitor *m, struct client *c, uint64_t id)
 	size_t i = 0;
 	static const char *const states[] = { "cold", "starting", "ready", "failed" };
 	for (struct function *fn = m->functions; fn; fn = fn->next) {
-		if (fn->discard)
+		if (fn->discard || fn->retired)
 			continue;
 		struct cit_fn_info *f = &info[i++];
 		snprintf(f->name, sizeof(f->name), "%s", fn->spec.name);
 		snprintf(f->runtime, sizeof(f->runtime), "%s", fn->spec.runtime);
-		snprintf(f->state, sizeof(f->state), "%s", fn->deployer ? "deploying" : states[fn->state]);
+		snprintf(f->state, sizeof(f->state), "%s", fn->deploying ? "deploying" : states[fn->state]);
 		hex(fn->measurement, sizeof(fn->measurement), f->measurement);
 		f->live = fn->n_starting + fn->n_idle + fn->n_busy;
 		f->idle = fn->n_idle;
@@ -674,8 +698,10 @@ void cit_fn_list(struct monitor *m, struct client *c, uint64_t id)
 void cit_fn_remove(struct monitor *m, struct client *c, uint64_t id, const char *name)
 {
 	struct function *fn = cit_fn_find(m, name);
-	if (!fn || fn->deployer)
+	if (!fn)
 		return cit_reply_error(m, c, id, -ENOENT, "no function named '%s'", name);
+	if (fn->deploying)
+		return cit_reply_error(m, c, id, -EBUSY, "%s is being deployed; remove it once that is done", name);
 	char dir[4200];
 	fn_path(m, name, "", NULL, dir, sizeof(dir));
 	remove_dir(dir);
@@ -706,6 +732,18 @@ void cit_fn_logs(struct monitor *m, struct client *c, uint64_t id, const char *n
 	if (cit_proto_send_data(c->fd, CIT_MSG_OK, id, &ok, buf, len) < 0)
 		cit_mlog(m, "warn", "reply_dropped", "request=logs");
 	free(buf);
+}
+
+/* Templates that took too long to load fail (their deployer hears why). */
+void cit_fn_check_loads(struct monitor *m, uint64_t now)
+{
+	for (struct function *fn = m->functions; fn; fn = fn->next)
+		if (fn->state == F_STARTING && fn->z && fn->z->ready && fn->load_deadline_ns && now > fn->load_deadline_ns) {
+			char why[96];
+			snprintf(why, sizeof(why), "its template did not load within %llu ms",
+				 (unsigned long long)((fn->load_deadline_ns - fn->load_ns) / 1000000));
+			cit_fn_failed(m, fn, why);
+		}
 }
 
 void cit_fn_stop_all(struct monitor *m)

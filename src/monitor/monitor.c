@@ -37,6 +37,15 @@ void cit_mlog(struct monitor *m, const char *level, const char *event, const cha
 	va_start(ap, fmt);
 	vsnprintf(fields, sizeof(fields), fmt, ap);
 	va_end(ap);
+	/* Texts can come from a function (a failed init's message): one event stays one line,
+	 * and a quote inside msg="..." cannot end it early. */
+	char *msg = strstr(fields, "msg=\"");
+	for (char *p = fields; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+		else if (*p == '"' && msg && p > msg + 4 && p[1] != '\0')
+			*p = '\'';
+	}
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct tm tm;

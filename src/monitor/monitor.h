@@ -66,6 +66,8 @@ struct trustlet {
 	uint64_t served;
 	struct call *call;        /* T_BUSY: the call it runs */
 	uint64_t dying_deadline_ns; /* T_DYING: when to stop waiting for its cause of death */
+	bool exited, exit_oom;    /* EXITED came before its hang-up: its wait status */
+	int exit_status;
 	bool dead;                /* gone: ignored by events, freed after the batch */
 	struct trustlet *grave;   /* in m->grave */
 };
@@ -98,6 +100,11 @@ struct function {
 	struct zygote *z;         /* its template, while it has one */
 	enum fn_state state;
 	bool discard;             /* a failed new version: freed after the batch */
+	bool deploying;           /* a new version until its template has loaded (whether or
+				   * not its deployer is still connected) */
+	bool retired;             /* replaced: finishes the calls it runs, takes no new ones,
+				   * freed when none is left */
+	uint64_t load_deadline_ns; /* F_STARTING: when the template must have loaded */
 	char error[CIT_TEXT_MAX];
 	struct trustlet *trustlets;
 	uint32_t n_starting, n_idle, n_busy;
@@ -165,10 +172,13 @@ void cit_fn_start(struct monitor *m, struct function *fn);
 void cit_fn_failed(struct monitor *m, struct function *fn, const char *why);
 void cit_fn_deploy_done(struct monitor *m, struct function *fn);
 void cit_fn_reap_discarded(struct monitor *m);
+void cit_fn_check_loads(struct monitor *m, uint64_t now);
 
 /* pool.c */
 void cit_pool_dispatch(struct monitor *m, struct function *fn);
 void cit_pool_fail_all(struct monitor *m, struct function *fn, int code, const char *why);
 void cit_pool_exited(struct monitor *m, struct function *fn, uint64_t ns_pid, int status);
+/* fn was replaced: its idle and starting trustlets go, busy ones finish their call. */
+void cit_pool_retire(struct monitor *m, struct function *fn);
 /* 0 when the kernel says pid's parent is parent, else -EPERM. */
 int cit_verify_child(pid_t pid, pid_t parent);

@@ -92,19 +92,19 @@ static void trustlet_unlink(struct monitor *m, struct trustlet *t)
 }
 
 /* Sends SIGKILL to a trustlet without ever hitting a reused pid, and without holding a
- * pidfd per trustlet (ten thousand trustlets would need twenty thousand fds): the pidfd is
- * opened now, and is the trustlet's own when its channel has not hung up after that.
- * A process closes its fds before its pid can be reaped and reused; only the trustlet
- * holds its end of the channel. */
+ * pidfd per trustlet (ten thousand trustlets would need twenty thousand fds). The pidfd is
+ * opened now, and the process behind the pid is then checked to be a child of this
+ * function's template: if the trustlet was reaped and its pid reused in between, the check
+ * fails, or the pidfd names the dead process and the signal goes nowhere. Whether its
+ * channel hung up says nothing: function code can keep a channel open past its trustlet. */
 static void kill_trustlet_process(struct trustlet *t)
 {
-	if (t->pid <= 0)
+	if (t->pid <= 0 || !t->fn->z)
 		return;
 	int pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	if (pidfd < 0)
 		return;
-	struct pollfd p = { .fd = t->chan, .events = POLLRDHUP };
-	if (poll(&p, 1, 0) == 0 || !(p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+	if (cit_verify_child(t->pid, t->fn->z->pid) == 0)
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 	close(pidfd);
 }
@@ -177,7 +177,7 @@ void cit_pool_dispatch(struct monitor *m, struct function *fn)
  * pool refills when the result has gone back (on_result). */
 static void dispatch(struct monitor *m, struct function *fn, bool refill)
 {
-	if (fn->state != F_READY)
+	if (fn->state != F_READY || fn->retired)
 		return;
 	for (struct trustlet *t = fn->trustlets; t && fn->q_head; t = t->next) {
 		if (t->state != T_IDLE)
@@ -250,6 +250,15 @@ void cit_fn_invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 	if (fn->state == F_FAILED || fn->state == F_STOPPED)
 		cit_fn_start(m, fn);
 	dispatch(m, fn, false);
+}
+
+void cit_pool_retire(struct monitor *m, struct function *fn)
+{
+	for (struct trustlet *t = fn->trustlets, *next; t; t = next) {
+		next = t->next;
+		if (t->state == T_IDLE || t->state == T_STARTING)
+			trustlet_kill(m, t, 0, "");
+	}
 }
 
 /* Every queued call of fn fails with the reason (its template failed, it was removed). */
@@ -332,7 +341,7 @@ static void on_result(struct monitor *m, struct trustlet *t, struct cit_rx *rx)
 	}
 	call_free(c);
 	fn->n_busy--;
-	if (fn->spec.flags & CIT_FN_FRESH) {
+	if ((fn->spec.flags & CIT_FN_FRESH) || fn->retired) {
 		t->state = T_DYING; /* unlink counts nothing for it */
 		trustlet_kill(m, t, 0, "");
 	} else {
@@ -370,14 +379,18 @@ void cit_fn_trustlet_event(struct monitor *m, struct trustlet *t, uint32_t event
 			trustlet_kill(m, t, -EPROTO, "instance broke the protocol (unexpected message)");
 		cit_rx_close(&rx);
 	}
-	/* It hung up: it died, or never started. Its template reports how (EXITED); a busy one
-	 * waits a moment for that report so that its caller learns the cause. */
+	/* It hung up: it died, never started, or closed its channel and lives on (function
+	 * code can): it is killed either way. Its template reports how it ended (EXITED); a
+	 * busy one waits a moment for that report so that its caller learns the cause. */
 	struct function *fn = t->fn;
+	kill_trustlet_process(t);
 	if (t->state == T_BUSY) {
 		fn->n_busy--;
 		t->state = T_DYING;
 		t->dying_deadline_ns = cit_now_ns() + DYING_WAIT_NS;
 		epoll_ctl(m->ep, EPOLL_CTL_DEL, t->chan, NULL);
+		if (t->exited)
+			cit_pool_exited(m, fn, t->ns_pid, t->exit_status);
 		return;
 	}
 	bool never_started = t->state == T_STARTING;
@@ -415,6 +428,13 @@ void cit_pool_exited(struct monitor *m, struct function *fn, uint64_t ns_pid, in
 	for (struct trustlet *t = fn->trustlets; t; t = t->next) {
 		if (t->ns_pid != ns_pid || t->state == T_STARTING)
 			continue;
+		if (t->state == T_BUSY) { /* its hang-up is still on its way: remember */
+			t->exited = true;
+			t->exit_status = status;
+			t->exit_oom = oom;
+			break;
+		}
+		oom = oom || t->exit_oom;
 		char why[CIT_TEXT_MAX];
 		describe_death(fn, status, oom, why, sizeof(why));
 		if (t->state == T_DYING && t->call) {
@@ -456,6 +476,7 @@ void cit_fn_tick(struct monitor *m)
 		m->listen_paused_ns = 0;
 	if (now >= m->next_keepalive_ns) {
 		m->next_keepalive_ns = now + 1000000000ull;
+		cit_fn_check_loads(m, now);
 		for (struct function *fn = m->functions; fn; fn = fn->next) {
 			/* Calls that waited too long for an instance. */
 			uint64_t wait = fn->spec.timeout_ms * 1000000ull;

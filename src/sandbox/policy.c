@@ -207,14 +207,23 @@ const struct cit_sc_rule *cit_policy_rules(size_t *n_rules)
 }
 
 /* A trustlet's further layer, over the rows above (default: allow, so the sandbox's own
- * policy decides). An instance serves calls: it makes threads, never processes, and never
- * runs another program, so nothing it starts can outlive or escape its invocation. */
+ * policy decides). An instance serves calls: it makes threads, never processes, never runs
+ * another program and makes no IPC objects, so nothing it starts or leaves can outlive its
+ * life or reach its siblings. */
 static const struct cit_sc_rule trustlet_rules[] = {
 	DENY("fork", EPERM), DENY("vfork", EPERM), DENY("execve", EPERM), DENY("execveat", EPERM),
 	/* A thread shares everything with its caller; anything else is a new process. */
 	{ .syscall = "clone", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(0, CLONE_THREAD, 0) } },
 	/* Its flags are out of reach in memory: glibc falls back to clone. */
 	DENY("clone3", ENOSYS),
+	/* System V and POSIX IPC objects outlive the trustlet that made them and are shared by
+	 * every trustlet of the function (one ipc namespace): no writable area shared between
+	 * instances, nor one caller's data left for the next. */
+	DENY("shmget", EPERM), DENY("shmat", EPERM), DENY("shmctl", EPERM), DENY("semget", EPERM),
+	DENY("semop", EPERM), DENY("semtimedop", EPERM), DENY("semctl", EPERM), DENY("msgget", EPERM),
+	DENY("msgsnd", EPERM), DENY("msgrcv", EPERM), DENY("msgctl", EPERM), DENY("mq_open", EPERM),
+	DENY("mq_unlink", EPERM), DENY("mq_timedsend", EPERM), DENY("mq_timedreceive", EPERM),
+	DENY("mq_notify", EPERM), DENY("mq_getsetattr", EPERM),
 };
 
 const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules)

@@ -43,7 +43,8 @@ struct cit_sc_rule {
 /* The rows of the policy. Borrowed: static storage, valid for the life of the process. */
 const struct cit_sc_rule *cit_policy_rules(size_t *n_rules);
 
-/* The extra layer every trustlet installs over the policy: no new processes, no exec.
+/* The extra layer every trustlet installs over the policy: no new processes, no exec, no
+ * System V or POSIX IPC objects.
  * A call that no row names is allowed (the policy below it decides). */
 const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules);
 

@@ -3,6 +3,7 @@ the lifecycle (templates, pooled trustlets, --fresh, keep-alive, restarts), what
 to misbehaving functions, and isolation between functions and between trustlets."""
 import hashlib
 import json
+import struct
 import os
 import signal
 import socket
@@ -478,3 +479,83 @@ def test_event_log_as_json(new_monitor):
     deployed = next(e for e in events if e["event"] == "deployed")
     assert deployed["function"] == "hello" and len(deployed["measurement"]) == 64
     assert all(e["ts"].endswith("Z") and e["level"] in ("info", "warn", "error") for e in events)
+
+
+# ---- found by review: each attempted, each must fail -------------------------------------
+
+def test_no_ipc_objects_between_trustlets(mon):
+    """System V / POSIX IPC objects would outlive a trustlet and be shared by all of them."""
+    mon.deploy("ipc", "probe", "--fresh")
+    assert mon.invoke("ipc", "ipc").stdout == b"denied: Operation not permitted\n"
+
+
+def test_trustlet_that_hangs_up_and_spins_is_killed(mon):
+    """Shutting its channel looks like death to the monitor; it must be killed all the same,
+    not left spinning outside the function's accounting."""
+    mon.deploy("hup", "probe", "--timeout", "5s", "--max-instances", "2")
+    for _ in range(3):
+        r = mon.invoke("hup", "hangup", timeout=30)
+        assert r.returncode == 1
+    deadline = time.monotonic() + 5
+    while True:
+        spinning = []
+        for p in descendants(mon.proc.pid):
+            try:
+                if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] == "R":
+                    spinning.append(p)
+            except OSError:
+                pass
+        if not spinning or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert spinning == []
+    assert mon.invoke("hup", "pid").stdout.startswith(b"ok ")
+
+
+def test_redeploy_lets_running_calls_finish(mon):
+    mon.deploy("rd", "probe")
+    with ThreadPoolExecutor(1) as ex:
+        running = ex.submit(mon.invoke, "rd", "sleep 1500")
+        time.sleep(0.4)
+        mon.deploy("rd", "echo")
+        assert mon.invoke("rd", "new").stdout == b"new"
+        assert running.result().stdout == b"ok slept\n"
+
+
+def _raw_deploy(sock_path, name, so):
+    """A DEPLOY as the CLI sends it (proto.h), from a client that hangs up at once."""
+    spec = struct.pack("<64s16sQQQIIIIII", name.encode(), b"native", 64 << 20, 10000, 1 << 20, 4, 0, 60, 0, 0, 0)
+    hdr = struct.pack("<IHHIIQ", 0x31544943, 1, 1, len(spec), 1, 7)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sock_path)
+    with open(so, "rb") as f:
+        socket.send_fds(s, [hdr + spec], [f.fileno()])
+    s.close()
+
+
+def test_deploy_whose_client_hangs_up_still_replaces_the_version(mon):
+    mon.deploy("dc", "hello")
+    _raw_deploy(mon.sock, "dc", EXAMPLES / "echo.so")
+    deadline = time.monotonic() + 10
+    while mon.invoke("dc", "x").stdout != b"x" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mon.invoke("dc", "x").stdout == b"x"
+    r = mon.cli("deploy", "dc", str(EXAMPLES / "probe.so"))
+    assert r.returncode == 0, r.stderr
+    assert mon.invoke("dc", "pid").stdout.startswith(b"ok ")
+    assert [f for f in mon.cli("ls").stdout.decode().splitlines() if f.startswith("dc ")].__len__() == 1
+
+
+def test_template_that_never_loads_fails_the_deploy(mon, tmp_path):
+    src = tmp_path / "hang.c"
+    src.write_text('#include <citadel/function.h>\n#include <unistd.h>\n'
+                   'int cit_init(void) { for (;;) pause(); }\n'
+                   'int cit_handler(const struct cit_request *q, struct cit_response *r)'
+                   ' { (void)q; (void)r; return 0; }\n')
+    so = tmp_path / "hang.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-I", str(ROOT / "include"), "-o", str(so), str(src)], check=True)
+    t0 = time.monotonic()
+    r = mon.cli("deploy", "hang", str(so), "--timeout", "1s", timeout=60)
+    assert r.returncode == 1 and b"did not load within 5000 ms" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 20
+    assert "hang" not in mon.ls()

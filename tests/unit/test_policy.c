@@ -248,6 +248,10 @@ static void trustlet_layer(void)
 		{ SYS_clone, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
 		  SECCOMP_RET_ALLOW, "clone of a thread" },
 		{ SYS_clone3, 0, SECCOMP_RET_ERRNO | ENOSYS, "clone3 (glibc falls back to clone)" },
+		{ SYS_shmget, 0, SECCOMP_RET_ERRNO | EPERM, "shmget" },
+		{ SYS_msgget, 0, SECCOMP_RET_ERRNO | EPERM, "msgget" },
+		{ SYS_semget, 0, SECCOMP_RET_ERRNO | EPERM, "semget" },
+		{ SYS_mq_open, 0, SECCOMP_RET_ERRNO | EPERM, "mq_open" },
 		{ SYS_read, 0, SECCOMP_RET_ALLOW, "read (left to the policy below)" },
 		{ SYS_ptrace, 0, SECCOMP_RET_ALLOW, "ptrace (left to the policy below, which kills)" },
 	};
