@@ -240,14 +240,20 @@ def test_deploy_of_something_that_is_not_a_function(mon, tmp_path):
     assert "notso" not in mon.ls() and "libm" not in mon.ls()
 
 
-def test_failing_init_is_reported_and_keeps_the_old_version(mon, tmp_path):
-    src = tmp_path / "badinit.c"
-    src.write_text('#include <citadel/function.h>\n'
-                   'int cit_init(void) { cit_init_fail("no configuration found"); return -22; }\n'
+def build_function(tmp_path, name, init_body, includes=""):
+    """Builds a function whose cit_init is init_body and whose handler does nothing."""
+    src = tmp_path / f"{name}.c"
+    src.write_text(f'#include <citadel/function.h>\n{includes}'
+                   f'int cit_init(void) {{ {init_body} }}\n'
                    'int cit_handler(const struct cit_request *q, struct cit_response *r)'
                    ' { (void)q; (void)r; return 0; }\n')
-    so = tmp_path / "badinit.so"
+    so = tmp_path / f"{name}.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-I", str(ROOT / "include"), "-o", str(so), str(src)], check=True)
+    return so
+
+
+def test_failing_init_is_reported_and_keeps_the_old_version(mon, tmp_path):
+    so = build_function(tmp_path, "badinit", 'cit_init_fail("no configuration found"); return -22;')
     mon.deploy("keeper", "hello")
     r = mon.cli("deploy", "keeper", str(so))
     assert r.returncode == 1 and b"cit_init failed: no configuration found" in r.stderr
@@ -543,17 +549,11 @@ def test_deploy_whose_client_hangs_up_still_replaces_the_version(mon):
     r = mon.cli("deploy", "dc", str(EXAMPLES / "probe.so"))
     assert r.returncode == 0, r.stderr
     assert mon.invoke("dc", "pid").stdout.startswith(b"ok ")
-    assert [f for f in mon.cli("ls").stdout.decode().splitlines() if f.startswith("dc ")].__len__() == 1
+    assert len([f for f in mon.cli("ls").stdout.decode().splitlines() if f.startswith("dc ")]) == 1
 
 
 def test_template_that_never_loads_fails_the_deploy(mon, tmp_path):
-    src = tmp_path / "hang.c"
-    src.write_text('#include <citadel/function.h>\n#include <unistd.h>\n'
-                   'int cit_init(void) { for (;;) pause(); }\n'
-                   'int cit_handler(const struct cit_request *q, struct cit_response *r)'
-                   ' { (void)q; (void)r; return 0; }\n')
-    so = tmp_path / "hang.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-I", str(ROOT / "include"), "-o", str(so), str(src)], check=True)
+    so = build_function(tmp_path, "hang", "for (;;) pause();", "#include <unistd.h>\n")
     t0 = time.monotonic()
     r = mon.cli("deploy", "hang", str(so), "--timeout", "1s", timeout=60)
     assert r.returncode == 1 and b"did not load within 5000 ms" in r.stderr, r.stderr
