@@ -28,8 +28,9 @@
  * read the read-only system directories (/usr, /etc, ...), write files in its own private
  * directory (the working directory, also $TMPDIR; it is gone when the instance ends and no
  * other instance sees it), and log with cit_log(). What it may not: start processes
- * (fork and exec fail with EPERM), reach the network (there is only a loopback), see or
- * signal other instances or functions, or write anywhere else.
+ * (fork and exec fail with EPERM), make System V or POSIX IPC objects (EPERM), reach the
+ * network (there is only a loopback), see or signal other instances or functions, or write
+ * anywhere else.
  *
  * Threads: the calls below may be made from any thread of the instance, but only while a
  * handler call is running (the response belongs to that one call).
