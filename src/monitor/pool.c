@@ -23,6 +23,7 @@
 #include "monitor/monitor.h"
 
 #define QUEUE_MAX 4096
+#define CLIENT_CALLS_MAX 256  /* calls one connection may have queued or running */
 #define DYING_WAIT_NS (200 * 1000000ull)
 #define QUEUE_WAIT_MIN_NS (10 * 1000000000ull)
 
@@ -219,6 +220,8 @@ void cit_fn_invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 	struct function *fn = cit_fn_find(m, rx->body->name);
 	if (!fn)
 		return cit_reply_error(m, cl, id, -ENOENT, "no function named '%s' (see citadel ls)", rx->body->name);
+	if (cl->calls >= CLIENT_CALLS_MAX)
+		return cit_reply_error(m, cl, id, -EBUSY, "this connection has %u calls in flight already", cl->calls);
 	if (fn->q_len >= QUEUE_MAX)
 		return cit_reply_error(m, cl, id, -EBUSY,
 				       "function %s is busy: %u instances (its --max-instances) and %u calls waiting",

@@ -93,6 +93,11 @@ static int new_ruleset(uint64_t *handled, struct cit_error *err)
 
 int cit_landlock_confine(const int *ro, size_t n_ro, int dev, int own, struct cit_error *err)
 {
+	/* Without the scopes, trustlets of one function (one uid) could signal each other:
+	 * no weaker trustlet is made (a security step that fails is fatal). */
+	if (cit_landlock_abi() < 6)
+		return cit_error_set(err, -EOPNOTSUPP, "landlock ABI 6 (Linux 6.12) is needed to keep "
+						       "trustlets from signalling each other");
 	uint64_t h;
 	_cleanup_close_ int rs = new_ruleset(&h, err);
 	if (rs < 0)

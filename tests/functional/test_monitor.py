@@ -559,3 +559,26 @@ def test_template_that_never_loads_fails_the_deploy(mon, tmp_path):
     assert r.returncode == 1 and b"did not load within 5000 ms" in r.stderr, r.stderr
     assert time.monotonic() - t0 < 20
     assert "hang" not in mon.ls()
+
+
+def test_one_connection_cannot_queue_without_bound(mon):
+    mon.deploy("cap", "probe", "--max-instances", "1", "--timeout", "1s")
+    body = struct.pack("<64siIQIIQ256s", b"cap", 0, 0, 0, len(b"sleep 200"), 0, 0, b"")  # cit_body
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(mon.sock)
+    for i in range(300):
+        payload = body + b"sleep 200"
+        s.send(struct.pack("<IHHIIQ", 0x31544943, 1, 2, len(payload), 0, i + 1) + payload)
+    refused, deadline = 0, time.monotonic() + 2
+    s.settimeout(0.2)
+    while time.monotonic() < deadline:  # refusals come at once; the rest drain slowly
+        try:
+            msg = s.recv(65536)
+        except socket.timeout:
+            continue
+        if struct.unpack_from("<H", msg, 6)[0] == 17 and b"calls in flight already" in msg:
+            refused += 1
+    s.close()
+    assert refused >= 30
+    mon.deploy("hello")
+    assert mon.invoke("hello", "still").stdout == b"Hello, still!\n"
