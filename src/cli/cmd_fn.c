@@ -155,6 +155,8 @@ static int read_manifest(struct deploy *d, const char *path)
 	return rc;
 }
 
+static int slurp(int fd, int *obj, uint64_t *len);
+
 int cit_cmd_deploy(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -227,11 +229,20 @@ int cit_cmd_deploy(int argc, char **argv)
 		fprintf(stderr, "citadel deploy: %s: %s\n", d.code, code < 0 ? strerror(errno) : "not a regular file");
 		return 1;
 	}
+	/* The code goes as a sealed data object: immutable from here on, and the monitor reads
+	 * memory, never a file that could stall it. */
+	_cleanup_close_ int obj = -1;
+	uint64_t len;
+	int rc = slurp(code, &obj, &len);
+	if (rc < 0) {
+		fprintf(stderr, "citadel deploy: %s: %s\n", d.code, strerror(-rc));
+		return 1;
+	}
 	_cleanup_close_ int s = cit_client_connect(cit_client_socket(sock), &err);
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	struct cit_rx rx;
-	int rc = s < 0 ? s : cit_client_call(s, CIT_MSG_DEPLOY, &d.spec, sizeof(d.spec), d.env, d.spec.env_len, code,
-					     buf, &rx, &err);
+	rc = s < 0 ? s : cit_client_call(s, CIT_MSG_DEPLOY, &d.spec, sizeof(d.spec), d.env, d.spec.env_len, obj, buf,
+					 &rx, &err);
 	if (rc < 0) {
 		fprintf(stderr, "citadel deploy: %s\n", err.msg);
 		return 1;

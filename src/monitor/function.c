@@ -342,11 +342,13 @@ void cit_fn_zygote_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
 
 /* ---- the function's record ------------------------------------------------------ */
 
-/* Copies the code into a new sealed memfd while hashing it into the measurement: SHA-256
- * over a domain tag, the runtime, the policy (every limit and the environment; not the
- * name) and the code. The source is read, never mapped: a client could truncate a mapped
- * file under us, and the fault would kill the monitor. Returns the memfd or -errno. */
-static int copy_and_measure(struct function *fn, int src, size_t len)
+/* Hashes the code into the measurement: SHA-256 over a domain tag, the runtime, the policy
+ * (every limit and the environment; not the name) and the code. Returns the code as a
+ * sealed memfd: src itself (a duplicate) when it is one already (a client's data object:
+ * immutable, memory-backed, so reading it never blocks the loop), else a copy (a file of
+ * the state directory). The source is read, never mapped: a mapped file truncated under
+ * us would kill the monitor. Returns the memfd or -errno. */
+static int measure_code(struct function *fn, int src, size_t len, bool adopt)
 {
 	crypto_hash_sha256_state st;
 	crypto_hash_sha256_init(&st);
@@ -357,7 +359,7 @@ static int copy_and_measure(struct function *fn, int src, size_t len)
 	memset(policy.name, 0, sizeof(policy.name));
 	crypto_hash_sha256_update(&st, (const uint8_t *)&policy, sizeof(policy));
 	crypto_hash_sha256_update(&st, (const uint8_t *)fn->env_buf, fn->spec.env_len);
-	int fd = memfd_create("citadel-code", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = adopt ? fcntl(src, F_DUPFD_CLOEXEC, 3) : memfd_create("citadel-code", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	static uint8_t chunk[1 << 16];
@@ -367,7 +369,7 @@ static int copy_and_measure(struct function *fn, int src, size_t len)
 		ssize_t n = pread(src, chunk, want, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
-		int rc = n < 0 ? -errno : n == 0 ? -EIO /* it shrank */ : cit_write_all(fd, chunk, (size_t)n);
+		int rc = n < 0 ? -errno : n == 0 ? -EIO /* it shrank */ : adopt ? 0 : cit_write_all(fd, chunk, (size_t)n);
 		if (rc < 0) {
 			close(fd);
 			return rc;
@@ -375,7 +377,7 @@ static int copy_and_measure(struct function *fn, int src, size_t len)
 		crypto_hash_sha256_update(&st, chunk, (size_t)n);
 		done += (size_t)n;
 	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+	if (!adopt && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
 		int rc = -errno;
 		close(fd);
 		return rc;
@@ -384,14 +386,19 @@ static int copy_and_measure(struct function *fn, int src, size_t len)
 	return fd;
 }
 
-/* A function from its spec and code (a regular file or memfd of at most CODE_MAX bytes):
- * the code is copied into a sealed memfd that the zygote maps. */
+/* A function from its spec and code (at most CODE_MAX bytes): from a client, a sealed data
+ * object, used as it is; from the state directory, a file, copied into one. */
 static struct function *fn_new(const struct cit_fn_spec *spec, const char *const *env, int code_fd,
-			       struct cit_error *err)
+			       bool from_client, struct cit_error *err)
 {
 	struct stat st;
 	if (fstat(code_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > CODE_MAX) {
 		cit_error_set(err, -EINVAL, "the function's code must be a regular file of at most 256 MiB");
+		return NULL;
+	}
+	if (from_client && cit_object_check(code_fd, (uint64_t)st.st_size, CODE_MAX) < 0) {
+		cit_error_set(err, -EINVAL, "the function's code must come as a sealed data object (a memfd "
+					    "sealed against writes, as citadel deploy sends it)");
 		return NULL;
 	}
 	struct function *fn = calloc(1, sizeof(*fn));
@@ -407,7 +414,7 @@ static struct function *fn_new(const struct cit_fn_spec *spec, const char *const
 		off += l;
 	}
 	fn->log_fd = -1;
-	fn->code = copy_and_measure(fn, code_fd, (size_t)st.st_size);
+	fn->code = measure_code(fn, code_fd, (size_t)st.st_size, from_client);
 	if (fn->code < 0) {
 		cit_error_set(err, fn->code, "reading the function's code");
 		free(fn);
@@ -547,7 +554,7 @@ void cit_fn_deploy(struct monitor *m, struct client *c, struct cit_rx *rx)
 	for (struct function *f = m->functions; f; f = f->next)
 		if (!strcmp(f->spec.name, rx->spec->name) && f->deploying && !f->discard)
 			return cit_reply_error(m, c, rx->hdr.id, -EBUSY, "%s is being deployed already", f->spec.name);
-	struct function *fn = fn_new(rx->spec, rx->env, rx->fds[0], &err);
+	struct function *fn = fn_new(rx->spec, rx->env, rx->fds[0], true, &err);
 	if (!fn)
 		return cit_reply_error(m, c, rx->hdr.id, err.code, "%s", err.msg);
 	if (save_new(m, fn, &err) < 0) {
@@ -612,7 +619,7 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 		if (n > 0 && cit_fn_spec_parse(buf, (size_t)n, &rx, &e2) == 0 && !strcmp(rx.spec->name, e->d_name)) {
 			fn_path(m, e->d_name, "", "code.so", path, sizeof(path));
 			_cleanup_close_ int cfd = open(path, O_RDONLY | O_CLOEXEC);
-			fn = cfd >= 0 ? fn_new(rx.spec, rx.env, cfd, &e2) : NULL;
+			fn = cfd >= 0 ? fn_new(rx.spec, rx.env, cfd, false, &e2) : NULL;
 		}
 		if (!fn) {
 			cit_mlog(m, "error", "restore_failed", "function=%s msg=\"%s\"", e->d_name,

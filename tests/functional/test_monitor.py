@@ -1,6 +1,7 @@
 """The monitor end to end through the CLI: `citadel serve`, deploy, invoke, ls, rm, logs,
 the lifecycle (templates, pooled trustlets, --fresh, keep-alive, restarts), what happens
 to misbehaving functions, and isolation between functions and between trustlets."""
+import fcntl
 import hashlib
 import json
 import struct
@@ -534,8 +535,11 @@ def _raw_deploy(sock_path, name, so):
     hdr = struct.pack("<IHHIIQ", 0x31544943, 1, 1, len(spec), 1, 7)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sock_path)
-    with open(so, "rb") as f:
-        socket.send_fds(s, [hdr + spec], [f.fileno()])
+    code = os.memfd_create("code", os.MFD_ALLOW_SEALING)
+    os.write(code, open(so, "rb").read())
+    fcntl.fcntl(code, 1033, 1 | 2 | 4 | 8)  # F_ADD_SEALS: seal, shrink, grow, write
+    socket.send_fds(s, [hdr + spec], [code])
+    os.close(code)
     s.close()
 
 
@@ -582,3 +586,17 @@ def test_one_connection_cannot_queue_without_bound(mon):
     assert refused >= 30
     mon.deploy("hello")
     assert mon.invoke("hello", "still").stdout == b"Hello, still!\n"
+
+
+def test_deploy_wants_the_code_as_a_sealed_object(mon, tmp_path):
+    """A plain file could be truncated or stall the monitor while it reads."""
+    spec = struct.pack("<64s16sQQQIIIIII", b"plainfile", b"native", 64 << 20, 10000, 1 << 20, 4, 0, 60, 0, 0, 0)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(mon.sock)
+    with open(EXAMPLES / "hello.so", "rb") as f:
+        socket.send_fds(s, [struct.pack("<IHHIIQ", 0x31544943, 1, 1, len(spec), 1, 9) + spec], [f.fileno()])
+    s.settimeout(10)
+    reply = s.recv(65536)
+    s.close()
+    assert struct.unpack_from("<H", reply, 6)[0] == 17 and b"sealed data object" in reply
+    assert "plainfile" not in mon.ls()
