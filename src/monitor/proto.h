@@ -37,7 +37,7 @@
 
 enum cit_msg_type {
 	/* CLI -> monitor */
-	CIT_MSG_DEPLOY = 1,       /* cit_fn_spec + env; 1 fd: the function's code */
+	CIT_MSG_DEPLOY = 1,       /* cit_fn_spec + env; 1 fd: the code, a sealed data object */
 	CIT_MSG_INVOKE = 2,       /* cit_body (name) + inline data; 0 or 1 fd (data object) */
 	CIT_MSG_LIST = 3,         /* cit_body */
 	CIT_MSG_REMOVE = 4,       /* cit_body (name) */
