@@ -64,23 +64,11 @@ static void *run(void *arg)
 		uint64_t t0 = now_ns();
 		if (t0 >= end)
 			break;
-		int rc;
-		while ((rc = cit_proto_send(fd, CIT_MSG_INVOKE, id, &b, sizeof(b), payload, c->payload, NULL, 0)) == -EAGAIN) {
-			fd_set s;
-			FD_ZERO(&s);
-			FD_SET(fd, &s);
-			select(fd + 1, NULL, &s, NULL, NULL);
-		}
+		int rc = cit_proto_send_wait(fd, CIT_MSG_INVOKE, id, &b, sizeof(b), payload, c->payload, NULL, 0);
 		struct cit_rx rx;
-		struct cit_error err;
-		while (rc == 0 || rc == -EAGAIN) {
-			if ((rc = cit_proto_recv(fd, buf, &rx, &err)) != -EAGAIN)
-				break;
-			fd_set s;
-			FD_ZERO(&s);
-			FD_SET(fd, &s);
-			select(fd + 1, &s, NULL, NULL, NULL);
-		}
+		struct cit_error err = { 0 };
+		if (rc == 0)
+			rc = cit_proto_recv_wait(fd, buf, &rx, &err);
 		if (rc <= 0 || rx.hdr.type != CIT_MSG_OK) {
 			if (getenv("LOAD_DEBUG"))
 				fprintf(stderr, "rc=%d type=%d %s %s\n", rc, rc > 0 ? rx.hdr.type : 0, rc < 0 ? err.msg : "", rc > 0 && rx.body ? rx.body->text : "");
@@ -134,8 +122,6 @@ int main(int argc, char **argv)
 		errors += c[i].errors;
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
-	if (getenv("LOAD_DEBUG"))
-		fprintf(stderr, "done\n");
 	uint32_t *all = malloc((total + 1) * sizeof(uint32_t));
 	size_t k = 0;
 	for (int i = 0; i < n; i++) {

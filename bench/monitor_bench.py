@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandbox_bench import children, tree  # this directory is on sys.path when run as a script
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BUILD = Path(os.environ.get("CITADEL_BUILD", ROOT / "build"))
@@ -79,22 +81,6 @@ class Monitor:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
         self.log.close()
-
-
-def children(pid):
-    try:
-        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except OSError:
-        return []
-
-
-def tree(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children(p)
-    return out
 
 
 def unique_kib(pid):

@@ -2,7 +2,6 @@
 #include "cli/client.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,23 +39,10 @@ int cit_client_connect(const char *path, struct cit_error *err)
 int cit_client_call(int sock, uint16_t type, const void *payload, size_t plen, const void *tail, size_t tlen,
 		    int fd, void *buf, struct cit_rx *rx, struct cit_error *err)
 {
-	int rc;
-	for (;;) {
-		rc = cit_proto_send(sock, type, 1, payload, plen, tail, tlen, &fd, fd >= 0 ? 1 : 0);
-		if (rc != -EAGAIN)
-			break;
-		struct pollfd p = { .fd = sock, .events = POLLOUT };
-		poll(&p, 1, 1000);
-	}
+	int rc = cit_proto_send_wait(sock, type, 1, payload, plen, tail, tlen, &fd, fd >= 0 ? 1 : 0);
 	if (rc < 0)
 		return cit_error_set(err, rc, "sending the request to the monitor");
-	for (;;) {
-		rc = cit_proto_recv(sock, buf, rx, err);
-		if (rc != -EAGAIN)
-			break;
-		struct pollfd p = { .fd = sock, .events = POLLIN };
-		poll(&p, 1, -1);
-	}
+	rc = cit_proto_recv_wait(sock, buf, rx, err);
 	if (rc == 0)
 		return cit_error_set(err, -ECONNRESET, "the monitor closed the connection");
 	if (rc < 0)
@@ -91,7 +77,7 @@ int cit_client_reply_data(struct cit_rx *rx, const void **data, size_t *len, voi
 	void *m = mmap(NULL, rx->body->obj_len, PROT_READ, MAP_SHARED, rx->fds[0], 0);
 	if (m == MAP_FAILED)
 		return -errno;
-	*map = *(void **)&m;
+	*map = m;
 	*data = m;
 	*len = rx->body->obj_len;
 	return 0;

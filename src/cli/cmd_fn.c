@@ -365,9 +365,24 @@ int cit_cmd_invoke(int argc, char **argv)
 
 /* ---- ls, rm, logs --------------------------------------------------------------- */
 
-/* A request with just a name (or none) whose OK reply's bytes are returned mapped. */
-static int simple(const char *cmd, uint16_t type, const char *name, const char *sock, struct cit_rx *rx,
-		  const void **out, size_t *len, void **map)
+/* An OK reply and its bytes (inline, or its data object mapped). */
+struct reply {
+	struct cit_rx rx;
+	const void *data;
+	size_t len;
+	void *map;     /* to munmap (len bytes), or NULL */
+};
+
+static void reply_done(struct reply *r)
+{
+	if (r->map)
+		munmap(r->map, r->len);
+	cit_rx_close(&r->rx);
+}
+
+/* A request with just a name (or none). Returns 0 with r filled (reply_done() after), or
+ * 1 with the reason printed. */
+static int simple(const char *cmd, uint16_t type, const char *name, const char *sock, struct reply *r)
 {
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	struct cit_body b = { 0 };
@@ -375,15 +390,16 @@ static int simple(const char *cmd, uint16_t type, const char *name, const char *
 		snprintf(b.name, sizeof(b.name), "%s", name);
 	struct cit_error err = { 0 };
 	int s = cit_client_connect(cit_client_socket(sock), &err);
-	int rc = s < 0 ? s : cit_client_call(s, type, &b, sizeof(b), NULL, 0, -1, buf, rx, &err);
+	int rc = s < 0 ? s : cit_client_call(s, type, &b, sizeof(b), NULL, 0, -1, buf, &r->rx, &err);
 	if (s >= 0)
 		close(s);
 	if (rc < 0) {
 		fprintf(stderr, "citadel %s: %s\n", cmd, err.msg);
 		return 1;
 	}
-	if (cit_client_reply_data(rx, out, len, map) < 0) {
+	if (cit_client_reply_data(&r->rx, &r->data, &r->len, &r->map) < 0) {
 		fprintf(stderr, "citadel %s: malformed reply\n", cmd);
+		cit_rx_close(&r->rx);
 		return 1;
 	}
 	return 0;
@@ -429,14 +445,11 @@ int cit_cmd_ls(int argc, char **argv)
 	int rc = name_args(argc, argv, usage, false, &name, &sock, &json);
 	if (rc <= 0)
 		return -rc;
-	struct cit_rx rx;
-	const void *out;
-	size_t len;
-	void *map;
-	if (simple("ls", CIT_MSG_LIST, NULL, sock, &rx, &out, &len, &map))
+	struct reply r;
+	if (simple("ls", CIT_MSG_LIST, NULL, sock, &r))
 		return 1;
-	size_t n = len / sizeof(struct cit_fn_info);
-	const struct cit_fn_info *f = out;
+	size_t n = r.len / sizeof(struct cit_fn_info);
+	const struct cit_fn_info *f = r.data;
 	if (json)
 		printf("[");
 	else
@@ -473,9 +486,7 @@ int cit_cmd_ls(int argc, char **argv)
 	}
 	if (json)
 		printf("]\n");
-	if (map)
-		munmap(map, len);
-	cit_rx_close(&rx);
+	reply_done(&r);
 	return 0;
 }
 
@@ -486,19 +497,14 @@ static int name_request(int argc, char **argv, const char *cmd, const char *usag
 	int rc = name_args(argc, argv, usage, true, &name, &sock, NULL);
 	if (rc <= 0)
 		return -rc;
-	struct cit_rx rx;
-	const void *out;
-	size_t len;
-	void *map;
-	if (simple(cmd, type, name, sock, &rx, &out, &len, &map))
+	struct reply r;
+	if (simple(cmd, type, name, sock, &r))
 		return 1;
 	if (type == CIT_MSG_REMOVE)
 		printf("removed %s\n", name);
-	else if (len)
-		cit_write_all(1, out, len);
-	if (map)
-		munmap(map, len);
-	cit_rx_close(&rx);
+	else if (r.len)
+		cit_write_all(1, r.data, r.len);
+	reply_done(&r);
 	return 0;
 }
 

@@ -83,8 +83,6 @@ static struct zygote *zygote_new(struct monitor *m)
 	struct cit_sandbox_config cfg;
 	cit_sandbox_config_init(&cfg);
 	cfg.cpu_ms = 0;         /* trustlets live long; each call has its own deadline */
-	cfg.timeout_ms = 0;
-	cfg.output_bytes = 0;
 	cfg.pids = CIT_FN_MAX_INSTANCES + 16; /* RLIMIT_NPROC; the cgroup holds the real limit */
 	cfg.hostname = "citadel";
 	char spec[4200];

@@ -260,7 +260,8 @@ static int setup(struct monitor *m, struct cit_error *err)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGCHLD);
+	/* Not SIGCHLD: our children are sandbox inits, each watched through its sync socket
+	 * and reaped by cit_sandbox_release() (function.c). */
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		return cit_error_set(err, -errno, "signalfd");
@@ -282,13 +283,11 @@ static void on_signal(struct monitor *m)
 			cit_mlog(m, "info", "stopping", "signal=%s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 			m->stopping = true;
 		}
-	/* SIGCHLD: our children are sandbox inits, each watched (and reaped) through its
-	 * pidfd and sync socket by function.c. */
 }
 
 int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 {
-	struct monitor m = { .opts = opts, .ep = -1, .listen_fd = -1, .sig_fd = -1, .state_fd = -1 };
+	struct monitor m = { .opts = opts, .ep = -1, .listen_fd = -1, .sig_fd = -1 };
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	m.buf = buf;
 	int rc = setup(&m, err);

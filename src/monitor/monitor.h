@@ -52,16 +52,18 @@ struct call {
 	struct trustlet *t;       /* while running */
 };
 
-enum t_state { T_STARTING, T_IDLE, T_BUSY, T_DYING };
+/* T_NONE: not (or no longer) counted in its function. */
+enum t_state { T_NONE, T_STARTING, T_IDLE, T_BUSY, T_DYING };
 
 struct trustlet {
 	struct cit_ev ev;
 	struct function *fn;
 	struct trustlet *next, *prev; /* in fn->trustlets */
+	struct trustlet *inext, *iprev; /* T_IDLE: in fn->idle, most recently idle first */
 	int chan;                 /* owned; our end of its channel */
 	pid_t pid;                /* host pid, from the kernel's credentials at HELLO; 0 before */
 	uint64_t ns_pid;          /* its pid inside the sandbox (as it says) */
-	enum t_state state;
+	enum t_state state;       /* changed only by set_state() (pool.c) */
 	uint64_t since_ns;        /* spawned, or idle since */
 	uint64_t served;
 	struct call *call;        /* T_BUSY: the call it runs */
@@ -107,6 +109,7 @@ struct function {
 	uint64_t load_deadline_ns; /* F_STARTING: when the template must have loaded */
 	char error[CIT_TEXT_MAX];
 	struct trustlet *trustlets;
+	struct trustlet *idle;    /* the idle ones: a call takes the head */
 	uint32_t n_starting, n_idle, n_busy;
 	struct call *q_head, *q_tail;
 	uint32_t q_len;
@@ -132,7 +135,7 @@ struct client {
 
 struct monitor {
 	const struct cit_monitor_opts *opts;
-	int ep, listen_fd, sig_fd, state_fd;
+	int ep, listen_fd, sig_fd;
 	struct cit_ev listen_ev, sig_ev;
 	struct client *clients;
 	struct function *functions;

@@ -69,6 +69,41 @@ static void call_fail(struct monitor *m, struct function *fn, struct call *c, in
 	call_free(c);
 }
 
+/* Moves t to state s, keeping its function's counts and idle list with it: the one place
+ * a trustlet changes state. */
+static void set_state(struct trustlet *t, enum t_state s)
+{
+	struct function *fn = t->fn;
+	switch (t->state) {
+	case T_STARTING: fn->n_starting--; break;
+	case T_BUSY: fn->n_busy--; break;
+	case T_IDLE:
+		fn->n_idle--;
+		if (t->iprev)
+			t->iprev->inext = t->inext;
+		else
+			fn->idle = t->inext;
+		if (t->inext)
+			t->inext->iprev = t->iprev;
+		t->inext = t->iprev = NULL;
+		break;
+	default: break;
+	}
+	switch (s) {
+	case T_STARTING: fn->n_starting++; break;
+	case T_BUSY: fn->n_busy++; break;
+	case T_IDLE:
+		fn->n_idle++;
+		t->inext = fn->idle;
+		if (fn->idle)
+			fn->idle->iprev = t;
+		fn->idle = t;
+		break;
+	default: break;
+	}
+	t->state = s;
+}
+
 static void trustlet_unlink(struct monitor *m, struct trustlet *t)
 {
 	struct function *fn = t->fn;
@@ -78,13 +113,7 @@ static void trustlet_unlink(struct monitor *m, struct trustlet *t)
 		fn->trustlets = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
-	switch (t->state) {
-	case T_STARTING: fn->n_starting--; break;
-	case T_IDLE: fn->n_idle--; break;
-	case T_BUSY: fn->n_busy--; break;
-	case T_DYING: break;
-	default: break;
-	}
+	set_state(t, T_NONE);
 	epoll_ctl(m->ep, EPOLL_CTL_DEL, t->chan, NULL);
 	close(t->chan);
 	t->dead = true;
@@ -150,13 +179,12 @@ static int spawn(struct monitor *m, struct function *fn)
 	}
 	t->fn = fn;
 	t->chan = sp[0];
-	t->state = T_STARTING;
+	set_state(t, T_STARTING);
 	t->since_ns = cit_now_ns();
 	t->next = fn->trustlets;
 	if (fn->trustlets)
 		fn->trustlets->prev = t;
 	fn->trustlets = t;
-	fn->n_starting++;
 	return 0;
 }
 
@@ -180,9 +208,8 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 {
 	if (fn->state != F_READY || fn->retired)
 		return;
-	for (struct trustlet *t = fn->trustlets; t && fn->q_head; t = t->next) {
-		if (t->state != T_IDLE)
-			continue;
+	while (fn->idle && fn->q_head) {
+		struct trustlet *t = fn->idle;
 		struct call *c = fn->q_head;
 		struct cit_body b = { .data_len = c->data_len, .obj_len = c->obj_len };
 		int rc = c->obj >= 0 ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &b, sizeof(b), NULL, 0, &c->obj, 1)
@@ -196,9 +223,7 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 		if (!fn->q_head)
 			fn->q_tail = NULL;
 		fn->q_len--;
-		t->state = T_BUSY;
-		fn->n_idle--;
-		fn->n_busy++;
+		set_state(t, T_BUSY);
 		t->call = c;
 		c->t = t;
 		c->deadline_ns = cit_now_ns() + fn->spec.timeout_ms * 1000000ull;
@@ -305,9 +330,7 @@ static void on_hello(struct monitor *m, struct trustlet *t, struct cit_rx *rx)
 	t->ns_pid = rx->body->aux;
 	uint64_t now = cit_now_ns();
 	fn->luke_us[fn->luke_n++ % ARRAY_SIZE(fn->luke_us)] = (uint32_t)((now - t->since_ns) / 1000);
-	fn->n_starting--;
-	fn->n_idle++;
-	t->state = T_IDLE;
+	set_state(t, T_IDLE);
 	t->since_ns = now;
 	cit_pool_dispatch(m, fn);
 }
@@ -343,13 +366,11 @@ static void on_result(struct monitor *m, struct trustlet *t, struct cit_rx *rx)
 		}
 	}
 	call_free(c);
-	fn->n_busy--;
 	if ((fn->spec.flags & CIT_FN_FRESH) || fn->retired) {
-		t->state = T_DYING; /* unlink counts nothing for it */
+		set_state(t, T_DYING);
 		trustlet_kill(m, t, 0, "");
 	} else {
-		fn->n_idle++;
-		t->state = T_IDLE;
+		set_state(t, T_IDLE);
 		t->since_ns = now;
 	}
 	cit_pool_dispatch(m, fn);
@@ -388,8 +409,7 @@ void cit_fn_trustlet_event(struct monitor *m, struct trustlet *t, uint32_t event
 	struct function *fn = t->fn;
 	kill_trustlet_process(t);
 	if (t->state == T_BUSY) {
-		fn->n_busy--;
-		t->state = T_DYING;
+		set_state(t, T_DYING);
 		t->dying_deadline_ns = cit_now_ns() + DYING_WAIT_NS;
 		epoll_ctl(m->ep, EPOLL_CTL_DEL, t->chan, NULL);
 		if (t->exited)
@@ -495,9 +515,9 @@ void cit_fn_tick(struct monitor *m)
 			}
 			uint32_t keep = fn->spec.min_instances > 1 ? fn->spec.min_instances : 1;
 			uint64_t ka = (uint64_t)fn->spec.keepalive_s * 1000000000ull;
-			for (struct trustlet *t = fn->trustlets, *tn; t && fn->n_idle > keep; t = tn) {
-				tn = t->next;
-				if (t->state == T_IDLE && now - t->since_ns >= ka)
+			for (struct trustlet *t = fn->idle, *tn; t && fn->n_idle > keep; t = tn) {
+				tn = t->inext;
+				if (now - t->since_ns >= ka)
 					trustlet_kill(m, t, 0, "");
 			}
 		}

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -201,6 +202,30 @@ int cit_proto_send(int sock, uint16_t type, uint64_t id, const void *payload, si
 	return (size_t)n == sizeof(h) + plen + tlen ? 0 : -EIO;
 }
 
+/* Waits until sock is ready for events (POLLIN or POLLOUT); EINTR is just another try. */
+static void wait_for(int sock, short events)
+{
+	struct pollfd p = { .fd = sock, .events = events };
+	poll(&p, 1, -1);
+}
+
+int cit_proto_recv_wait(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
+{
+	int rc;
+	while ((rc = cit_proto_recv(sock, buf, rx, err)) == -EAGAIN)
+		wait_for(sock, POLLIN);
+	return rc;
+}
+
+int cit_proto_send_wait(int sock, uint16_t type, uint64_t id, const void *payload, size_t plen, const void *tail,
+			size_t tlen, const int *fds, size_t nfds)
+{
+	int rc;
+	while ((rc = cit_proto_send(sock, type, id, payload, plen, tail, tlen, fds, nfds)) == -EAGAIN)
+		wait_for(sock, POLLOUT);
+	return rc;
+}
+
 int cit_object_create(const void *data, size_t len)
 {
 	int fd = memfd_create("citadel-object", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -244,16 +269,6 @@ int cit_proto_send_data(int sock, uint16_t type, uint64_t id, struct cit_body *b
 	int rc = cit_proto_send(sock, type, id, body, sizeof(*body), NULL, 0, &fd, 1);
 	close(fd);
 	return rc;
-}
-
-int cit_proto_send_text(int sock, uint16_t type, uint64_t id, int code, const char *fmt, ...)
-{
-	struct cit_body b = { .code = code };
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(b.text, sizeof(b.text), fmt, ap);
-	va_end(ap);
-	return cit_proto_send(sock, type, id, &b, sizeof(b), NULL, 0, NULL, 0);
 }
 
 bool cit_fn_name_ok(const char *name)

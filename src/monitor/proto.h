@@ -147,9 +147,12 @@ int cit_proto_send(int sock, uint16_t type, uint64_t id, const void *payload, si
 int cit_proto_send_data(int sock, uint16_t type, uint64_t id, struct cit_body *body, const void *data,
 			size_t len);
 
-/* Sends an ERROR (or another body type) with just a code and a formatted text. */
-__attribute__((format(printf, 5, 6)))
-int cit_proto_send_text(int sock, uint16_t type, uint64_t id, int code, const char *fmt, ...);
+/* Blocking forms, for processes with nothing else to do meanwhile (the CLI, the runtime,
+ * the load generator): they wait in poll(2) while the non-blocking call says -EAGAIN.
+ * Never for the monitor, which must not wait on anyone. */
+int cit_proto_recv_wait(int sock, void *buf, struct cit_rx *rx, struct cit_error *err);
+int cit_proto_send_wait(int sock, uint16_t type, uint64_t id, const void *payload, size_t plen, const void *tail,
+			size_t tlen, const int *fds, size_t nfds);
 
 /* Makes a data object holding len bytes of data: a sealed memfd. Returns the fd or a
  * negative errno. */

@@ -24,18 +24,6 @@
 
 #define CHAN 0
 
-int cit_runtime_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
-{
-	for (;;) {
-		int rc = cit_proto_recv(sock, buf, rx, err);
-		if (rc != -EAGAIN)
-			return rc;
-		struct pollfd p = { .fd = sock, .events = POLLIN };
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return cit_error_set(err, -errno, "poll");
-	}
-}
-
 static int reply(uint16_t type, int code, const char *text)
 {
 	struct cit_body b = { .code = code, .aux = (uint64_t)getpid() };
@@ -187,7 +175,7 @@ int main(void)
 	struct cit_error err = { 0 };
 	/* LOAD arrives in a buffer of its own: the environment points into it for good. */
 	static _Alignas(16) char load_buf[CIT_MSG_MAX];
-	int rc = cit_runtime_recv(CHAN, load_buf, &rx, &err);
+	int rc = cit_proto_recv_wait(CHAN, load_buf, &rx, &err);
 	if (rc <= 0 || rx.hdr.type != CIT_MSG_LOAD)
 		return 1;
 	rc = load(&rt, &rx, &err);

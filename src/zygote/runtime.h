@@ -29,9 +29,6 @@ struct cit_runtime {
 /* A trustlet's life: confine, say hello on chan, serve calls until chan closes. */
 _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan);
 
-/* Blocks until a message arrives on sock, then receives it (cit_proto_recv). */
-int cit_runtime_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err);
-
 /* api.c: the response of the call in progress. */
 struct cit_response {
 	char *buf;

@@ -131,7 +131,7 @@ _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan)
 	for (uint64_t seq = 1;; seq++) {
 		struct cit_rx rx;
 		struct cit_error err = { 0 };
-		int rc = cit_runtime_recv(chan, rt->buf, &rx, &err);
+		int rc = cit_proto_recv_wait(chan, rt->buf, &rx, &err);
 		if (rc < 0)
 			fprintf(stderr, "citadel: trustlet %d: %s\n", getpid(), err.msg);
 		if (rc <= 0)

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -357,9 +356,11 @@ def test_two_functions_cannot_reach_each_other(mon):
     assert b"PA-SECRET" not in spy
     assert mon.invoke("pb", f"read {path}").stdout.startswith(b"denied:")
     assert sig.startswith(b"ok killed 0 of ")
-    # Distinct identities: each function's sandbox runs as a host uid of its own, never 0.
-    uids = {int(open(f"/proc/{p}/status").read().split("\nUid:")[1].split()[0]) for p in children(mon.proc.pid)}
-    assert len(uids) >= 2 and 0 not in uids
+    # Distinct identities: every sandbox (one per function, and the spare zygote) runs as a
+    # host uid of its own, never 0.
+    inits = children(mon.proc.pid)
+    uids = {int(open(f"/proc/{p}/status").read().split("\nUid:")[1].split()[0]) for p in inits}
+    assert len(inits) >= 3 and len(uids) == len(inits) and 0 not in uids
 
 
 def test_trustlets_get_fresh_random_state(mon):
