@@ -23,9 +23,11 @@ test:
 	@$(MAKE) --no-print-directory all asan
 	meson test -C $(BUILD) --print-errorlogs
 	meson test -C $(ASAN) --print-errorlogs
-	CITADEL_BUILD=$(ASAN) $(PY) -m pytest -q -p no:cacheprovider tests
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	@scripts/fuzz.sh 20
+	@scripts/pytest.sh $(ASAN)
+	@scripts/pytest.sh $(BUILD)
 
+# Serves on $CITADEL_SOCKET, keeps the functions in $CITADEL_STATE_DIR (README.md).
 run: all
 	@scripts/demo.sh $(BUILD)
 
@@ -36,4 +38,4 @@ bench:
 	$(PY) bench/monitor_bench.py
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) build-fuzz

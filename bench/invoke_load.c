@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monitor/proto.h"
+#include "proto/proto.h"
 
 #define MAX_SAMPLES 2000000
 
@@ -57,7 +57,7 @@ static void *run(void *arg)
 		return NULL;
 	}
 	memset(payload, 'x', c->payload);
-	struct cit_body b = { .data_len = (uint32_t)c->payload };
+	struct cit_p_invoke b = { .data = { .len = (uint32_t)c->payload } };
 	snprintf(b.name, sizeof(b.name), "%s", c->fn);
 	uint64_t end = now_ns() + (uint64_t)(c->seconds * 1e9);
 	for (uint64_t id = 1; c->n < c->cap; id++) {
@@ -71,7 +71,7 @@ static void *run(void *arg)
 			rc = cit_proto_recv_wait(fd, buf, &rx, &err);
 		if (rc <= 0 || rx.hdr.type != CIT_MSG_OK) {
 			if (getenv("LOAD_DEBUG"))
-				fprintf(stderr, "rc=%d type=%d %s %s\n", rc, rc > 0 ? rx.hdr.type : 0, rc < 0 ? err.msg : "", rc > 0 && rx.body ? rx.body->text : "");
+				fprintf(stderr, "rc=%d type=%d %s %s\n", rc, rc > 0 ? rx.hdr.type : 0, rc < 0 ? err.msg : "", rc > 0 && rx.hdr.type == CIT_MSG_ERROR ? CIT_P(&rx, cit_p_status)->text : "");
 			c->errors++;
 			if (rc > 0)
 				cit_rx_close(&rx);

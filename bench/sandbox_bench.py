@@ -120,8 +120,8 @@ def make_tools(hello_dir, bundles):
         limit = [] if w == "sleep" else ["--timeout", "5s"]
         return [CITADEL, "run", *limit, *ro, "--", *inside[w]]
     built = "" if os.access(CITADEL, os.X_OK) else f"{CITADEL} not built"
-    # As users get it: default-view runs claim a sandbox its warm pool made ahead of time
-    # (runs with --ro, like hello, start cold). A warm sandbox is the pool keeper's child,
+    # As users get it: runs claim a sandbox their configuration's warm pool made ahead of
+    # time (hello's --ro bind has a pool of its own). A warm sandbox is the pool keeper's child,
     # not the run's, so its memory is measured with the pool off, as citadel-cold.
     tools.append(Tool("citadel", citadel, missing=built,
                       no_memory="warm sandboxes are not the run's descendants: see citadel-cold"))

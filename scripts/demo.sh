@@ -1,14 +1,28 @@
 #!/bin/sh
-# `make run`: starts the monitor (`citadel serve`) in the foreground with the examples
-# deployed, shows a few invocations, and prints how to invoke them. Ctrl-C stops it and
-# every sandbox with it. Uses the default socket and state directory, so that plain
-# `build/citadel invoke NAME` finds it.
+# `make run`: starts the monitor (`citadel serve`, which runs citadeld) in the foreground
+# with the examples deployed, shows a few invocations, and prints how to invoke them.
+# Ctrl-C stops it and every sandbox with it. It serves on $CITADEL_SOCKET and keeps the
+# functions in $CITADEL_STATE_DIR: by default the CLI's own socket and the monitor's own
+# state directory, so that plain `build/citadel invoke NAME` finds it; the hints it
+# prints name a socket set otherwise.
 set -u
 build=${1:-build}
 citadel="$build/citadel"
-sock="${CITADEL_SOCKET:-/run/citadel/citadel.sock}"
+default_sock=/run/citadel/citadel.sock
+sock="${CITADEL_SOCKET:-$default_sock}"
 state="${CITADEL_STATE_DIR:-/var/lib/citadel}"
+# Absolute, as the monitor wants its state directory and another terminal its socket.
+case $sock in /*) ;; *) sock="$PWD/$sock" ;; esac
+case $state in /*) ;; *) state="$PWD/$state" ;; esac
 export CITADEL_SOCKET="$sock"
+
+# $1 as a shell word (quoted when it has to be).
+shell_word() {
+	case $1 in
+	*[!A-Za-z0-9_./:=@%+-]*) printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
 
 if "$citadel" ls >/dev/null 2>&1; then
 	echo "citadel: a monitor is already serving on $sock; stop it first (or set CITADEL_SOCKET)." >&2
@@ -32,6 +46,7 @@ for f in hello echo json sha256 matmul; do
 done
 "$citadel" deploy crash "$build/examples/crash.so" >/dev/null
 "$citadel" deploy loop "$build/examples/loop.so" --timeout 1s >/dev/null
+"$citadel" deploy words -- /usr/bin/wc -w >/dev/null || exit 1
 
 show() {
 	printf '\n$ citadel invoke %s\n' "$*"
@@ -44,18 +59,21 @@ show json --data '{"name": "citadel", "cores": 2, "load": 0.5}'
 printf '\n$ echo hello | citadel invoke sha256\n'
 echo hello | "$citadel" invoke sha256
 show matmul --data 200
+show words --data "any program is a function"
 show crash --data x
 show loop --data x
 printf '\n$ citadel ls\n'
 "$citadel" ls
+cli=$(shell_word "$citadel")
+echo
+echo "Try, in another terminal (as root, in $PWD):"
+[ "$sock" = "$default_sock" ] || echo "  export CITADEL_SOCKET=$(shell_word "$sock")"
 cat <<EOT
-
-Try, in another terminal (as root):
-  $citadel invoke hello --data you
-  $citadel invoke echo --file /etc/os-release
-  $citadel ls --json
-  $citadel logs hello
-  $citadel deploy mine my_function.so      (see docs/functions.md)
+  $cli invoke hello --data you
+  $cli invoke echo --file /etc/os-release
+  $cli ls --json
+  $cli logs hello
+  $cli deploy mine my_function.so      # see docs/functions.md
 
 The monitor's log follows; Ctrl-C stops it and every sandbox with it.
 EOT

@@ -66,7 +66,8 @@ struct cit_request {
 	const void *data;       /* the request bytes; not NUL-terminated; NULL when len is 0 */
 	size_t len;
 	const char *function;   /* the function's deployed name, NUL-terminated */
-	uint64_t invocation;    /* a number unique within this instance's life, from 1 */
+	uint64_t invocation;    /* the call's number among this function's calls, from 1 (the
+				 * log's "invocation=N"); a redeployed version counts anew */
 };
 
 /* One invocation's output, opaque. Owned by Citadel. */
@@ -105,11 +106,20 @@ CIT_API void cit_init_fail(const char *fmt, ...) __attribute__((format(printf, 1
 
 enum cit_log_level { CIT_LOG_DEBUG = 0, CIT_LOG_INFO = 1, CIT_LOG_WARN = 2, CIT_LOG_ERROR = 3 };
 
-/* Writes one line to the function's log (`citadel logs NAME`). The log is bounded per
- * function: old lines are dropped first. Lines longer than 1 KiB are cut. Writing to
- * stderr directly also reaches the log. */
+/* Writes one line to the function's log (`citadel logs NAME`). During a call the line goes
+ * through the monitor, marked with its level and the call's invocation number
+ * ("info invocation=42 text"); lines longer than 4 KiB are cut, control characters shown
+ * as spaces. Outside a call (in cit_init) it goes to stderr, cut at 1 KiB. The log is
+ * bounded per function (old lines are dropped first) and rate-limited (lines past the
+ * rate are dropped and counted). Writing to stderr directly also reaches the log. */
 CIT_API void cit_log(enum cit_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The time left to the running call before its deadline (the function's --timeout), in
+ * nanoseconds: 0 once it has passed. Outside a call (in cit_init), -EPERM. Asks the
+ * monitor (a round trip of some microseconds): call it when deciding, not in a tight
+ * loop. */
+CIT_API int64_t cit_deadline(void);
 
 #ifdef __cplusplus
 }

@@ -9,3 +9,4 @@ int cit_cmd_invoke(int argc, char **argv);
 int cit_cmd_ls(int argc, char **argv);
 int cit_cmd_rm(int argc, char **argv);
 int cit_cmd_logs(int argc, char **argv);
+int cit_cmd_restart(int argc, char **argv);

@@ -5,24 +5,34 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "monitor/proto.h"
-
-#define CIT_DEFAULT_SOCKET "/run/citadel/citadel.sock"
-#define CIT_DEFAULT_STATE_DIR "/var/lib/citadel"
+#include "common/paths.h"
+#include "proto/proto.h"
 
 /* The socket to use: --socket (may be NULL), else $CITADEL_SOCKET, else the default. */
 const char *cit_client_socket(const char *opt);
 
-/* Connects to the monitor. Returns the socket or a negative errno with err saying what to
- * do (start `citadel serve`). */
+/* Connects to the monitor: only to a server running as root or as our own user (its
+ * SO_PEERCRED), so that nothing is sent to another user's socket (-EPERM, err naming the
+ * uid found). Returns the socket or a negative errno with err saying what to do (start
+ * `citadel serve`, check --socket). */
 int cit_client_connect(const char *path, struct cit_error *err);
 
 /* Sends one request (payload and tail, and fd when >= 0) and waits for its reply into rx
  * (buf: CIT_MSG_MAX bytes, aligned). Returns 0 when the reply is OK, or the negative code
- * of an ERROR reply (err holds its text), or a transport error. */
+ * of an ERROR reply (err holds its text), or a transport error; when the monitor refused
+ * the connection (an ERROR, then close), its code and text, however the send or the
+ * receive failed. */
 int cit_client_call(int sock, uint16_t type, const void *payload, size_t plen, const void *tail, size_t tlen,
 		    int fd, void *buf, struct cit_rx *rx, struct cit_error *err);
 
 /* The reply's bytes, inline or mapped from its data object; *map is what to munmap
  * (*map_len bytes) afterwards, or NULL. Returns 0 or a negative errno. */
 int cit_client_reply_data(struct cit_rx *rx, const void **data, size_t *len, void **map);
+
+/* A usage error of `citadel CMD`: one line saying what was wrong, then where to look.
+ * Returns status (the exit status to stop with). */
+__attribute__((format(printf, 3, 4))) int cit_usage_error(const char *cmd, int status, const char *fmt, ...);
+
+/* The usage error for what getopt_long returned (':' a missing value, '?' an unknown
+ * option) about argv[optind - 1]; the optstring must start with ':'. Returns status. */
+int cit_usage_getopt(const char *cmd, int status, int c, char *const argv[]);

@@ -14,20 +14,22 @@ static const char usage[] =
 	"commands:\n"
 	"  run       run one command in a fresh sandbox (citadel run --help)\n"
 	"  serve     run the monitor: deployed functions, served on a local socket\n"
-	"  deploy    deploy a native function (a shared object) under a name\n"
+	"  deploy    deploy a function (a shared object, or any program) under a name\n"
 	"  invoke    invoke a deployed function; the response goes to stdout\n"
 	"  ls        list the deployed functions and their figures\n"
 	"  rm        remove a deployed function\n"
 	"  logs      show a function's log\n"
+	"  restart   start a function again (after it failed)\n"
 	"  help      show this text\n"
 	"  version   print the version\n";
 
 int main(int argc, char **argv)
 {
 	/* A closed stdin, stdout or stderr would be taken by the next fd we open (a relay
-	 * pipe, a socket) and handed to the program as its stdio: fill them with /dev/null. */
+	 * pipe, a socket) and handed to the program as its stdio: fill them with /dev/null,
+	 * opened the wrong way round, so that using them fails as a closed fd does (EBADF). */
 	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_RDONLY : O_WRONLY) != fd)
 			return 125;
 	/* A closed reader of our output ends our relay, not us (see supervise.c). */
 	signal(SIGPIPE, SIG_IGN);
@@ -44,7 +46,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "run", cit_cmd_run },       { "serve", cit_cmd_serve }, { "deploy", cit_cmd_deploy },
 		{ "invoke", cit_cmd_invoke }, { "ls", cit_cmd_ls },       { "rm", cit_cmd_rm },
-		{ "logs", cit_cmd_logs },
+		{ "logs", cit_cmd_logs },     { "restart", cit_cmd_restart },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
@@ -57,6 +59,6 @@ int main(int argc, char **argv)
 		puts("citadel " CITADEL_VERSION);
 		return 0;
 	}
-	fprintf(stderr, "citadel: unknown command '%s'\n%s", cmd, usage);
+	fprintf(stderr, "citadel: unknown command '%s'\nsee 'citadel --help'\n", cmd);
 	return 2;
 }

@@ -1,6 +1,7 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,31 +14,72 @@ const char *cit_strerror(int code)
 	return "unknown error";
 }
 
-int cit_error_set(struct cit_error *err, int code, const char *fmt, ...)
+/* Messages are put together here, then fitted into CIT_ERROR_MSG_MAX (paths can be 4 KiB). */
+#define LONG_MSG (3 * 4096)
+
+/* Copies msg into err->msg; one too long keeps its start and its end. */
+static void fit(struct cit_error *err, const char *msg)
+{
+	size_t n = strlen(msg), cap = sizeof(err->msg);
+	if (n < cap) {
+		memcpy(err->msg, msg, n + 1);
+		return;
+	}
+	size_t head = cap / 3, tail = cap - head - 4;
+	memcpy(err->msg, msg, head);
+	memcpy(err->msg + head, "...", 3);
+	memcpy(err->msg + head + 3, msg + n - tail, tail + 1);
+}
+
+static int set(struct cit_error *err, int code, bool errno_text, const char *fmt, va_list ap)
 {
 	if (!err)
 		return code;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(err->msg) && code < 0)
-		snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", cit_strerror(code));
+	char msg[LONG_MSG];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		n = 0, msg[0] = '\0';
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	if (errno_text && code < 0)
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", cit_strerror(code));
+	fit(err, msg);
 	err->code = code;
 	return code;
+}
+
+int cit_error_set(struct cit_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = set(err, code, true, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int cit_error_say(struct cit_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = set(err, code, false, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int cit_error_prefix(struct cit_error *err, const char *fmt, ...)
 {
 	if (!err)
 		return -EINVAL;
-	char prefix[CIT_ERROR_MSG_MAX];
+	char msg[LONG_MSG];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	char old[CIT_ERROR_MSG_MAX];
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", err->msg);
+	fit(err, msg);
 	return err->code;
 }

@@ -16,9 +16,15 @@ struct cit_error {
 
 /* Fills err (when non-NULL) with code and a printf-style message, appending
  * ": <strerror(code)>" when code is an errno value. Returns code, so that callers can
- * write `return cit_error_set(err, -errno, "opening %s", path);`. */
+ * write `return cit_error_set(err, -errno, "opening %s", path);`. A message longer than
+ * CIT_ERROR_MSG_MAX loses its middle ("..."), never its end, where the reason is. */
 __attribute__((format(printf, 3, 4)))
 int cit_error_set(struct cit_error *err, int code, const char *fmt, ...);
+
+/* Like cit_error_set() for a message that says all there is: nothing is appended (a
+ * usage or validation error, whose errno text would only repeat it). */
+__attribute__((format(printf, 3, 4)))
+int cit_error_say(struct cit_error *err, int code, const char *fmt, ...);
 
 /* Like cit_error_set() but prefixes an existing message: "<context>: <old message>". */
 __attribute__((format(printf, 2, 3)))

@@ -92,27 +92,28 @@ int cit_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n
 	return (size_t)sent == len ? 0 : -EIO;
 }
 
-ssize_t cit_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t n)
+ssize_t cit_recv_msg(int sock, void *buf, size_t cap, int flags, int *fds, size_t max, size_t *n_fds)
 {
 	union {
 		char buf[CMSG_SPACE(CIT_MAX_PASSED_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} cbuf;
-	if (n == 0 || n > CIT_MAX_PASSED_FDS)
+	*n_fds = 0;
+	if (max > CIT_MAX_PASSED_FDS)
 		return -EINVAL;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
 			     .msg_controllen = sizeof(cbuf.buf) };
 	ssize_t got;
 	do
-		got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		got = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
 	while (got < 0 && errno == EINTR);
 	if (got < 0)
 		return -errno;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	size_t came = cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
 			      ? (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0;
-	if (came != n || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+	if (came > max || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
 		for (size_t i = 0; cm && i < came; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
@@ -120,6 +121,22 @@ ssize_t cit_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t n)
 		}
 		return -EPROTO;
 	}
-	memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+	if (came)
+		memcpy(fds, CMSG_DATA(cm), came * sizeof(int));
+	*n_fds = came;
+	return got;
+}
+
+ssize_t cit_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t n)
+{
+	if (n == 0)
+		return -EINVAL;
+	size_t came;
+	ssize_t got = cit_recv_msg(sock, buf, cap, 0, fds, n, &came);
+	if (got >= 0 && came != n) {
+		for (size_t i = 0; i < came; i++)
+			close(fds[i]);
+		return -EPROTO;
+	}
 	return got;
 }

@@ -22,6 +22,12 @@ int cit_close_fds_except(int lowfd, const int *keep, size_t n_keep);
  * when all of buf went out, or a negative errno. */
 int cit_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n);
 
+/* Receives one message into buf with at most max fds (received O_CLOEXEC) into fds;
+ * *n_fds says how many came. flags go to recvmsg (MSG_DONTWAIT). Returns the bytes
+ * received (0 at EOF), or a negative errno: -EPROTO when more than max fds came or the
+ * message was truncated (any fds that came are closed). */
+ssize_t cit_recv_msg(int sock, void *buf, size_t cap, int flags, int *fds, size_t max, size_t *n_fds);
+
 /* Receives one message into buf carrying exactly n fds (received O_CLOEXEC). Returns the
  * bytes received, or a negative errno: -EPROTO when the fds are not exactly n or the
  * message was truncated (any fds that came are closed). */

@@ -75,3 +75,21 @@ int cit_parse_duration_ms(const char *s, uint64_t *out_ms)
 	*out_ms = (uint64_t)(ms + 0.5);
 	return 0;
 }
+
+int cit_parse_cpus(const char *s, uint32_t *out_millis)
+{
+	if (!s || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	double v = strtod(s, &end);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || !(v >= 0 && v <= 1024.0))
+		return -ERANGE;
+	if (v > 0 && v < 0.01) /* a CFS quota of less than 1 ms a 100 ms period */
+		return -ERANGE;
+	double millis = v * 1000.0 + 0.5;
+	*out_millis = (uint32_t)millis;
+	return 0;
+}

@@ -9,10 +9,13 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "monitor/proto.h"
+#include "monitor/poolcore.h"
+#include "monitor/timer.h"
+#include "proto/proto.h"
 #include "sandbox/sandbox.h"
 
 struct cit_monitor_opts {
@@ -20,7 +23,24 @@ struct cit_monitor_opts {
 	const char *socket_path;  /* the local API */
 	const char *runtime_path; /* citadel-zygote */
 	bool json_log;            /* events as JSON lines instead of logfmt */
+	uint32_t max_instances;   /* instances of all functions together */
+	uint64_t max_pids;        /* processes and threads of all sandboxes together */
+	uint32_t max_clients;     /* connections at once */
+	uint64_t idle_timeout_ms; /* a connection with nothing asked and nothing owed this long goes */
+	const char *group;        /* invokers' group; NULL: CIT_MON_GROUP if it exists; "none" */
+	struct { uid_t uid; uint32_t scale; } peer_quota[16]; /* callers given a larger quota */
+	size_t n_peer_quota;
 };
+
+#define CIT_MON_GROUP "citadel"
+
+/* Defaults of the monitor-wide caps: room for the documented 10,000 idle instances (one
+ * task each) and their templates under a pid_max of 32,768, with the rest of the machine
+ * keeping a quarter of it. */
+#define CIT_MON_MAX_INSTANCES 12000
+#define CIT_MON_MAX_PIDS 24000
+#define CIT_MON_MAX_CLIENTS 1024
+#define CIT_MON_IDLE_TIMEOUT_MS 60000
 
 /* Runs the monitor until SIGINT or SIGTERM; returns 0, or a negative errno when it could
  * not start (err says why). Every sandbox it made is gone when it returns. */
@@ -28,11 +48,22 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err);
 
 /* ---- internals shared by monitor.c and function.c ------------------------------------ */
 
-enum cit_ev_kind { EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_ZYGOTE, EV_SYNC, EV_LOG, EV_TRUSTLET };
-
+/* An fd in the loop: the object that owns it embeds one, and its callback finds the object
+ * (container_of), as redis's ae file events do. */
+struct monitor;
 struct cit_ev {
-	uint8_t kind;
-	void *obj;
+	void (*fn)(struct monitor *m, struct cit_ev *ev, uint32_t events);
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* One end of a channel that sends the monitor messages: a client, a zygote or template, or
+ * a trustlet. Its messages are dispatched by the table (proto/messages.h, dispatch.c): a
+ * type is taken only from the sender it names, from a client only with the role it names. */
+struct cit_peer {
+	struct cit_ev ev;
+	uint8_t sender;           /* enum cit_sender: what this channel's far end is */
+	uint8_t role;             /* a client's enum cit_role */
 };
 
 struct client;
@@ -45,6 +76,9 @@ struct call {
 	struct client *client;    /* NULL when the caller has gone: the result is dropped */
 	uint64_t id;              /* the caller's request id */
 	uint64_t start_ns, deadline_ns;
+	struct cit_timer deadline; /* armed at deadline_ns while its trustlet runs it */
+	uint64_t invocation;      /* its number in its function (CALL), from 1 */
+	uint32_t grants;          /* CIT_GRANT_*: what its trustlet may ask during it */
 	uint8_t *data;            /* inline bytes (owned) */
 	uint32_t data_len;
 	int obj;                  /* or a data object (owned), -1 */
@@ -52,36 +86,46 @@ struct call {
 	struct trustlet *t;       /* while running */
 };
 
-/* T_NONE: not (or no longer) counted in its function. */
-enum t_state { T_NONE, T_STARTING, T_IDLE, T_BUSY, T_DYING };
-
 struct trustlet {
-	struct cit_ev ev;
+	struct cit_peer peer;     /* its channel */
 	struct function *fn;
 	struct trustlet *next, *prev; /* in fn->trustlets */
 	struct trustlet *inext, *iprev; /* T_IDLE: in fn->idle, most recently idle first */
 	int chan;                 /* owned; our end of its channel */
+	uint64_t serial;          /* its place in the order instances were made (fn->made) */
+	uint64_t idle_cpu_ns;     /* its CPU time when an idle check first saw it idle; 0: none */
+	uint32_t attempt;         /* fn->start_failures when it was spawned: one batch of
+				   * instances that all fail is one failed attempt */
 	pid_t pid;                /* host pid, from the kernel's credentials at HELLO; 0 before */
 	uint64_t ns_pid;          /* its pid inside the sandbox (as it says) */
-	enum t_state state;       /* changed only by set_state() (pool.c) */
+	enum t_state state;       /* changed only by cit_pool_move() (poolcore.h) */
 	uint64_t since_ns;        /* spawned, or idle since */
 	uint64_t served;
 	struct call *call;        /* T_BUSY: the call it runs */
-	uint64_t dying_deadline_ns; /* T_DYING: when to stop waiting for its cause of death */
+	struct cit_timer dying;   /* T_DYING with a call: when to stop waiting for its cause of death */
 	bool exited, exit_oom;    /* EXITED came before its hang-up: its wait status */
+	char why[CIT_TEXT_MAX];   /* T_STARTING: why it could not start, as it said (HELLO) */
 	int exit_status;
 	bool dead;                /* gone: ignored by events, freed after the batch */
+	bool indexed;             /* in fn->by_pid */
 	struct trustlet *grave;   /* in m->grave */
+	char dir[CIT_DIR_NAME_LEN + 1]; /* its private directory (HELLO), "" before and once
+				   * its template was told to remove it (dirs.c) */
 };
 
 /* A runtime zygote: a sandbox running citadel-zygote. Spare until a function adopts it;
  * then it is that function's template. */
 struct zygote {
-	struct cit_ev chan_ev, sync_ev, log_ev;
+	struct cit_peer peer;     /* its channel */
+	const struct cit_runtime_info *runtime; /* the kind of zygote it is */
+	struct cit_ev sync_ev, log_ev;
 	struct function *fn;      /* NULL while spare */
 	struct cit_sandbox sb;
 	int chan;                 /* owned; SEQPACKET to the zygote / template */
 	int log_r;                /* owned; its stdout and stderr */
+	/* The log's rate limit (CIT_LOG_RATE): a token bucket of bytes; past it lines are
+	 * dropped and counted, and the pipe is read at most once per CIT_LOG_PAUSE_MS. */
+	uint64_t log_tokens, log_refill_ns, log_dropped, log_resume_ns;
 	pid_t pid;                /* the zygote program's host pid (from ZYGOTE_READY) */
 	bool ready;               /* ZYGOTE_READY came */
 	uint64_t start_ns, cold_us;
@@ -96,56 +140,158 @@ enum fn_state { F_STOPPED, F_STARTING, F_READY, F_FAILED };
 struct function {
 	struct function *next;
 	struct cit_fn_spec spec;
-	char env_buf[CIT_ENV_BYTES];
-	uint8_t measurement[32];
-	int code;                 /* owned; the code as a sealed memfd */
+	char tail[CIT_ENV_BYTES + CIT_ARGS_BYTES]; /* the environment, then the command */
+	const struct cit_runtime_info *runtime;
+	uint8_t code_sha256[32];  /* the code's bytes (the .so; an exec program's, from LOADED) */
+	uint8_t measurement[32];  /* SHA-256 of its canonical encoding (spec.h), once measured */
+	bool measured;            /* code_sha256 and measurement are known */
+	bool pinned;              /* exec: code_sha256 is the program deployed (code.sha256):
+				   * a template that finds other bytes fails the function */
+	int code;                 /* owned; the code as a sealed memfd, -1 for an exec function */
 	struct zygote *z;         /* its template, while it has one */
 	enum fn_state state;
 	bool discard;             /* a failed new version: freed after the batch */
-	bool deploying;           /* a new version until its template has loaded (whether or
-				   * not its deployer is still connected) */
+	bool deploying;           /* a new version until its first instance is ready (whether
+				   * or not its deployer is still connected) */
+	bool hashing;             /* its code is being measured and saved by the worker: the
+				   * loop leaves code and measurement alone */
 	bool retired;             /* replaced: finishes the calls it runs, takes no new ones,
 				   * freed when none is left */
 	uint64_t load_deadline_ns; /* F_STARTING: when the template must have loaded */
 	char error[CIT_TEXT_MAX];
+	/* Instances that end before they say HELLO: each new one waits longer (backoff_until,
+	 * cit_pool_backoff_ms), and after CIT_START_ATTEMPTS in a row the function fails with
+	 * the last one's reason until it is redeployed or restarted (stuck). */
+	uint64_t made;            /* instances made so far (their serials) */
+	uint64_t idle_scan_below; /* the idle check resumes below this serial; 0: from the top */
+	uint32_t start_failures;
+	uint64_t backoff_until_ns;
+	bool stuck;
+	/* Every instance the template forks it reports once (EXITED): never more reports than
+	 * spawns, or the template is lying about pids that are not its instances. */
+	uint64_t spawned, exit_reports;
+	bool first_hello;         /* an instance said HELLO: the template really forks them */
 	struct trustlet *trustlets;
+	struct trustlet **by_pid; /* owned: those that said HELLO, by pid in the sandbox (an
+				   * open-addressing table of by_pid_cap slots, pool.c) */
+	uint32_t by_pid_cap, by_pid_n;
 	struct trustlet *idle;    /* the idle ones: a call takes the head */
 	uint32_t n_starting, n_idle, n_busy;
+	uint32_t n_dying;         /* not live, but their ends not yet known (a call may wait for it) */
 	struct call *q_head, *q_tail;
 	uint32_t q_len;
 	struct client *deployer;  /* waiting for LOADED */
 	uint64_t deploy_id;
 	uint64_t load_ns;
 	uint64_t invocations, errors, oom_base;
+	uint64_t calls_made;      /* the invocation ids CALL carries: per function, from 1 */
 	uint32_t lat_us[LAT_RING], lat_n;
 	uint32_t luke_us[64], luke_n;
 	uint64_t cold_us, template_us;
 	int log_fd;               /* owned; appended, rotated at CIT_LOG_MAX */
 	uint64_t log_size;
+	struct dead_dir *dead_dirs; /* owned; directories of trustlets gone from the pool whose
+				   * end is not yet reported (dirs.c) */
 };
 
 #define CIT_LOG_MAX (1u << 20)
+#define CIT_LOG_RATE (256u << 10)   /* bytes a second a function may log... */
+#define CIT_LOG_BURST (1u << 20)    /* ...in bursts of at most this */
+#define CIT_LOG_PAUSE_MS 10
+
+/* What one connection may hold of the monitor (monitor.c). */
+#define CLIENT_FIRST_MESSAGE_S 5      /* a connection says something within this, or goes */
+#define CLIENT_QUEUED_MAX (4u << 20)  /* inline request bytes of its calls waiting in queues */
+#define MON_QUEUED_MAX (64u << 20)    /* the same for all connections together */
+#define CLIENT_OBJECTS_UNREAD 4       /* replies with a data object not yet read: then no
+				       * more of its requests are read until they are */
+#define MON_OBJECT_BYTES_UNREAD (64u << 20) /* bytes of objects the monitor made (logs, lists)
+				       * that clients have not read yet, all together */
+#define CLIENT_UNREAD_S 30            /* a connection that leaves replies unread this long goes */
+#define CLIENT_OUTQ_MAX (384u << 10)  /* bytes of replies (kernel-counted, about 1.2 KiB for a
+				       * small one) a connection may leave unread before its
+				       * requests are no longer read: a reply to each of its 256
+				       * calls fits, within its socket's buffer (set to twice
+				       * this), so no reply is ever dropped */
+
+/* What one caller (a uid: all its connections together) may hold of the monitor: the
+ * defaults below, times its scale (serve --peer-quota UID=SCALE; the gateway, which
+ * speaks for many callers, is given a larger one). monitor.c */
+#define PEER_CONNECTIONS_MAX 256
+#define PEER_CALLS_MAX 1024
+#define PEER_QUEUED_MAX (16u << 20)
+
+struct peer_quota {
+	struct peer_quota *next;
+	uid_t uid;
+	uint32_t scale;
+	uint32_t connections, calls; /* now */
+	uint64_t queued_bytes;
+};
 
 struct client {
-	struct cit_ev ev;
+	struct cit_peer peer;
+	struct peer_quota *quota; /* its uid's (monitor.c); never NULL */
 	struct client *next, *prev;
 	int fd;
+	uid_t uid;                /* its credentials when it connected (SO_PEERCRED) */
+	uint64_t last_request_ns; /* when it last sent a request; 0 before the first */
 	uint32_t calls;           /* invocations in flight for it */
+	uint64_t queued_bytes;    /* inline bytes of its calls waiting in function queues */
+	uint64_t first_deadline_ns; /* until its first message; 0 once one came */
+	uint32_t objects_unread;  /* replies with a data object sent since its socket was last
+				   * seen with nothing unread */
+	uint64_t object_bytes_unread; /* of those, bytes of objects the monitor itself made */
+	uint64_t unread_since_ns; /* when it was paused (replies left unread) */
+	bool paused;              /* not read until its replies are read */
+	char follow[CIT_NAME_MAX]; /* LOGS --follow: the function whose new log lines it gets
+				   * (as OK replies to follow_id), "" for none */
+	uint64_t follow_id;
+	uint64_t follow_dropped;  /* lines it was too slow to take, told at the next send */
+	char *follow_pending;     /* owned: new lines held while the log so far is being read
+				   * (the worker), sent after it; NULL when none are held */
+	size_t follow_pending_len;
+	bool follow_waiting;      /* the log so far is being read: new lines are held */
+	uint64_t serial;          /* unique in the monitor's life: a job finds its client by it */
+	uint32_t replies_pending; /* replies being made in the worker (a log being read): they
+				   * count as unread until sent, and then as sent */
 };
 
 struct monitor {
 	const struct cit_monitor_opts *opts;
+	struct cit_cgroup cg;     /* the cgroup all sandboxes are made beneath (max_pids) */
+	char cg_name[32];         /* its name, beneath our own: "citadel-<our pid>" */
+	uint32_t live_instances;  /* of all functions: at most opts->max_instances */
+	uint64_t next_backoff_ns; /* the earliest backoff_until of a function, 0 for none */
+	uint64_t next_log_ns;     /* the earliest log_resume of a zygote, 0 for none */
+	struct cit_worker *worker; /* worker.h: blocking work off the loop */
 	int ep, listen_fd, sig_fd;
+	int lock_fd;              /* the state directory's monitor.lock, held (flock) */
 	struct cit_ev listen_ev, sig_ev;
 	struct client *clients;
+	uint32_t n_clients, max_clients; /* max_clients: the option, within an eighth of our fds */
+	uint32_t n_following;     /* clients following a log */
+	uint64_t client_serial;   /* the last client's serial */
+	uint64_t queued_bytes;    /* inline bytes of all calls waiting in function queues */
+	uint64_t object_bytes_unread; /* sum of the clients' */
+	bool trim;                /* queues held much: give the heap back once they empty */
 	struct function *functions;
-	struct zygote *spare;
-	struct call *inflight;    /* calls with a deadline, running in a trustlet */
+	struct zygote *spare[CIT_RUNTIMES]; /* per runtime kind, made on first use */
+	struct call *inflight;    /* calls running in a trustlet */
+	struct cit_timers timers; /* the calls' deadlines, the dying instances' waits */
 	void *buf;                /* CIT_MSG_MAX bytes for receiving */
 	struct trustlet *grave;   /* freed after each batch of events */
 	struct zygote *zgrave;
 	uint64_t next_keepalive_ns;
 	uint64_t listen_paused_ns;  /* accepting stopped (out of fds) at this time, or 0 */
+	int reserve_fd;           /* owned: /dev/null, given up to refuse a connection when out of fds */
+	dev_t listen_dev;         /* the socket file we bound, removed at the end only if it is */
+	ino_t listen_ino;         /* still that one */
+	uint64_t trash_seq;       /* function directories sent to the worker to remove */
+	uint64_t cap_logged_ns;   /* when the --max-instances cap was last logged */
+	struct peer_quota *quotas; /* one per uid that has a connection (or scaled by an option) */
+	gid_t gid;                /* the invokers' group, when group_name is set */
+	char group_name[64];      /* "" : no group, the socket is root-only */
 	bool stopping;
 };
 
@@ -155,33 +301,85 @@ void cit_mlog(struct monitor *m, const char *level, const char *event, const cha
 int cit_ep_add(struct monitor *m, int fd, struct cit_ev *ev);
 void cit_reply_error(struct monitor *m, struct client *c, uint64_t id, int code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Sends an OK with nothing in it. */
+int cit_reply_ok(struct monitor *m, struct client *c, uint64_t id);
+/* Sends an OK carrying len bytes (inline, or in a data object made here, which counts as
+ * the monitor's own until the client has read it). Returns 0 or a negative errno. */
+int cit_reply_data(struct monitor *m, struct client *c, uint64_t id, uint64_t count, const void *data, size_t len);
+/* c's calls (in flight or queued) change by calls, the inline bytes of its queued calls by
+ * bytes: its own counts and its uid's (the quotas invoke checks). */
+void cit_client_count(struct client *c, int calls, int64_t bytes);
+/* Whether c's uid may have one more call of len inline bytes queued: 0, or -EBUSY with why
+ * (a text naming the quota) in *why. */
+int cit_client_may_queue(const struct client *c, uint64_t len, const char **why);
+/* The client of that serial, or NULL when it has gone. */
+struct client *cit_client_find(struct monitor *m, uint64_t serial);
+/* Stops c following a log (LOGS --follow); with why, tells it so in an ERROR. */
+void cit_client_unfollow(struct monitor *m, struct client *c, const char *why);
+/* A reply carrying a data object went to c (the function's or the monitor's own: bytes). */
+void cit_client_object_sent(struct monitor *m, struct client *c, uint64_t own_bytes);
 
-/* function.c */
+/* dispatch.c: the handlers of the message table (proto/messages.h). A handler gets a
+ * message its peer may send (the sender and role checked) and returns 0, or -EPROTO when
+ * the peer broke the protocol (the dispatcher then ends that peer: a client is told why
+ * and dropped, a template fails its function, a trustlet is killed). A client's request
+ * that cannot be served is answered with an ERROR by its handler and returns 0. */
+typedef int cit_handler_fn(struct monitor *m, struct cit_peer *p, struct cit_rx *rx);
+
+/* Dispatches one received message of peer p. Returns the handler's result, -EPROTO for a
+ * type this peer may not send, or -EACCES after answering a client whose role is short. */
+int cit_dispatch(struct monitor *m, struct cit_peer *p, struct cit_rx *rx);
+
+/* function.c: clients' requests and the template's messages */
 int cit_fn_load_all(struct monitor *m, struct cit_error *err);
-void cit_fn_deploy(struct monitor *m, struct client *c, struct cit_rx *rx);
-void cit_fn_invoke(struct monitor *m, struct client *c, struct cit_rx *rx);
-void cit_fn_list(struct monitor *m, struct client *c, uint64_t id);
-void cit_fn_remove(struct monitor *m, struct client *c, uint64_t id, const char *name);
-void cit_fn_logs(struct monitor *m, struct client *c, uint64_t id, const char *name);
+cit_handler_fn cit_fn_deploy, cit_fn_list, cit_fn_remove, cit_fn_logs;
+cit_handler_fn cit_fn_restart; /* ends the template and instances, starts it again */
+cit_handler_fn cit_fn_on_ready, cit_fn_on_loaded, cit_fn_on_exited;
+/* pool.c: calls, and the trustlets' messages */
+cit_handler_fn cit_fn_invoke, cit_pool_on_hello, cit_pool_on_result, cit_pool_on_log, cit_pool_on_deadline;
+/* Answers a trustlet's request (p) with code and no value: a request it was not granted. */
+int cit_pool_refuse(struct monitor *m, struct cit_peer *p, struct cit_rx *rx, int code);
+/* Appends one line a call logged (LOG) to fn's log: "LEVEL invocation=N text", within the
+ * function's log rate. Returns 0, or -EAGAIN when the rate dropped it. */
+int cit_fn_log_line(struct monitor *m, struct function *fn, uint64_t invocation, uint32_t level, const char *text,
+		    size_t len);
+void cit_fn_trustlet_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
 void cit_fn_zygote_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
-void cit_fn_trustlet_event(struct monitor *m, struct trustlet *t, uint32_t events);
 void cit_fn_tick(struct monitor *m);           /* deadlines and keep-alive */
 int cit_fn_next_deadline_ms(struct monitor *m); /* for epoll_wait */
 void cit_fn_client_gone(struct monitor *m, struct client *c);
+void cit_clients_tick(struct monitor *m, uint64_t now); /* monitor.c: once a second */
 void cit_fn_stop_all(struct monitor *m);
-void cit_zygote_spare(struct monitor *m);
+/* Makes a spare zygote of runtime kind rt, if there is none. */
+void cit_zygote_spare(struct monitor *m, const struct cit_runtime_info *rt);
 struct function *cit_fn_find(struct monitor *m, const char *name);
 void cit_fn_start(struct monitor *m, struct function *fn);
 void cit_fn_failed(struct monitor *m, struct function *fn, const char *why);
 void cit_fn_deploy_done(struct monitor *m, struct function *fn);
 void cit_fn_reap_discarded(struct monitor *m);
 void cit_fn_check_loads(struct monitor *m, uint64_t now);
+/* Its instances keep ending before they are ready: the function fails every call with
+ * fn->error until it is redeployed or restarted (a version being deployed is dropped). */
+void cit_fn_stuck(struct monitor *m, struct function *fn);
+/* Reads again the logs paused by their rate limit whose pause is over. */
+void cit_fn_logs_resume(struct monitor *m, uint64_t now);
 
-/* pool.c */
+/* pool.c (its states and decisions, without I/O: poolcore.h) */
 void cit_pool_dispatch(struct monitor *m, struct function *fn);
+void cit_pool_backoffs(struct monitor *m, uint64_t now); /* dispatches functions whose backoff ended */
 void cit_pool_fail_all(struct monitor *m, struct function *fn, int code, const char *why);
 void cit_pool_exited(struct monitor *m, struct function *fn, uint64_t ns_pid, int status);
 /* fn was replaced: its idle and starting trustlets go, busy ones finish their call. */
 void cit_pool_retire(struct monitor *m, struct function *fn);
 /* 0 when the kernel says pid's parent is parent, else -EPERM. */
 int cit_verify_child(pid_t pid, pid_t parent);
+
+/* dirs.c: trustlets' private directories. remove: the trustlet named has ended, its
+ * template removes the tree; keep: a trustlet leaves the pool before its end is reported;
+ * exited: its end is reported (true when it was one kept); forget: the template is gone,
+ * and its /tmp with it. */
+struct dead_dir;
+void cit_dir_remove(struct monitor *m, struct function *fn, const char *name);
+void cit_dir_keep(struct function *fn, uint64_t ns_pid, const char *name);
+bool cit_dir_exited(struct monitor *m, struct function *fn, uint64_t ns_pid);
+void cit_dir_forget(struct function *fn);

@@ -5,15 +5,19 @@
  * the trustlet's RESULT comes, or when the trustlet dies, times out or misbehaves: then
  * the trustlet is killed (kill_trustlet_process) and the caller gets the reason. The pool keeps
  * max(--min-instances, 1) trustlets ready beyond the queued calls, up to --max-instances;
- * idle ones above --min-instances go after --keep-alive. */
+ * idle ones above --min-instances go after --keep-alive. What state a trustlet may move
+ * to and what the pool decides from the counts are poolcore.c's, which does no I/O. */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,22 +25,40 @@
 #include "common/fdutil.h"
 #include "common/util.h"
 #include "monitor/monitor.h"
+#include "objects/objects.h"
 
 #define QUEUE_MAX 4096
 #define CLIENT_CALLS_MAX 256  /* calls one connection may have queued or running */
 #define DYING_WAIT_NS (200 * 1000000ull)
 #define QUEUE_WAIT_MIN_NS (10 * 1000000000ull)
+#define START_WAIT_NS (5 * 1000000000ull) /* SPAWN to HELLO, at most */
+#define IDLE_CHECKS 16            /* idle instances looked at a function a second... */
+#define IDLE_CHECKS_ALL 512       /* ...and for all functions together */
+#define IDLE_CPU_MAX_NS (20 * 1000000ull) /* CPU an idle instance may use between two looks */
 
-static void call_free(struct call *c)
+/* The call leaves its function's queue: its inline bytes no longer count against its
+ * client's and the monitor's queue bounds (and are freed). */
+static void call_unqueued(struct monitor *m, struct call *c)
 {
+	m->queued_bytes -= c->data_len;
+	if (c->client)
+		cit_client_count(c->client, 0, -(int64_t)c->data_len);
+	free(c->data);
+	c->data = NULL;
+}
+
+static void call_free(struct monitor *m, struct call *c)
+{
+	if (c->data)
+		call_unqueued(m, c);
 	if (c->obj >= 0)
 		close(c->obj);
-	free(c->data);
 	free(c);
 }
 
 static void inflight_unlink(struct monitor *m, struct call *c)
 {
+	cit_timer_cancel(&m->timers, &c->deadline);
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (m->inflight == c)
@@ -63,49 +85,104 @@ static void call_fail(struct monitor *m, struct function *fn, struct call *c, in
 	va_end(ap);
 	fn->errors++;
 	if (c->client) {
-		c->client->calls--;
+		cit_client_count(c->client, -1, 0);
 		cit_reply_error(m, c->client, c->id, code, "%s", text);
 	}
-	call_free(c);
+	call_free(m, c);
 }
 
-/* Moves t to state s, keeping its function's counts and idle list with it: the one place
- * a trustlet changes state. */
-static void set_state(struct trustlet *t, enum t_state s)
+/* Moves t to state s, keeping its function's counts, the monitor's and the idle list with
+ * it (cit_pool_move). A move the state machine refuses is a bug in the monitor: it is
+ * logged, and t stays as it was. */
+static void set_state(struct monitor *m, struct trustlet *t, enum t_state s)
 {
-	struct function *fn = t->fn;
-	switch (t->state) {
-	case T_STARTING: fn->n_starting--; break;
-	case T_BUSY: fn->n_busy--; break;
-	case T_IDLE:
-		fn->n_idle--;
-		if (t->iprev)
-			t->iprev->inext = t->inext;
-		else
-			fn->idle = t->inext;
-		if (t->inext)
-			t->inext->iprev = t->iprev;
-		t->inext = t->iprev = NULL;
-		break;
-	default: break;
+	enum t_state from = t->state;
+	if (cit_pool_move(t, s, &m->live_instances) < 0) {
+		cit_mlog(m, "error", "instance_state", "function=%s pid=%d from=%s to=%s msg=\"a move the pool does "
+			 "not make, refused\"", t->fn->spec.name, (int)t->pid, cit_pool_state_name(from),
+			 cit_pool_state_name(s));
+		return;
 	}
-	switch (s) {
-	case T_STARTING: fn->n_starting++; break;
-	case T_BUSY: fn->n_busy++; break;
-	case T_IDLE:
-		fn->n_idle++;
-		t->inext = fn->idle;
-		if (fn->idle)
-			fn->idle->iprev = t;
-		fn->idle = t;
-		break;
-	default: break;
+	if (s == T_IDLE)
+		t->idle_cpu_ns = 0;
+}
+
+/* ---- instances by pid: EXITED names one by its pid in the sandbox ------------------- */
+
+static uint32_t pid_slot(uint64_t pid, uint32_t cap)
+{
+	return (uint32_t)((pid * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+static struct trustlet *pid_find(const struct function *fn, uint64_t pid)
+{
+	if (!fn->by_pid_n)
+		return NULL;
+	for (uint32_t i = pid_slot(pid, fn->by_pid_cap);; i = (i + 1) & (fn->by_pid_cap - 1)) {
+		struct trustlet *t = fn->by_pid[i];
+		if (!t || t->ns_pid == pid)
+			return t;
 	}
-	t->state = s;
+}
+
+static void pid_put(struct function *fn, struct trustlet *t)
+{
+	uint32_t i = pid_slot(t->ns_pid, fn->by_pid_cap);
+	while (fn->by_pid[i] && fn->by_pid[i]->ns_pid != t->ns_pid)
+		i = (i + 1) & (fn->by_pid_cap - 1);
+	if (fn->by_pid[i]) /* a pid reused before its old owner's end was reported */
+		fn->by_pid[i]->indexed = false;
+	else
+		fn->by_pid_n++;
+	fn->by_pid[i] = t;
+	t->indexed = true;
+}
+
+/* Indexes t under its ns_pid; at most half the slots are used. Returns 0 or -ENOMEM. */
+static int pid_add(struct function *fn, struct trustlet *t)
+{
+	if (2 * (fn->by_pid_n + 1) > fn->by_pid_cap) {
+		uint32_t cap = fn->by_pid_cap ? 2 * fn->by_pid_cap : 64, old_cap = fn->by_pid_cap;
+		struct trustlet **old = fn->by_pid, **table = calloc(cap, sizeof(*table));
+		if (!table)
+			return -ENOMEM;
+		fn->by_pid = table;
+		fn->by_pid_cap = cap;
+		fn->by_pid_n = 0;
+		for (uint32_t i = 0; i < old_cap; i++)
+			if (old[i])
+				pid_put(fn, old[i]);
+		free(old);
+	}
+	pid_put(fn, t);
+	return 0;
+}
+
+/* Removes t from the index (linear probing: the entries after it move back into the gap). */
+static void pid_del(struct function *fn, struct trustlet *t)
+{
+	if (!t->indexed)
+		return;
+	t->indexed = false;
+	uint32_t mask = fn->by_pid_cap - 1, i = pid_slot(t->ns_pid, fn->by_pid_cap);
+	while (fn->by_pid[i] != t)
+		i = (i + 1) & mask;
+	fn->by_pid[i] = NULL;
+	fn->by_pid_n--;
+	for (uint32_t j = (i + 1) & mask; fn->by_pid[j]; j = (j + 1) & mask) {
+		uint32_t home = pid_slot(fn->by_pid[j]->ns_pid, fn->by_pid_cap);
+		/* An entry stays unless the gap lies between its home and it (cyclically). */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			fn->by_pid[i] = fn->by_pid[j];
+			fn->by_pid[j] = NULL;
+			i = j;
+		}
+	}
 }
 
 static void trustlet_unlink(struct monitor *m, struct trustlet *t)
 {
+	pid_del(t->fn, t);
 	struct function *fn = t->fn;
 	if (t->prev)
 		t->prev->next = t->next;
@@ -113,7 +190,9 @@ static void trustlet_unlink(struct monitor *m, struct trustlet *t)
 		fn->trustlets = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
-	set_state(t, T_NONE);
+	set_state(m, t, T_NONE);
+	cit_timer_cancel(&m->timers, &t->dying);
+	cit_dir_keep(fn, t->ns_pid, t->dir);
 	epoll_ctl(m->ep, EPOLL_CTL_DEL, t->chan, NULL);
 	close(t->chan);
 	t->dead = true;
@@ -157,6 +236,48 @@ static void trustlet_kill(struct monitor *m, struct trustlet *t, int code, const
 	trustlet_unlink(m, t);
 }
 
+/* A call's deadline passed while its instance runs it: the instance is ended, the caller
+ * told why. */
+static void call_timeout(struct monitor *m, struct cit_timer *timer)
+{
+	struct call *c = container_of(timer, struct call, deadline);
+	struct trustlet *t = c->t;
+	struct function *fn = t->fn;
+	char why[96];
+	snprintf(why, sizeof(why), "timed out after %llu ms", (unsigned long long)fn->spec.timeout_ms);
+	trustlet_kill(m, t, -ETIMEDOUT, why);
+	cit_pool_dispatch(m, fn);
+}
+
+/* An instance hung up during a call and its template has not said how it ended within
+ * DYING_WAIT_NS: the caller hears it ended. */
+static void dying_timeout(struct monitor *m, struct cit_timer *timer)
+{
+	struct trustlet *t = container_of(timer, struct trustlet, dying);
+	struct function *fn = t->fn;
+	struct call *c = t->call;
+	if (c) {
+		inflight_unlink(m, c);
+		t->call = NULL;
+		call_fail(m, fn, c, -EIO, "function %s: instance ended during the call", fn->spec.name);
+	}
+	trustlet_unlink(m, t);
+	cit_pool_dispatch(m, fn);
+}
+
+/* fn would have more instances but the monitor's --max-instances are all in use: said at
+ * most once a second. */
+static void cap_reached(struct monitor *m, struct function *fn)
+{
+	uint64_t now = cit_now_ns();
+	if (now >= m->cap_logged_ns + 1000000000ull) {
+		m->cap_logged_ns = now;
+		cit_mlog(m, "warn", "instance_cap", "function=%s instances=%u msg=\"the monitor's --max-instances "
+			 "are all in use: no instance is made\"", fn->spec.name, m->live_instances);
+	}
+}
+
+/* Forks one instance of fn (SPAWN to its template); dispatch has checked the caps. */
 static int spawn(struct monitor *m, struct function *fn)
 {
 	int sp[2];
@@ -165,12 +286,12 @@ static int spawn(struct monitor *m, struct function *fn)
 	int one = 1;
 	setsockopt(sp[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 	struct trustlet *t = calloc(1, sizeof(*t));
-	struct cit_body b = { 0 };
-	int rc = t ? cit_proto_send(fn->z->chan, CIT_MSG_SPAWN, 0, &b, sizeof(b), NULL, 0, &sp[1], 1) : -ENOMEM;
+	struct cit_p_none none = { 0 };
+	int rc = t ? cit_proto_send(fn->z->chan, CIT_MSG_SPAWN, 0, &none, sizeof(none), NULL, 0, &sp[1], 1) : -ENOMEM;
 	close(sp[1]);
 	if (rc == 0) {
-		t->ev = (struct cit_ev){ EV_TRUSTLET, t };
-		rc = cit_ep_add(m, sp[0], &t->ev);
+		t->peer = (struct cit_peer){ { cit_fn_trustlet_event }, CIT_FROM_TRUSTLET, CIT_ROLE_NONE };
+		rc = cit_ep_add(m, sp[0], &t->peer.ev);
 	}
 	if (rc < 0) {
 		close(sp[0]);
@@ -179,7 +300,10 @@ static int spawn(struct monitor *m, struct function *fn)
 	}
 	t->fn = fn;
 	t->chan = sp[0];
-	set_state(t, T_STARTING);
+	t->attempt = fn->start_failures;
+	t->serial = ++fn->made;
+	fn->spawned++;
+	set_state(m, t, T_STARTING);
 	t->since_ns = cit_now_ns();
 	t->next = fn->trustlets;
 	if (fn->trustlets)
@@ -211,10 +335,11 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 	while (fn->idle && fn->q_head) {
 		struct trustlet *t = fn->idle;
 		struct call *c = fn->q_head;
-		struct cit_body b = { .data_len = c->data_len, .obj_len = c->obj_len };
-		int rc = c->obj >= 0 ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &b, sizeof(b), NULL, 0, &c->obj, 1)
-				     : cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &b, sizeof(b), c->data, c->data_len,
-						      NULL, 0);
+		struct cit_p_call call = { .data = { .len = c->data_len, .obj_len = c->obj_len },
+					   .invocation = c->invocation, .grants = c->grants };
+		int rc = c->obj >= 0 ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), NULL, 0, &c->obj, 1)
+				     : cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), c->data,
+						      c->data_len, NULL, 0);
 		if (rc < 0) {
 			trustlet_kill(m, t, -EIO, "instance stopped accepting calls");
 			return dispatch(m, fn, refill);
@@ -223,28 +348,135 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 		if (!fn->q_head)
 			fn->q_tail = NULL;
 		fn->q_len--;
-		set_state(t, T_BUSY);
+		call_unqueued(m, c);
+		set_state(m, t, T_BUSY);
+		fn->invocations++; /* handed to an instance: counted however it ends */
 		t->call = c;
 		c->t = t;
 		c->deadline_ns = cit_now_ns() + fn->spec.timeout_ms * 1000000ull;
+		c->deadline.fn = call_timeout;
+		if (cit_timer_arm(&m->timers, &c->deadline, c->deadline_ns) < 0) {
+			trustlet_kill(m, t, -ENOMEM, "the monitor is out of memory");
+			continue;
+		}
 		c->prev = NULL;
 		c->next = m->inflight;
 		if (m->inflight)
 			m->inflight->prev = c;
 		m->inflight = c;
 	}
-	uint32_t ready = !refill ? 0 : fn->spec.min_instances > 1 ? fn->spec.min_instances : 1;
-	while (fn->n_idle + fn->n_starting < fn->q_len + ready && live(fn) < fn->spec.max_instances)
+	uint32_t cap = m->opts->max_instances;
+	struct cit_pool_need need = {
+		.starting = fn->n_starting, .idle = fn->n_idle, .busy = fn->n_busy, .queued = fn->q_len,
+		.min_instances = fn->spec.min_instances, .max_instances = fn->spec.max_instances,
+		.headroom = m->live_instances < cap ? cap - m->live_instances : 0, .refill = refill,
+		/* instances have been dying before they were ready: wait (cit_pool_backoffs) */
+		.backoff = fn->backoff_until_ns && cit_now_ns() < fn->backoff_until_ns,
+	};
+	struct cit_spawn_plan plan = cit_pool_plan(&need);
+	for (uint32_t i = 0; i < plan.n; i++)
 		if (spawn(m, fn) < 0)
-			break;
+			return;
+	if (plan.capped)
+		cap_reached(m, fn);
 }
 
-void cit_fn_invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
+/* The CPU time a process has had, in ns (/proc/PID/schedstat), or 0 when it is gone. */
+static uint64_t cpu_ns(pid_t pid)
+{
+	char path[64], buf[96];
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	return cit_read_file(path, buf, sizeof(buf)) > 0 ? strtoull(buf, NULL, 10) : 0;
+}
+
+/* Work left behind by a call that is no thread (a timer and its signal handler, say)
+ * spends CPU while the instance waits idle for its next caller: such an instance is
+ * ended and replaced. Idle instances are looked at in turn, at most IDLE_CHECKS a
+ * function a second (a read of /proc each): one is seen idle at least twice, a second
+ * apart, before it is judged. Returns the reads made. */
+static unsigned idle_check(struct monitor *m, struct function *fn, uint64_t now, unsigned budget)
+{
+	unsigned reads = 0;
+	uint64_t lowest = 0; /* fn->trustlets holds the newest first: serials go down */
+	for (struct trustlet *t = fn->trustlets, *tn; t && reads < budget; t = tn) {
+		tn = t->next;
+		if (t->state != T_IDLE || (fn->idle_scan_below && t->serial >= fn->idle_scan_below) ||
+		    now < t->since_ns + 1000000000ull)
+			continue;
+		uint64_t cpu = cpu_ns(t->pid);
+		reads++;
+		lowest = t->serial;
+		if (!t->idle_cpu_ns) {
+			t->idle_cpu_ns = cpu ? cpu : 1;
+		} else if (cpu > t->idle_cpu_ns + IDLE_CPU_MAX_NS) {
+			cit_mlog(m, "warn", "instance_replaced", "function=%s pid=%d msg=\"it used %llu ms of CPU while "
+				 "idle (work left behind by a call: a timer, a signal handler)\"", fn->spec.name, (int)t->pid,
+				 (unsigned long long)((cpu - t->idle_cpu_ns) / 1000000));
+			trustlet_kill(m, t, 0, "");
+			cit_pool_dispatch(m, fn);
+		}
+	}
+	/* The end of the list reached: the next round starts over. */
+	fn->idle_scan_below = reads < budget ? 0 : lowest;
+	return reads;
+}
+
+/* An instance ended before it was ready, for why. Instances started together (in one
+ * attempt) that fail count once. After CIT_START_ATTEMPTS failed attempts in a row the
+ * function is stuck: it fails every call with why until a redeploy or a restart; before
+ * that, the next attempt waits 10 ms, doubling: 10, 20, ... 640 ms, 1.27 s in all. */
+static void start_failed(struct monitor *m, struct function *fn, uint32_t attempt, const char *why)
+{
+	snprintf(fn->error, sizeof(fn->error), "its instances end before they are ready: %s", why);
+	enum cit_start_verdict v = cit_pool_start_failed(&fn->start_failures, attempt);
+	if (v == CIT_START_SAME)
+		return;
+	if (v == CIT_START_STUCK) {
+		cit_mlog(m, "error", "function_stuck", "function=%s attempts=%u msg=\"%s\"", fn->spec.name,
+			 fn->start_failures, why);
+		cit_fn_stuck(m, fn);
+		return;
+	}
+	uint64_t until = cit_now_ns() + cit_pool_backoff_ms(fn->start_failures) * 1000000ull;
+	fn->backoff_until_ns = until;
+	if (!m->next_backoff_ns || until < m->next_backoff_ns)
+		m->next_backoff_ns = until;
+	cit_mlog(m, "warn", "instance_start_failed", "function=%s attempt=%u backoff_ms=%llu msg=\"%s\"",
+		 fn->spec.name, fn->start_failures, (unsigned long long)cit_pool_backoff_ms(fn->start_failures), why);
+}
+
+void cit_pool_backoffs(struct monitor *m, uint64_t now)
+{
+	if (!m->next_backoff_ns || now < m->next_backoff_ns)
+		return;
+	m->next_backoff_ns = 0;
+	for (struct function *fn = m->functions; fn; fn = fn->next) {
+		if (!fn->backoff_until_ns)
+			continue;
+		if (now >= fn->backoff_until_ns) {
+			fn->backoff_until_ns = 0;
+			cit_pool_dispatch(m, fn);
+		} else if (!m->next_backoff_ns || fn->backoff_until_ns < m->next_backoff_ns) {
+			m->next_backoff_ns = fn->backoff_until_ns;
+		}
+	}
+}
+
+/* INVOKE: the call waits in its function's queue until an idle instance takes it. Every
+ * refusal is an ERROR to the caller (the function unknown or failed, the caller's or the
+ * monitor's queue bounds reached). */
+static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 {
 	uint64_t id = rx->hdr.id;
-	struct function *fn = cit_fn_find(m, rx->body->name);
+	const char *name = CIT_P(rx, cit_p_invoke)->name;
+	struct function *fn = cit_fn_find(m, name);
 	if (!fn)
-		return cit_reply_error(m, cl, id, -ENOENT, "no function named '%s' (see citadel ls)", rx->body->name);
+		return cit_reply_error(m, cl, id, -ENOENT, "no function named '%s' (see citadel ls)", name);
+	if (fn->stuck) {
+		fn->errors++;
+		return cit_reply_error(m, cl, id, -EIO, "function %s has failed: %s (`citadel restart %s` or a "
+				       "redeploy starts it again)", fn->spec.name, fn->error, fn->spec.name);
+	}
 	if (cl->calls >= CLIENT_CALLS_MAX)
 		return cit_reply_error(m, cl, id, -EBUSY, "this connection has %u calls in flight already", cl->calls);
 	if (fn->q_len >= QUEUE_MAX)
@@ -252,23 +484,36 @@ void cit_fn_invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 				       "function %s is busy: %u instances (its --max-instances) and %u calls waiting",
 				       fn->spec.name, live(fn), fn->q_len);
 	if (rx->nfds) {
-		int rc = cit_object_check(rx->fds[0], rx->body->obj_len, CIT_FN_MAX_OUTPUT);
+		int rc = cit_object_check(rx->fds[0], rx->obj_len, CIT_FN_MAX_OUTPUT);
 		if (rc < 0)
 			return cit_reply_error(m, cl, id, rc, "the request's data object is not sealed or too large");
 	}
+	uint32_t len = rx->data_len;
+	const char *why;
+	if (cit_client_may_queue(cl, len, &why) < 0)
+		return cit_reply_error(m, cl, id, -EBUSY, "%s", why);
+	if (cl->queued_bytes + len > CLIENT_QUEUED_MAX || m->queued_bytes + len > MON_QUEUED_MAX)
+		return cit_reply_error(m, cl, id, -EBUSY, "too many request bytes wait in queues (%s): send "
+				       "large requests as data objects, or fewer at once",
+				       cl->queued_bytes + len > CLIENT_QUEUED_MAX ? "this connection's" : "the monitor's");
 	struct call *c = calloc(1, sizeof(*c));
-	if (!c || (rx->body->data_len && !(c->data = malloc(rx->body->data_len)))) {
+	if (!c || (len && !(c->data = malloc(len)))) {
 		free(c);
 		return cit_reply_error(m, cl, id, -ENOMEM, "out of memory");
 	}
-	memcpy(c->data, rx->data, rx->body->data_len);
-	c->data_len = rx->body->data_len;
+	memcpy(c->data, rx->data, len);
+	c->data_len = len;
 	c->obj = rx->nfds ? steal_fd(&rx->fds[0]) : -1;
-	c->obj_len = rx->nfds ? rx->body->obj_len : 0;
+	c->obj_len = rx->nfds ? rx->obj_len : 0;
 	c->client = cl;
 	c->id = id;
+	c->invocation = ++fn->calls_made; /* per function: a number tells nothing of other tenants' calls */
+	c->grants = CIT_GRANTS_ALL;
 	c->start_ns = cit_now_ns();
-	cl->calls++;
+	cit_client_count(cl, 1, c->data_len);
+	m->queued_bytes += c->data_len;
+	if (m->queued_bytes > (8u << 20))
+		m->trim = true;
 	if (fn->q_tail)
 		fn->q_tail->next = c;
 	else
@@ -278,6 +523,12 @@ void cit_fn_invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 	if (fn->state == F_FAILED || fn->state == F_STOPPED)
 		cit_fn_start(m, fn);
 	dispatch(m, fn, false);
+}
+
+int cit_fn_invoke(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
+{
+	invoke(m, container_of(p, struct client, peer), rx);
+	return 0;
 }
 
 void cit_pool_retire(struct monitor *m, struct function *fn)
@@ -319,65 +570,169 @@ int cit_verify_child(pid_t pid, pid_t parent)
 	return pid > 0 && parent > 0 && parent_of(pid) == parent ? 0 : -EPERM;
 }
 
-static void on_hello(struct monitor *m, struct trustlet *t, struct cit_rx *rx)
+int cit_pool_on_hello(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 {
+	struct trustlet *t = container_of(p, struct trustlet, peer);
 	struct function *fn = t->fn;
+	const struct cit_p_hello *h = CIT_P(rx, cit_p_hello);
+	/* An instance that could not confine itself says why before it exits: the function's
+	 * reason if that keeps happening (start_failed, when its channel closes). */
+	if (t->state == T_STARTING && h->code < 0) {
+		snprintf(t->why, sizeof(t->why), "%s", h->text[0] ? h->text : strerror(-h->code));
+		return 0;
+	}
 	/* Who says hello is the kernel's account (SO_PASSCRED), not the trustlet's: it must be
 	 * a child of this function's template. Only then is its pid worth killing. */
 	if (t->state != T_STARTING || !rx->has_cred || cit_verify_child(rx->pid, fn->z->pid) < 0)
-		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (hello)");
+		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (hello)"), 0;
 	t->pid = rx->pid;
-	t->ns_pid = rx->body->aux;
+	t->ns_pid = h->pid;
+	/* When the function's memory runs out (its instances, or files in their private
+	 * directories, which no process owns), the kernel ends an instance, never its
+	 * template or its sandbox's init: each instance is its first choice (its processes
+	 * inherit that). The pid was just checked to be the template's child. */
+	char adj[64];
+	snprintf(adj, sizeof(adj), "/proc/%d/oom_score_adj", (int)t->pid);
+	int afd = open(adj, O_WRONLY | O_CLOEXEC);
+	if (afd >= 0) {
+		if (write(afd, "1000", 4) != 4)
+			cit_mlog(m, "warn", "oom_score_adj", "function=%s pid=%d", fn->spec.name, (int)t->pid);
+		close(afd);
+	}
+	if (pid_add(fn, t) < 0)
+		return trustlet_kill(m, t, -ENOMEM, "the monitor is out of memory"), 0;
+	memcpy(t->dir, h->dir, sizeof(t->dir)); /* checked on receipt (proto.c) */
 	uint64_t now = cit_now_ns();
 	fn->luke_us[fn->luke_n++ % ARRAY_SIZE(fn->luke_us)] = (uint32_t)((now - t->since_ns) / 1000);
-	set_state(t, T_IDLE);
+	fn->start_failures = 0;
+	fn->backoff_until_ns = 0;
+	set_state(m, t, T_IDLE);
 	t->since_ns = now;
+	if (!fn->first_hello) {
+		/* The template forks instances that confine themselves and answer: only now is a
+		 * deploy done (LOADED alone is the template's word, which the function's code
+		 * shares a process with and can forge). */
+		fn->first_hello = true;
+		if (fn->deploying)
+			cit_fn_deploy_done(m, fn);
+	}
 	cit_pool_dispatch(m, fn);
+	return 0;
 }
 
-static void on_result(struct monitor *m, struct trustlet *t, struct cit_rx *rx)
+/* How many threads the instance has now: the link count of its /proc/PID/task is 2 + its
+ * threads (one statx, about 1 µs; no fd is kept per instance: ten thousand instances
+ * must fit in one fd each). It has just answered, so the pid is still its own; were it
+ * gone and the pid reused, a wrong count could only end it, through the checked kill.
+ * UINT32_MAX when it cannot be read (it is gone). */
+static uint32_t threads(const struct trustlet *t)
 {
+	char path[64];
+	struct statx sx;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	if (t->pid <= 0 || statx(AT_FDCWD, path, 0, STATX_NLINK, &sx) < 0 || sx.stx_nlink < 3)
+		return UINT32_MAX;
+	return (uint32_t)(sx.stx_nlink - 2);
+}
+
+int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
+{
+	struct trustlet *t = container_of(p, struct trustlet, peer);
 	struct function *fn = t->fn;
 	struct call *c = t->call;
 	if (t->state != T_BUSY || !c || rx->hdr.id != c->id)
-		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (unexpected result)");
-	const struct cit_body *b = rx->body;
-	uint64_t len = rx->nfds ? b->obj_len : b->data_len;
-	if (rx->nfds && cit_object_check(rx->fds[0], b->obj_len, UINT64_MAX) < 0)
-		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (response not a sealed data object)");
+		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (unexpected result)"), 0;
+	const struct cit_p_result *b = CIT_P(rx, cit_p_result);
+	uint64_t len = rx->nfds ? rx->obj_len : rx->data_len;
+	if (rx->nfds && cit_object_check(rx->fds[0], rx->obj_len, UINT64_MAX) < 0)
+		return trustlet_kill(m, t, -EPROTO, "instance broke the protocol (response not a sealed data object)"), 0;
 	if (len > fn->spec.output_bytes)
-		return trustlet_kill(m, t, -EFBIG, "the response exceeds the output limit");
+		return trustlet_kill(m, t, -EFBIG, "the response exceeds the output limit"), 0;
 	uint64_t now = cit_now_ns();
 	inflight_unlink(m, c);
 	t->call = NULL;
-	fn->invocations++;
 	t->served++;
 	record_latency(fn, now - c->start_ns);
 	if (c->client) {
-		c->client->calls--;
+		cit_client_count(c->client, -1, 0);
 		if (b->code < 0) {
 			fn->errors++;
-			cit_reply_error(m, c->client, c->id, b->code, "function %s failed: %s", fn->spec.name, b->text);
+			/* A process of the call that the kernel ended for the function's memory (an
+			 * exec program) is told as such, not as a bare SIGKILL. */
+			uint64_t kills = fn->z ? cit_cgroup_oom_kills(&fn->z->sb.cg) : 0;
+			if (kills > fn->oom_base) {
+				fn->oom_base = kills;
+				cit_reply_error(m, c->client, c->id, -ENOMEM, "function %s: the function exceeded its memory "
+						"limit (%llu MiB): a process of the call was killed (%s)", fn->spec.name,
+						(unsigned long long)(fn->spec.memory_bytes >> 20), b->text);
+			} else {
+				cit_reply_error(m, c->client, c->id, b->code, "function %s failed: %s", fn->spec.name, b->text);
+			}
 		} else {
-			struct cit_body ok = { .data_len = b->data_len, .obj_len = b->obj_len };
-			if (cit_proto_send(c->client->fd, CIT_MSG_OK, c->id, &ok, sizeof(ok), rx->data, b->data_len,
+			struct cit_p_ok ok = { .data = { .len = rx->data_len, .obj_len = rx->obj_len } };
+			if (cit_proto_send(c->client->fd, CIT_MSG_OK, c->id, &ok, sizeof(ok), rx->data, rx->data_len,
 					   rx->fds, rx->nfds) < 0)
 				cit_mlog(m, "warn", "reply_dropped", "function=%s", fn->spec.name);
+			else if (rx->nfds)
+				cit_client_object_sent(m, c->client, 0); /* the function's memory, not ours */
 		}
 	}
-	call_free(c);
-	if ((fn->spec.flags & CIT_FN_FRESH) || fn->retired) {
-		set_state(t, T_DYING);
+	call_free(m, c);
+	/* Work that outlives its call (a thread still running) would run on, unseen, while the
+	 * instance looks idle: such an instance is ended and replaced, never reused. */
+	uint32_t n = threads(t);
+	if (n > 1)
+		cit_mlog(m, "warn", "instance_replaced", "function=%s pid=%d threads=%u msg=\"threads outlived the call\"",
+			 fn->spec.name, (int)t->pid, n == UINT32_MAX ? 0 : n);
+	if ((fn->spec.flags & CIT_FN_FRESH) || fn->runtime->fresh || fn->retired || n > 1) {
+		set_state(m, t, T_DYING);
 		trustlet_kill(m, t, 0, "");
 	} else {
-		set_state(t, T_IDLE);
+		set_state(m, t, T_IDLE);
 		t->since_ns = now;
 	}
 	cit_pool_dispatch(m, fn);
+	return 0;
 }
 
-void cit_fn_trustlet_event(struct monitor *m, struct trustlet *t, uint32_t events)
+/* The answer to a trustlet's request: the same id, a code, a value. A trustlet that does
+ * not read its answers (its queue full) broke the protocol: it is ended. */
+static void request_reply(struct monitor *m, struct trustlet *t, uint64_t id, int code, uint64_t value)
 {
+	struct cit_p_reply r = { .code = code, .value = value };
+	if (cit_proto_send(t->chan, CIT_MSG_REPLY, id, &r, sizeof(r), NULL, 0, NULL, 0) < 0)
+		trustlet_kill(m, t, -EPROTO, "instance broke the protocol (requests unanswered)");
+}
+
+int cit_pool_refuse(struct monitor *m, struct cit_peer *p, struct cit_rx *rx, int code)
+{
+	request_reply(m, container_of(p, struct trustlet, peer), rx->hdr.id, code, 0);
+	return 0;
+}
+
+/* LOG: a line for the function's log, marked with the call's invocation id, within the
+ * function's log rate (log_append). */
+int cit_pool_on_log(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
+{
+	struct trustlet *t = container_of(p, struct trustlet, peer);
+	int rc = cit_fn_log_line(m, t->fn, t->call->invocation, CIT_P(rx, cit_p_log)->level, (const char *)rx->data,
+				 rx->data_len);
+	request_reply(m, t, rx->hdr.id, rc, 0);
+	return 0;
+}
+
+/* DEADLINE: the nanoseconds left to the call (0 when it has passed). */
+int cit_pool_on_deadline(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
+{
+	struct trustlet *t = container_of(p, struct trustlet, peer);
+	uint64_t now = cit_now_ns(), end = t->call->deadline_ns;
+	request_reply(m, t, rx->hdr.id, 0, end > now ? end - now : 0);
+	return 0;
+}
+
+void cit_fn_trustlet_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
+{
+	struct trustlet *t = container_of(ev, struct trustlet, peer.ev);
 	if (t->dead)
 		return;
 	(void)events;
@@ -395,13 +750,10 @@ void cit_fn_trustlet_event(struct monitor *m, struct trustlet *t, uint32_t event
 			return trustlet_kill(m, t, -EPROTO, "instance broke the protocol");
 		if (rc == 0)
 			break;
-		if (rx.hdr.type == CIT_MSG_HELLO)
-			on_hello(m, t, &rx);
-		else if (rx.hdr.type == CIT_MSG_RESULT)
-			on_result(m, t, &rx);
-		else
-			trustlet_kill(m, t, -EPROTO, "instance broke the protocol (unexpected message)");
+		rc = cit_dispatch(m, &t->peer, &rx);
 		cit_rx_close(&rx);
+		if (rc < 0)
+			trustlet_kill(m, t, -EPROTO, "instance broke the protocol (unexpected message)");
 	}
 	/* It hung up: it died, never started, or closed its channel and lives on (function
 	 * code can): it is killed either way. Its template reports how it ended (EXITED); a
@@ -409,21 +761,25 @@ void cit_fn_trustlet_event(struct monitor *m, struct trustlet *t, uint32_t event
 	struct function *fn = t->fn;
 	kill_trustlet_process(t);
 	if (t->state == T_BUSY) {
-		set_state(t, T_DYING);
-		t->dying_deadline_ns = cit_now_ns() + DYING_WAIT_NS;
+		set_state(m, t, T_DYING);
+		cit_timer_cancel(&m->timers, &t->call->deadline);
+		t->dying.fn = dying_timeout;
+		if (cit_timer_arm(&m->timers, &t->dying, cit_now_ns() + DYING_WAIT_NS) < 0)
+			return dying_timeout(m, &t->dying);
 		epoll_ctl(m->ep, EPOLL_CTL_DEL, t->chan, NULL);
 		if (t->exited)
 			cit_pool_exited(m, fn, t->ns_pid, t->exit_status);
 		return;
 	}
 	bool never_started = t->state == T_STARTING;
+	uint32_t attempt = t->attempt;
+	char why[CIT_TEXT_MAX];
+	snprintf(why, sizeof(why), "%s", t->why[0] ? t->why : "an instance ended before it said hello (see citadel logs)");
 	trustlet_unlink(m, t);
-	if (never_started && !live(fn) && fn->q_head) {
-		cit_mlog(m, "error", "spawn_failed", "function=%s", fn->spec.name);
-		cit_pool_fail_all(m, fn, -EAGAIN, "could not start an instance");
-		return;
-	}
-	cit_pool_dispatch(m, fn);
+	if (never_started && !fn->retired)
+		start_failed(m, fn, attempt, why);
+	if (!fn->stuck)
+		cit_pool_dispatch(m, fn);
 }
 
 /* The cause of a trustlet's death from its wait status, as its caller should read it. */
@@ -442,15 +798,22 @@ static void describe_death(struct function *fn, int status, bool oom, char *out,
 
 void cit_pool_exited(struct monitor *m, struct function *fn, uint64_t ns_pid, int status)
 {
+	if (++fn->exit_reports > fn->spawned) {
+		char why[96];
+		snprintf(why, sizeof(why), "its template broke the protocol: it reported pid %llu ended, not one of "
+					   "its instances", (unsigned long long)ns_pid);
+		return cit_fn_failed(m, fn, why);
+	}
 	bool oom = false;
 	uint64_t kills = cit_cgroup_oom_kills(&fn->z->sb.cg);
 	if (kills > fn->oom_base) {
 		oom = true;
 		fn->oom_base = kills;
 	}
-	for (struct trustlet *t = fn->trustlets; t; t = t->next) {
-		if (t->ns_pid != ns_pid || t->state == T_STARTING)
-			continue;
+	/* One that left the pool already: nothing more to learn. */
+	for (struct trustlet *t = cit_dir_exited(m, fn, ns_pid) ? NULL : pid_find(fn, ns_pid); t; t = NULL) {
+		cit_dir_remove(m, fn, t->dir);
+		t->dir[0] = '\0';
 		if (t->state == T_BUSY) { /* its hang-up is still on its way: remember */
 			t->exited = true;
 			t->exit_status = status;
@@ -477,30 +840,31 @@ void cit_pool_exited(struct monitor *m, struct function *fn, uint64_t ns_pid, in
 void cit_fn_tick(struct monitor *m)
 {
 	uint64_t now = cit_now_ns();
-	for (struct call *c = m->inflight, *next; c; c = next) {
-		next = c->next;
-		struct trustlet *t = c->t;
-		if (t->state == T_DYING && now >= t->dying_deadline_ns) {
-			inflight_unlink(m, c);
-			t->call = NULL;
-			call_fail(m, t->fn, c, -EIO, "function %s: instance ended during the call", t->fn->spec.name);
-			trustlet_unlink(m, t);
-			cit_pool_dispatch(m, t->fn);
-		} else if (t->state == T_BUSY && now >= c->deadline_ns) {
-			char why[96];
-			snprintf(why, sizeof(why), "timed out after %llu ms", (unsigned long long)t->fn->spec.timeout_ms);
-			struct function *fn = t->fn;
-			trustlet_kill(m, t, -ETIMEDOUT, why);
-			cit_pool_dispatch(m, fn);
-		}
-	}
+	cit_timer_run(m, &m->timers, now);
+	cit_pool_backoffs(m, now);
+	cit_fn_logs_resume(m, now);
 	if (m->listen_paused_ns && now - m->listen_paused_ns > 100000000ull &&
 	    cit_ep_add(m, m->listen_fd, &m->listen_ev) == 0)
 		m->listen_paused_ns = 0;
 	if (now >= m->next_keepalive_ns) {
 		m->next_keepalive_ns = now + 1000000000ull;
+		cit_clients_tick(m, now);
+		if (m->trim && !m->queued_bytes) {
+			/* The queues held much and are empty again: hand the heap back. */
+			malloc_trim(0);
+			m->trim = false;
+		}
 		cit_fn_check_loads(m, now);
-		for (struct function *fn = m->functions; fn; fn = fn->next) {
+		unsigned idle_reads = 0;
+		for (struct function *fn = m->functions, *fnext; fn; fn = fnext) {
+			fnext = fn->next;
+			/* cgroup v1 lets each socket pass the socket-buffer limit by a packet
+			 * (sandbox.md): a function past it by a quarter is ended, checked once a
+			 * second here (a run's supervisor checks every 10 ms). */
+			if (fn->z && fn->state == F_READY && cit_cgroup_sockets_over(&fn->z->sb.cg, fn->spec.memory_bytes) == 1) {
+				cit_fn_failed(m, fn, "its socket buffers passed its memory limit");
+				continue;
+			}
 			/* Calls that waited too long for an instance. */
 			uint64_t wait = fn->spec.timeout_ms * 1000000ull;
 			if (wait < QUEUE_WAIT_MIN_NS)
@@ -511,14 +875,31 @@ void cit_fn_tick(struct monitor *m)
 				if (!fn->q_head)
 					fn->q_tail = NULL;
 				fn->q_len--;
-				call_fail(m, fn, c, -ETIMEDOUT, "function %s: no instance became free in time", fn->spec.name);
+				if (fn->start_failures)
+					call_fail(m, fn, c, -ETIMEDOUT, "function %s: no instance became ready: %s", fn->spec.name,
+						  fn->error);
+				else
+					call_fail(m, fn, c, -ETIMEDOUT, "function %s: no instance became free in time",
+						  fn->spec.name);
 			}
-			uint32_t keep = fn->spec.min_instances > 1 ? fn->spec.min_instances : 1;
-			uint64_t ka = (uint64_t)fn->spec.keepalive_s * 1000000000ull;
-			for (struct trustlet *t = fn->idle, *tn; t && fn->n_idle > keep; t = tn) {
+			/* Instances that never say HELLO (held in a fork handler, say) are failed
+			 * starts too. Their pid is not known yet, so their channel is what ends. */
+			for (struct trustlet *t = fn->n_starting ? fn->trustlets : NULL, *tn; t && !fn->stuck; t = tn) {
+				tn = t->next;
+				/* (since_ns may be after now: made during this tick) */
+				if (t->state != T_STARTING || now < t->since_ns + START_WAIT_NS)
+					continue;
+				uint32_t attempt = t->attempt;
+				trustlet_kill(m, t, 0, "");
+				start_failed(m, fn, attempt, "an instance did not become ready within 5 s (a fork handler "
+							     "or a thread of the template may hold it)");
+			}
+			if (fn->n_idle && idle_reads < IDLE_CHECKS_ALL)
+				idle_reads += idle_check(m, fn, now, IDLE_CHECKS);
+			for (struct trustlet *t = cit_pool_reap_next(fn, fn->idle, now), *tn; t;
+			     t = cit_pool_reap_next(fn, tn, now)) {
 				tn = t->inext;
-				if (now - t->since_ns >= ka)
-					trustlet_kill(m, t, 0, "");
+				trustlet_kill(m, t, 0, "");
 			}
 		}
 	}
@@ -538,23 +919,37 @@ void cit_fn_tick(struct monitor *m)
 int cit_fn_next_deadline_ms(struct monitor *m)
 {
 	uint64_t now = cit_now_ns(), next = now + 1000000000ull;
-	for (struct call *c = m->inflight; c; c = c->next) {
-		uint64_t d = c->t->state == T_DYING ? c->t->dying_deadline_ns : c->deadline_ns;
-		if (d < next)
-			next = d;
-	}
+	if (m->next_backoff_ns && m->next_backoff_ns < next)
+		next = m->next_backoff_ns;
+	if (m->next_log_ns && m->next_log_ns < next)
+		next = m->next_log_ns;
+	if (cit_timer_next(&m->timers) < next)
+		next = cit_timer_next(&m->timers);
 	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
 }
 
+/* A client has gone: its calls still waiting in queues are dropped (nobody would read
+ * their results), the results of those running go nowhere. */
 void cit_fn_client_gone(struct monitor *m, struct client *cl)
 {
 	for (struct call *c = m->inflight; c; c = c->next)
 		if (c->client == cl)
 			c->client = NULL;
 	for (struct function *fn = m->functions; fn; fn = fn->next) {
-		for (struct call *c = fn->q_head; c; c = c->next)
-			if (c->client == cl)
-				c->client = NULL;
+		struct call **p = &fn->q_head;
+		fn->q_tail = NULL;
+		while (*p) {
+			struct call *c = *p;
+			if (c->client != cl) {
+				fn->q_tail = c;
+				p = &c->next;
+				continue;
+			}
+			*p = c->next;
+			fn->q_len--;
+			cit_client_count(cl, -1, 0);
+			call_free(m, c);
+		}
 		if (fn->deployer == cl)
 			fn->deployer = NULL;
 	}

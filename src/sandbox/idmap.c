@@ -16,8 +16,10 @@
 
 #include "common/fdutil.h"
 
-int cit_idmap_allocate(uid_t *out, struct cit_error *err)
+int cit_idmap_allocate(uid_t *out, unsigned n, struct cit_error *err)
 {
+	if (n < 1 || n > 2)
+		return cit_error_set(err, -EINVAL, "a sandbox has one or two ids");
 	if (mkdir("/run/citadel", 0700) < 0 && errno != EEXIST)
 		return cit_error_set(err, -errno, "creating /run/citadel");
 	int fd = open(CIT_ID_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -29,22 +31,27 @@ int cit_idmap_allocate(uid_t *out, struct cit_error *err)
 		rc = cit_error_set(err, -errno, "locking %s", CIT_ID_FILE);
 	else if (pread(fd, &next, sizeof(next), 0) < 0)
 		rc = cit_error_set(err, -errno, "reading %s", CIT_ID_FILE);
-	*out = CIT_ID_BASE + next % CIT_ID_RANGE;
-	next = (next + 1) % CIT_ID_RANGE;
+	next %= CIT_ID_RANGE;
+	if (next + n > CIT_ID_RANGE) /* the ids of one sandbox never straddle the wrap */
+		next = 0;
+	*out = CIT_ID_BASE + next;
+	next = (next + n) % CIT_ID_RANGE;
 	if (rc == 0 && pwrite(fd, &next, sizeof(next), 0) != (ssize_t)sizeof(next))
 		rc = cit_error_set(err, -EIO, "writing %s", CIT_ID_FILE);
 	close(fd); /* also releases the lock */
 	return rc;
 }
 
-int cit_idmap_write(pid_t pid, uid_t outside, struct cit_error *err)
+int cit_idmap_write(pid_t pid, uid_t outside, unsigned n, struct cit_error *err)
 {
 	static const char *const files[] = { "uid_map", "gid_map" };
-	char path[64], line[64];
-	int n = snprintf(line, sizeof(line), "0 %u 1\n", outside);
+	char path[64], map[64];
+	size_t len = 0;
+	for (unsigned id = 0; id < n && id < 2; id++)
+		len += (size_t)snprintf(map + len, sizeof(map) - len, "%u %u 1\n", id, outside + id);
 	for (unsigned i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
-		int rc = cit_write_file(path, line, (size_t)n);
+		int rc = cit_write_file(path, map, len);
 		if (rc < 0)
 			return cit_error_set(err, rc, "writing %s", path);
 	}

@@ -10,16 +10,18 @@
 #define CIT_ID_BASE 0x70000000u
 #define CIT_ID_RANGE 0x08000000u
 
-/* Allocates the outside id of a new sandbox: the next value of a counter kept in
- * CIT_ID_FILE under a lock, so an id comes back only after CIT_ID_RANGE sandboxes (a file
- * a sandbox leaves on shared storage is not handed to the next sandbox that happens to
- * get its number). Returns 0 or a negative errno. */
+/* Allocates n (1 or 2) consecutive outside ids for a new sandbox, the first in *out: the
+ * next values of a counter kept in CIT_ID_FILE under a lock, so an id comes back only
+ * after CIT_ID_RANGE more have been handed out (a file a sandbox leaves on shared storage
+ * is not handed to the next sandbox that happens to get its number). Returns 0 or a
+ * negative errno. */
 #define CIT_ID_FILE "/run/citadel/ids"
-int cit_idmap_allocate(uid_t *out, struct cit_error *err);
+int cit_idmap_allocate(uid_t *out, unsigned n, struct cit_error *err);
 
-/* Maps 0 inside the user namespace of pid to outside (uid and gid alike). Written by the
- * privileged parent, so the child may still drop its supplementary groups. */
-int cit_idmap_write(pid_t pid, uid_t outside, struct cit_error *err);
+/* Maps inside ids 0..n-1 of the user namespace of pid to outside..outside+n-1 (uid and gid
+ * alike). Written by the privileged parent, so the child may still drop its supplementary
+ * groups. */
+int cit_idmap_write(pid_t pid, uid_t outside, unsigned n, struct cit_error *err);
 
 /* Makes a user namespace that maps inside_uid:inside_gid (neither may be 0) to
  * outside:outside, for idmapping a bind whose files belong to that owner: through it the

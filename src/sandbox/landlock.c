@@ -37,18 +37,25 @@ struct ll_ruleset_attr {
 /* Never granted anywhere: device nodes and block devices cannot be made. */
 #define FS_NEVER (LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK)
 
+/* The kernel's ABI does not change while a process lives: asked once (a template asks
+ * before it forks, and its trustlets start with the answer). */
+static int abi_cached;
+
 int cit_landlock_abi(void)
 {
+	if (abi_cached)
+		return abi_cached;
 	long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-	return v < 0 ? -errno : (int)v;
+	if (v < 0)
+		return -errno;
+	return abi_cached = (int)v;
 }
 
-static int allow_fd(int ruleset, int fd, uint64_t access, uint64_t handled)
+static int allow_fd(int ruleset, int fd, bool dir, uint64_t access, uint64_t handled)
 {
 	struct landlock_path_beneath_attr pb = { .allowed_access = access & handled, .parent_fd = fd };
-	struct stat st;
 	/* A rule on a file may only carry file rights. */
-	if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+	if (!dir)
 		pb.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
 				     LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
 				     CIT_LL_FS_IOCTL_DEV;
@@ -58,7 +65,8 @@ static int allow_fd(int ruleset, int fd, uint64_t access, uint64_t handled)
 static int allow(int ruleset, const char *path, uint64_t access, uint64_t handled, struct cit_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
-	int rc = fd < 0 ? -errno : allow_fd(ruleset, fd, access, handled);
+	struct stat st;
+	int rc = fd < 0 || fstat(fd, &st) < 0 ? -errno : allow_fd(ruleset, fd, S_ISDIR(st.st_mode), access, handled);
 	return rc < 0 ? cit_error_set(err, rc, "landlock rule for %s", path) : 0;
 }
 
@@ -91,7 +99,7 @@ static int new_ruleset(uint64_t *handled, struct cit_error *err)
 #define FS_RW (FS_READ | FS_WRITE | LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE)
 #define FS_DEV (FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | CIT_LL_FS_IOCTL_DEV)
 
-int cit_landlock_confine(const int *ro, size_t n_ro, int dev, int own, struct cit_error *err)
+int cit_landlock_confine(const struct cit_landlock_path *ro, size_t n_ro, int dev, int own, struct cit_error *err)
 {
 	/* Without the scopes, trustlets of one function (one uid) could signal each other:
 	 * no weaker trustlet is made (a security step that fails is fatal). */
@@ -104,11 +112,11 @@ int cit_landlock_confine(const int *ro, size_t n_ro, int dev, int own, struct ci
 		return rs;
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < n_ro; i++)
-		rc = allow_fd(rs, ro[i], FS_READ, h);
+		rc = allow_fd(rs, ro[i].fd, ro[i].dir, FS_READ, h);
 	if (rc == 0)
-		rc = allow_fd(rs, dev, FS_DEV, h);
+		rc = allow_fd(rs, dev, true, FS_DEV, h);
 	if (rc == 0)
-		rc = allow_fd(rs, own, FS_RW, h);
+		rc = allow_fd(rs, own, true, FS_RW, h);
 	if (rc < 0)
 		return cit_error_set(err, rc, "landlock rule");
 	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)
@@ -128,7 +136,7 @@ int cit_landlock_apply(const struct cit_sandbox_config *cfg, struct cit_error *e
 	if (rc == 0)
 		rc = allow(rs, "/dev", FS_DEV, h, err);
 	for (size_t i = 0; rc == 0 && i < cfg->n_binds; i++)
-		if (cfg->binds[i].writable)
+		if (cfg->binds[i].kind == CIT_BIND_RW)
 			rc = allow(rs, cfg->binds[i].dst, FS_RW, h, err);
 	if (rc < 0)
 		return rc;

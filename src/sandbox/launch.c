@@ -4,17 +4,22 @@
  * Order matters and is fixed:
  *   supervisor                        init (pid 1; new user/mnt/pid/ipc/uts[/net] ns)
  *   open the view's sources (plan)
+ *   and make its overlays
  *   clone3 ────────────────────────▶  wait
  *   write id map, idmap binds, MAPPED ▶ become root inside; hostname; loopback; view
- *   make cgroups, attach, PLACED ───▶  enter cgroup ns; rlimits; drop capabilities;
- *                                      landlock; seccomp: init is now as restricted as
- *                                      the program will be
+ *   make cgroups, attach, PLACED ───▶  enter cgroup ns; rlimits; user ns quotas;
+ *                                      drop capabilities; landlock; seccomp: init is now
+ *                                      as restricted as the program will be
+ *   with a terminal: take the pty ◀─── open a pty of the sandbox's own, send the master
+ *   set its size, modes, TERMINAL_SET ▶ (keep the other end for the program)
  *   supervise (supervise.c)            direct: fork the program
  *   or, warm: wait READY               warm: fork the program ahead of time, READY; the
  *                                      program accepts one run's request and hands the
  *                                      connection to init
- *                                      program: stdio, cwd, execve
- *                                      reap; report the program's status; exit
+ *                                      program: a process group of its own (the pty's
+ *                                      foreground); stdio, cwd, execve
+ *                                      reap; report the program's stops and its status;
+ *                                      exit
  * Each step has a name; the first that fails stops the sandbox and is reported. */
 #include "sandbox/launch.h"
 
@@ -25,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -43,6 +49,7 @@
 #include "sandbox/rlimit.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/sync.h"
+#include "sandbox/ucounts.h"
 
 /* What init needs; a copy lives in init after clone. */
 struct child {
@@ -50,14 +57,16 @@ struct child {
 	const struct cit_fs_plan *plan;
 	int sync;               /* init's end of the socketpair with its creator */
 	int listen_fd;          /* warm: socket to accept the one run on; -1 for a direct run */
-	bool tty;
-	bool detached;          /* a session of its own: no terminal's signals reach it */
+	unsigned tty_fds;       /* bit i: the program's fd i is the pty; 0: no pty */
+	int pty;                /* the pty's slave end, for the program; -1 */
+	bool detached;          /* the monitor's: the program's stops are not reported */
 	/* What the program runs with; for a warm sandbox, filled in from the request. */
 	char *const *argv;
 	const char *const *envp;
 	const char *cwd;
 	int stdio[3];
 	int report;             /* where EXEC_ERROR and EXIT go: sync, or the run's connection */
+	int devnull;            /* init's fd of the sandbox's /dev/null, once opened; -1 */
 };
 
 int cit_sync_send(int fd, uint32_t type, int code, const char *text)
@@ -121,7 +130,7 @@ static int step_loopback(struct child *c, struct cit_error *err)
 
 static int step_filesystem(struct child *c, struct cit_error *err)
 {
-	return cit_fs_build(c->cfg, c->plan, c->tty, err);
+	return cit_fs_build(c->cfg, c->plan, c->tty_fds != 0, err);
 }
 
 static int step_cgroup(struct child *c, struct cit_error *err)
@@ -134,6 +143,12 @@ static int step_cgroup(struct child *c, struct cit_error *err)
 static int step_rlimits(struct child *c, struct cit_error *err)
 {
 	return cit_rlimit_apply(c->cfg, err);
+}
+
+static int step_ucounts(struct child *c, struct cit_error *err)
+{
+	(void)c;
+	return cit_ucounts_lower(err);
 }
 
 static int step_caps(struct child *c, struct cit_error *err)
@@ -153,6 +168,37 @@ static int step_seccomp(struct child *c, struct cit_error *err)
 	return cit_seccomp_install(&cit_seccomp_builtin, err);
 }
 
+/* The sandbox's own terminal, from its own devpts instance: the master goes to the
+ * supervisor, which relays between it and the caller's terminal; init keeps the other
+ * end for the program (TIOCGPTPEER: no path is looked up) and makes it the controlling
+ * terminal of its session, whose foreground the program then takes (sudo's monitor does
+ * the same: a stop from the terminal reaches only a process group whose parent is in its
+ * session, one that is not "orphaned"). Init waits until the supervisor has given the
+ * pty the caller's size and modes: the program sees them from its first instruction.
+ * Last of the steps, so that it runs as restricted as the program. */
+static int step_terminal(struct child *c, struct cit_error *err)
+{
+	if (!c->tty_fds)
+		return 0;
+	_cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return cit_error_set(err, -errno, "opening /dev/ptmx");
+	if (grantpt(master) < 0 || unlockpt(master) < 0)
+		return cit_error_set(err, -errno, "unlocking the pty");
+	c->pty = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (c->pty < 0)
+		return cit_error_set(err, -errno, "opening the pty's terminal end");
+	if (ioctl(c->pty, TIOCSCTTY, 0) < 0)
+		return cit_error_set(err, -errno, "making the pty the sandbox's controlling terminal");
+	struct cit_sync_msg m = { .version = CIT_SYNC_VERSION, .type = CIT_SYNC_TERMINAL };
+	int rc = cit_send_fds(c->sync, &m, sizeof(m), &master, 1);
+	if (rc < 0)
+		return cit_error_set(err, rc, "handing the pty to the supervisor");
+	if (expect_msg(c->sync, CIT_SYNC_TERMINAL_SET) < 0)
+		return cit_error_set(err, -EPROTO, "the supervisor did not set the pty up");
+	return 0;
+}
+
 struct step {
 	const char *name;
 	int (*run)(struct child *c, struct cit_error *err);
@@ -165,9 +211,11 @@ static const struct step init_steps[] = {
 	{ "filesystem view", step_filesystem },
 	{ "cgroups", step_cgroup },
 	{ "resource limits", step_rlimits },
+	{ "user namespace quotas", step_ucounts },
 	{ "capabilities", step_caps },
 	{ "landlock", step_landlock },
 	{ "seccomp", step_seccomp },
+	{ "terminal", step_terminal },
 };
 
 /* ---- the program ------------------------------------------------------------------- */
@@ -175,15 +223,26 @@ static const struct step init_steps[] = {
 static _Noreturn void program_main(struct child *c)
 {
 	struct cit_error err = { 0 };
-	sigset_t none;
+	/* A process group of its own in init's session, which init continues after a stop;
+	 * with a pty, the pty's foreground group (SIGTTOU held off: until then the program is
+	 * in the background). The monitor's programs are left as they were. */
+	sigset_t none, ttou;
 	sigemptyset(&none);
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, NULL);
+	if (!c->detached && (setpgid(0, 0) < 0 || (c->tty_fds && tcsetpgrp(c->pty, getpid()) < 0))) {
+		cit_error_set(&err, -errno, "sandbox step 'terminal' failed: the program's process group");
+		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int i = 0; i < 3; i++) {
+		int from = c->tty_fds & (1U << i) ? c->pty : c->stdio[i];
 		/* dup2 clears close-on-exec; an fd already in place must lose it too (or stay
 		 * closed, when the caller had closed it). */
-		if (c->stdio[i] == i ? fcntl(i, F_SETFD, 0) < 0 && errno != EBADF : dup2(c->stdio[i], i) < 0) {
+		if (from == i ? fcntl(i, F_SETFD, 0) < 0 && errno != EBADF : dup2(from, i) < 0) {
 			cit_error_set(&err, -errno, "sandbox step 'stdio' failed: dup2");
 			child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
 		}
@@ -194,7 +253,11 @@ static _Noreturn void program_main(struct child *c)
 		cit_error_set(&err, -errno, "sandbox step 'working directory' failed: %s", c->cwd);
 		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
 	}
-	execvpe(c->argv[0], c->argv, (char *const *)c->envp);
+	/* execvpe() looks the command up in the PATH of our own environment, which is the
+	 * caller's (or a keeper's): the program's environment is made ours first, so that
+	 * its PATH (the default one, or --env PATH) is the one searched. */
+	environ = (char **)c->envp;
+	execvp(c->argv[0], c->argv);
 	int e = errno;
 	cit_error_set(&err, -e, "%s", c->argv[0]);
 	child_fail(c->report, CIT_SYNC_EXEC_ERROR, &err, e == ENOENT ? 127 : 126);
@@ -215,15 +278,20 @@ static void init_forward(int sig, siginfo_t *si, void *uc)
 		kill(init_program_pid, sig);
 }
 
-/* Closes every fd of init but a and b, and points stdin, stdout and stderr at /dev/null:
- * init holds nothing of the caller's, and nothing that would keep a relay pipe open. */
-static void init_keep_only(int a, int b)
+/* Points init's stdin, stdout and stderr at the sandbox's /dev/null (opened once, before
+ * the program exists: an open of it later would show in the program's own watch on it)
+ * and closes every other fd but a and b: init holds nothing of the caller's, and nothing
+ * that would keep a relay pipe open. */
+static void init_keep_only(struct child *c, int a, int b)
 {
+	if (c->devnull < 0 && (c->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		_exit(125);
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(c->devnull, fd) < 0)
+			_exit(125);
 	const int keep[] = { a < b ? a : b, a < b ? b : a };
 	cit_close_fds_except(3, keep, 2);
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int fd = 0; fd < 3 && devnull >= 0; fd++)
-		dup2(devnull, fd);
+	c->devnull = 0;
 }
 
 /* SIGCHLD is blocked before any fork: a program that exits at once must still leave a
@@ -242,7 +310,8 @@ static int init_signals(struct child *c)
 	}
 	struct sigaction sa = { .sa_sigaction = init_forward, .sa_flags = SA_RESTART | SA_SIGINFO };
 	sigemptyset(&sa.sa_mask);
-	static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
+	static const int forwarded[] = { SIGHUP, SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
+					 SIGUSR2, SIGCONT, SIGWINCH, SIGTSTP };
 	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaction(forwarded[i], &sa, NULL);
 	return sfd;
@@ -262,19 +331,41 @@ static pid_t init_fork(struct child *c, void (*in_child)(struct child *c))
 	return pid;
 }
 
-/* Reaps everything until the program exits; its status decides. The supervisor never
- * writes once the program runs, so the report socket turning readable means it is gone
- * (killed, even): then the sandbox ends too, whoever init's parent is. */
+/* Once the program runs the supervisor writes only to continue it after a stop (its
+ * process group is its pid). Returns false when the supervisor is gone (killed, even):
+ * EOF, or anything but a message. */
+static bool on_supervisor(struct child *c, pid_t pid)
+{
+	struct cit_sync_msg m;
+	ssize_t n = recv(c->report, &m, sizeof(m), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	if (n != (ssize_t)sizeof(m) || m.version != CIT_SYNC_VERSION)
+		return false;
+	if (m.type == CIT_SYNC_CONTINUE)
+		kill(-pid, SIGCONT);
+	return true;
+}
+
+/* Reaps everything until the program exits; its status decides. A run's program is also
+ * watched for stops, which the supervisor follows (it stops too: ^Z). When the supervisor
+ * is gone the sandbox ends too, whoever init's parent is. */
 static _Noreturn void init_reap(struct child *c, pid_t pid, int sfd)
 {
-	/* Init keeps no stdio and no other fd: the relay sees EOF when the program is done. */
-	init_keep_only(c->report, sfd);
+	/* Init keeps no stdio and no other fd (not the pty either): the relay sees EOF when
+	 * the program is done. */
+	init_keep_only(c, c->report, sfd);
+	const int stops = c->detached ? 0 : WUNTRACED;
 	for (;;) {
 		int st;
 		pid_t r;
-		while ((r = waitpid(-1, &st, __WALL | WNOHANG)) > 0 || (r < 0 && errno == EINTR)) {
+		while ((r = waitpid(-1, &st, __WALL | WNOHANG | stops)) > 0 || (r < 0 && errno == EINTR)) {
 			if (r != pid)
 				continue;
+			if (WIFSTOPPED(st)) {
+				cit_sync_send(c->report, CIT_SYNC_STOPPED, WSTOPSIG(st), NULL);
+				continue;
+			}
 			cit_sync_send(c->report, CIT_SYNC_EXIT, st, NULL);
 			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		}
@@ -285,7 +376,7 @@ static _Noreturn void init_reap(struct child *c, pid_t pid, int sfd)
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = c->report, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0)
 			continue;
-		if (p[1].revents)
+		if (p[1].revents && !on_supervisor(c, pid))
 			_exit(128 + SIGKILL);
 		struct signalfd_siginfo si;
 		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
@@ -443,9 +534,23 @@ static int cmp_int(const void *a, const void *b)
 
 /* clone3 copied the creator's whole fd table: a monitor holds thousands of fds (its
  * trustlets' channels), which init must neither keep nor count against its RLIMIT_NOFILE.
- * Only what init needs stays: stdio, the sync socket, the listening socket, the plan. */
+ * Only what init needs stays: the program's stdio, the sync socket, the listening socket,
+ * the plan. Our own stdin, stdout or stderr that the program is not to have (it may be
+ * the caller's terminal) is pointed at /dev/null: init never holds the caller's terminal,
+ * not even while it sets the sandbox up. */
 static void drop_inherited_fds(struct child *c)
 {
+	int devnull = -1;
+	for (int fd = 0; fd < 3; fd++) {
+		if (c->stdio[0] == fd || c->stdio[1] == fd || c->stdio[2] == fd)
+			continue;
+		if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+			_exit(125);
+		if (dup2(devnull, fd) < 0)
+			_exit(125);
+	}
+	if (devnull > 2)
+		close(devnull);
 	int keep[3 + 2 + ARRAY_SIZE(c->plan->e)];
 	size_t n = 0;
 	for (int i = 0; i < 3; i++)
@@ -465,9 +570,11 @@ static void drop_inherited_fds(struct child *c)
 static _Noreturn void init_main(struct child *c)
 {
 	struct cit_error err = { 0 };
-	/* A detached sandbox (the monitor's) leaves the caller's session: Ctrl-C in the
-	 * monitor's terminal is for the monitor, which then ends its sandboxes itself. */
-	if (c->detached && setsid() < 0)
+	/* Every sandbox leaves its creator's session, so that no process in it has the
+	 * caller's terminal as its controlling one (/dev/tty would open it). A terminal's
+	 * keys reach the program through its pty, or are forwarded by the supervisor; the
+	 * monitor's ^C is for the monitor, which then ends its sandboxes itself. */
+	if (setsid() < 0)
 		_exit(125);
 	drop_inherited_fds(c);
 	for (size_t i = 0; i < ARRAY_SIZE(init_steps); i++) {
@@ -477,7 +584,7 @@ static _Noreturn void init_main(struct child *c)
 		}
 	}
 	if (c->listen_fd >= 0) {
-		init_keep_only(c->sync, c->listen_fd);
+		init_keep_only(c, c->sync, c->listen_fd);
 		park(c);
 	}
 	c->report = c->sync;
@@ -493,6 +600,10 @@ static _Noreturn void init_main(struct child *c)
 	c->envp = (const char *const *)envp;
 	c->cwd = cwd;
 	hide_cmdline();
+	if ((c->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		cit_error_set(&err, -errno, "sandbox step 'command' failed: /dev/null");
+		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
+	}
 	int sfd = init_signals(c);
 	init_reap(c, init_fork(c, program_main), sfd);
 }
@@ -508,14 +619,20 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	struct child c = { .cfg = cfg, .listen_fd = st->listen_fd, .argv = st->argv, .detached = st->detached,
 			   .envp = cfg->env, .cwd = cfg->cwd,
 			   .stdio = { st->stdio[0], st->stdio[1], st->stdio[2] },
-			   .tty = st->listen_fd < 0 && !st->detached && (isatty(0) || isatty(1) || isatty(2)) };
+			   .tty_fds = st->listen_fd < 0 && !st->detached ? st->tty_fds : 0, .pty = -1,
+			   .devnull = -1 };
 	/* The plan is large: heap, not stack. init inherits its trees over clone. */
 	_cleanup_free_ struct cit_fs_plan *plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return cit_error_set(err, -ENOMEM, "mount plan");
 	c.plan = plan;
-	if ((rc = cit_fs_plan_open(plan, cfg, c.tty, err)) < 0)
+	uid_t outside;
+	const unsigned n_ids = cfg->private_tmp ? 2 : 1;
+	if ((rc = cit_idmap_allocate(&outside, n_ids, err)) < 0 ||
+	    (rc = cit_fs_plan_open(plan, cfg, outside, c.tty_fds != 0, err)) < 0)
 		return rc;
+	if (st->copied)
+		memcpy(st->copied, plan->copied, plan->copied_len + 1);
 	int fds[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
 		cit_fs_plan_close(plan);
@@ -523,14 +640,6 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	}
 	sv->sync = fds[0];
 	c.sync = fds[1];
-	uid_t outside;
-	if ((rc = cit_idmap_allocate(&outside, err)) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		sv->sync = -1;
-		cit_fs_plan_close(plan);
-		return rc;
-	}
 	/* The sandbox's user namespace is owned by its own id, not by root: per-user kernel
 	 * quotas (inotify instances, user namespaces, ...) of everything inside are then
 	 * charged to that id, never to host root's. clone3 runs with that effective uid; root
@@ -551,12 +660,12 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	sv->pid = pid;
 	char name[64];
 	snprintf(name, sizeof(name), "citadel-%d", pid);
-	if ((rc = cit_idmap_write(pid, outside, err)) < 0 ||
-	    (rc = cit_fs_plan_idmap(plan, outside, err)) < 0 ||
+	if ((rc = cit_idmap_write(pid, outside, n_ids, err)) < 0 ||
 	    (rc = cit_sync_send(sv->sync, CIT_SYNC_MAPPED, 0, NULL)) < 0 ||
 	    (rc = cit_cgroup_create(&sv->cg, name, cfg, err)) < 0 ||
 	    (rc = cit_cgroup_attach(&sv->cg, pid, err)) < 0 ||
-	    (rc = cit_sync_send(sv->sync, CIT_SYNC_PLACED, 0, NULL)) < 0) {
+	    (rc = cit_sync_send(sv->sync, CIT_SYNC_PLACED, 0, NULL)) < 0 ||
+	    (c.tty_fds && (rc = cit_supervisor_take_terminal(sv, err)) < 0)) {
 		/* init's own account of a failed step explains an EPIPE better than EPIPE. */
 		if (rc == -EPIPE)
 			cit_error_set(err, rc, "the sandbox's first process died during setup");

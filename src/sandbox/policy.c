@@ -1,12 +1,17 @@
 #include "sandbox/policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/ioprio.h>
 #include <linux/kd.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -28,6 +33,23 @@
 #define SOCK_TYPE_MASK 0xfULL
 #define LOW32 0xffffffffULL
 #define HIGH32 0xffffffff00000000ULL
+
+/* The rows of every call that names a socket family, type and protocol. IP: TCP and UDP
+ * only (SCTP, DCCP, MPTCP and the like would load kernel modules). Raw and packet sockets
+ * kill the process. */
+#define SOCKET_ROWS(call) \
+	{ .syscall = (call), .verdict = CIT_SC_ALLOW, .n_cond = 1, .cond = { C_EQ(0, AF_UNIX) } }, \
+	IP_ROWS(call, AF_INET), IP_ROWS(call, AF_INET6), \
+	{ .syscall = (call), .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_NETLINK), C_EQ(2, NETLINK_ROUTE) } }, \
+	{ .syscall = (call), .verdict = CIT_SC_KILL, .n_cond = 2, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_RAW) } }, \
+	{ .syscall = (call), .verdict = CIT_SC_KILL, .n_cond = 2, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_RAW) } }, \
+	{ .syscall = (call), .verdict = CIT_SC_KILL, .n_cond = 1, .cond = { C_EQ(0, AF_PACKET) } }
+#define IP_ROW(call, fam, type, proto) \
+	{ .syscall = (call), .verdict = CIT_SC_ALLOW, .n_cond = 3, \
+	  .cond = { C_EQ(0, (fam)), C_MEQ(1, SOCK_TYPE_MASK, (type)), C_EQ(2, (proto)) } }
+#define IP_ROWS(call, fam) \
+	IP_ROW(call, fam, SOCK_STREAM, 0), IP_ROW(call, fam, SOCK_STREAM, IPPROTO_TCP), \
+	IP_ROW(call, fam, SOCK_DGRAM, 0), IP_ROW(call, fam, SOCK_DGRAM, IPPROTO_UDP)
 
 static const struct cit_sc_rule rules[] = {
 	/* Files and directories: the mount table, landlock and DAC decide what is reachable. */
@@ -154,22 +176,12 @@ static const struct cit_sc_rule rules[] = {
 	ALLOW("mq_getsetattr"),
 
 	/* Sockets: local, IP (the network namespace decides what it reaches) and the routing
-	 * netlink family that getaddrinfo() asks. Raw and packet sockets kill the process. */
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 1, .cond = { C_EQ(0, AF_UNIX) } },
-	/* IP: TCP and UDP only; SCTP, DCCP, MPTCP and the like would load kernel modules. */
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, 0) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, IPPROTO_TCP) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, 0) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, IPPROTO_UDP) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, 0) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_STREAM), C_EQ(2, IPPROTO_TCP) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, 0) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 3, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_DGRAM), C_EQ(2, IPPROTO_UDP) } },
-	{ .syscall = "socket", .verdict = CIT_SC_ALLOW, .n_cond = 2, .cond = { C_EQ(0, AF_NETLINK), C_EQ(2, NETLINK_ROUTE) } },
-	{ .syscall = "socket", .verdict = CIT_SC_KILL, .n_cond = 2, .cond = { C_EQ(0, AF_INET), C_MEQ(1, SOCK_TYPE_MASK, SOCK_RAW) } },
-	{ .syscall = "socket", .verdict = CIT_SC_KILL, .n_cond = 2, .cond = { C_EQ(0, AF_INET6), C_MEQ(1, SOCK_TYPE_MASK, SOCK_RAW) } },
-	{ .syscall = "socket", .verdict = CIT_SC_KILL, .n_cond = 1, .cond = { C_EQ(0, AF_PACKET) } },
-	ALLOW("socketpair"), ALLOW("bind"), ALLOW("listen"), ALLOW("accept"), ALLOW("accept4"),
+	 * netlink family that getaddrinfo() asks; nothing else (another family would autoload
+	 * its module on a modular kernel). socket(2) and socketpair(2) both name a family, a
+	 * type and a protocol, so both get exactly these rows. */
+	SOCKET_ROWS("socket"),
+	SOCKET_ROWS("socketpair"),
+	ALLOW("bind"), ALLOW("listen"), ALLOW("accept"), ALLOW("accept4"),
 	ALLOW("connect"), ALLOW("shutdown"), ALLOW("getsockname"), ALLOW("getpeername"),
 	ALLOW("getsockopt"), ALLOW("setsockopt"), ALLOW("sendto"), ALLOW("recvfrom"),
 	ALLOW("sendmsg"), ALLOW("recvmsg"), ALLOW("sendmmsg"), ALLOW("recvmmsg"),
@@ -211,6 +223,8 @@ const struct cit_sc_rule *cit_policy_rules(size_t *n_rules)
  * another program and makes no IPC objects, so nothing it starts or leaves can outlive its
  * life or reach its siblings. */
 static const struct cit_sc_rule trustlet_rules[] = {
+	/* The first PROCESS_ROWS rows: no new process, no other program (a native instance's;
+	 * an exec instance runs its program as processes of its own, within the pids limit). */
 	DENY("fork", EPERM), DENY("vfork", EPERM), DENY("execve", EPERM), DENY("execveat", EPERM),
 	/* A thread shares everything with its caller; anything else is a new process. */
 	{ .syscall = "clone", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(0, CLONE_THREAD, 0) } },
@@ -224,10 +238,84 @@ static const struct cit_sc_rule trustlet_rules[] = {
 	DENY("msgsnd", EPERM), DENY("msgrcv", EPERM), DENY("msgctl", EPERM), DENY("mq_open", EPERM),
 	DENY("mq_unlink", EPERM), DENY("mq_timedsend", EPERM), DENY("mq_timedreceive", EPERM),
 	DENY("mq_notify", EPERM), DENY("mq_getsetattr", EPERM),
+	/* Calls that name a process group or a user (every process of the function is in one
+	 * group and is one user): only PRIO_PROCESS and IOPRIO_WHO_PROCESS, whose pid the pid
+	 * rows below check. Any upper half is refused too. */
+	{ .syscall = "setpriority", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { { .arg = 0, .op = CIT_SC_NE, .datum = PRIO_PROCESS } } },
+	{ .syscall = "getpriority", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { { .arg = 0, .op = CIT_SC_NE, .datum = PRIO_PROCESS } } },
+	{ .syscall = "ioprio_set", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { { .arg = 0, .op = CIT_SC_NE, .datum = IOPRIO_WHO_PROCESS } } },
+	{ .syscall = "ioprio_get", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { { .arg = 0, .op = CIT_SC_NE, .datum = IOPRIO_WHO_PROCESS } } },
+	/* SIGIO and SIGURG to another process: F_SETOWN's pid is a pid row; F_SETOWN_EX's is
+	 * in memory seccomp cannot read, and so are the ioctls that set a file's owner. */
+	{ .syscall = "fcntl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, F_SETOWN_EX) } },
+	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, FIOSETOWN) } },
+	{ .syscall = "ioctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOW32, SIOCSPGRP) } },
+	/* Core scheduling shares a cookie with another process named by pid. */
+	{ .syscall = "prctl", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(0, LOW32, PR_SCHED_CORE) } },
+	/* The view is one mount for all the function's instances: an exclusive flock on one
+	 * of its files would make a sibling's flock wait. A shared one blocks nobody when no
+	 * instance can take an exclusive one. fcntl locks need no row: a write lock needs a
+	 * writable fd, which the view never gives. */
+	{ .syscall = "flock", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOCK_EX, LOCK_EX) } },
 };
+
+#define PROCESS_ROWS 6
 
 const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules)
 {
 	*n_rules = ARRAY_SIZE(trustlet_rules);
 	return trustlet_rules;
+}
+
+const struct cit_sc_rule *cit_policy_exec_rules(size_t *n_rules)
+{
+	*n_rules = ARRAY_SIZE(trustlet_rules) - PROCESS_ROWS;
+	return trustlet_rules + PROCESS_ROWS;
+}
+
+#define PID_ROW(n, a, z) { .syscall = (n), .arg = (a), .zero_self = (z), .err = EPERM }
+
+/* Every call that names another process by pid: an instance may name only itself. Its
+ * siblings and its template run as the same user, so the kernel's own checks (same owner)
+ * would let it change their limits, priorities and CPUs, or watch them. Signals are also
+ * scoped by the trustlet's landlock layer; ptrace-like access (get_robust_list, /proc)
+ * also fails because instances are not dumpable and landlock scopes ptrace: these rows are
+ * the same rule stated once for every call. Threads of the instance named by their tid
+ * (pthread_setaffinity_np) are refused too: the layer knows only the pid. */
+static const struct cit_sc_pid_rule trustlet_pid_rules[] = {
+	PID_ROW("prlimit64", 0, true),
+	PID_ROW("setpriority", 1, true), PID_ROW("getpriority", 1, true),
+	PID_ROW("sched_setaffinity", 0, true), PID_ROW("sched_getaffinity", 0, true),
+	PID_ROW("sched_setparam", 0, true), PID_ROW("sched_getparam", 0, true),
+	PID_ROW("sched_setscheduler", 0, true), PID_ROW("sched_getscheduler", 0, true),
+	PID_ROW("sched_setattr", 0, true), PID_ROW("sched_getattr", 0, true),
+	PID_ROW("sched_rr_get_interval", 0, true),
+	PID_ROW("ioprio_set", 1, true), PID_ROW("ioprio_get", 1, true),
+	PID_ROW("get_robust_list", 0, true),
+	PID_ROW("setpgid", 0, true), PID_ROW("setpgid", 1, true),
+	PID_ROW("getpgid", 0, true), PID_ROW("getsid", 0, true),
+	/* F_SETOWN 0 removes the owner; a negative value names a group. */
+	{ .syscall = "fcntl", .arg = 2, .zero_self = true, .when_arg = 1 + 1, .when_cmd = F_SETOWN, .err = EPERM },
+	/* The last SIGNAL_ROWS rows (a native instance's): 0 names the caller's process group
+	 * for kill, and a negative pid a group: only its own pid. tgkill and
+	 * rt_tgsigqueueinfo then reach only its own threads (the kernel checks that the tid is
+	 * in the group named). An exec instance signals its program's processes: its signals
+	 * are scoped by its landlock layer alone (itself and its descendants). */
+	PID_ROW("kill", 0, false), PID_ROW("tkill", 0, false), PID_ROW("tgkill", 0, false),
+	PID_ROW("rt_sigqueueinfo", 0, false), PID_ROW("rt_tgsigqueueinfo", 0, false),
+	PID_ROW("pidfd_open", 0, false),
+};
+
+#define SIGNAL_ROWS 6
+
+const struct cit_sc_pid_rule *cit_policy_trustlet_pid_rules(size_t *n_rules)
+{
+	*n_rules = ARRAY_SIZE(trustlet_pid_rules);
+	return trustlet_pid_rules;
+}
+
+const struct cit_sc_pid_rule *cit_policy_exec_pid_rules(size_t *n_rules)
+{
+	*n_rules = ARRAY_SIZE(trustlet_pid_rules) - SIGNAL_ROWS;
+	return trustlet_pid_rules;
 }

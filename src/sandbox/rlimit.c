@@ -19,6 +19,10 @@ int cit_rlimit_apply(const struct cit_sandbox_config *cfg, struct cit_error *err
 		{ RLIMIT_CORE, "RLIMIT_CORE", 0, 0 },
 		{ RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", 8ULL << 20, 8ULL << 20 },
 		{ RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", 1ULL << 20, 1ULL << 20 },
+		/* Queued signals and POSIX timers (each holds one preallocated), counted per user:
+		 * the sandbox's own id. The host's default (as many as processes, ~96,000 here)
+		 * is far more than a program queues. */
+		{ RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING", CIT_SIGPENDING_MAX, CIT_SIGPENDING_MAX },
 		/* No real-time scheduling and no raised priority, whatever the caller had. */
 		{ RLIMIT_RTPRIO, "RLIMIT_RTPRIO", 0, 0 },
 		{ RLIMIT_RTTIME, "RLIMIT_RTTIME", 0, 0 },

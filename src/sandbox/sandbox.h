@@ -20,24 +20,37 @@ enum cit_run_cause {
 	CIT_RUN_OUTPUT_LIMIT,   /* output limit exceeded; whole tree killed; status 153 */
 	CIT_RUN_OUT_OF_MEMORY,  /* the memory cgroup killed it; status 137 */
 	CIT_RUN_EXEC_FAILED,    /* the command could not be executed (126) or found (127) */
+	CIT_RUN_OUTPUT_FAILED,  /* our stdout or stderr refused its output (a full disk, a
+				 * closed fd): the rest was not relayed; status 125 */
 };
 
 struct cit_run_result {
 	enum cit_run_cause cause;
 	int status;             /* what `citadel run` exits with, 0..255 */
 	int signal;             /* for CIT_RUN_SIGNALED */
-	char detail[CIT_ERROR_MSG_MAX]; /* for CIT_RUN_EXEC_FAILED: why */
+	char detail[CIT_ERROR_MSG_MAX]; /* for CIT_RUN_EXEC_FAILED and CIT_RUN_OUTPUT_FAILED: why */
 };
 
 /* Runs argv[0] (looked up in the sandbox's PATH) with argv in a sandbox made from cfg.
  * stdin passes through; stdout and stderr pass through, relayed and counted when an
- * output limit is set. The caller must be single-threaded and have SIGCHLD at its
- * default disposition.
+ * output limit is set. A terminal of the caller's is never handed over: with a terminal
+ * (cit_sandbox_wants_terminal) the program gets a pty of its own, as its stdin and as its
+ * stdout and stderr where ours are terminals, relayed (and counted) to and from ours,
+ * which is in raw mode meanwhile and gets its modes back at the end; a stop of the
+ * program (^Z) stops the caller too, and continuing the caller continues it. Without one
+ * (CIT_TERMINAL_NEVER) a terminal of ours is relayed through a pipe. The caller must be
+ * single-threaded and have SIGCHLD at its default disposition.
  *
  * Returns 0 when the program ran (or could not be executed: see res->cause), or a
  * negative errno when Citadel itself failed; err then names the step that failed. */
 int cit_sandbox_run(const struct cit_sandbox_config *cfg, char *const argv[], struct cit_run_result *res,
 		    struct cit_error *err);
+
+/* Whether cit_sandbox_run() gives the program a pty: cfg->terminal, and for
+ * CIT_TERMINAL_AUTO whether our stdout is a terminal, or our stderr with a stdin that is
+ * none (not a terminal stdin with a stdout that is none: a pipeline's, whose other
+ * programs write to the terminal we would put in raw mode). */
+bool cit_sandbox_wants_terminal(const struct cit_sandbox_config *cfg);
 
 /* A long-lived sandbox that the caller watches itself (the monitor's runtime zygotes):
  * no relay, no signal forwarding, no wall clock. */

@@ -1,14 +1,15 @@
 /* The messages between a sandbox's supervisor and its first process, over a
  * SOCK_SEQPACKET socket (a socketpair, or for a warm sandbox the connection a run made to
  * it). Fixed layout with a version; the receiver checks the size and the version of every
- * message and NUL-terminates the text before use. */
+ * message and NUL-terminates the text before use. Only TERMINAL and REQUEST carry fds; an
+ * fd that comes with any other message is closed unused. */
 #pragma once
 
 #include <stdint.h>
 
 #include "common/error.h"
 
-#define CIT_SYNC_VERSION 1
+#define CIT_SYNC_VERSION 2
 
 enum cit_sync_type {
 	CIT_SYNC_MAPPED = 1,      /* supervisor -> init: the id map is written */
@@ -18,6 +19,14 @@ enum cit_sync_type {
 	CIT_SYNC_EXIT = 5,        /* init -> supervisor: the program's wait status (code) */
 	CIT_SYNC_READY = 6,       /* warm init -> keeper: built, restricted and listening */
 	CIT_SYNC_REQUEST = 7,     /* run -> warm sandbox: struct cit_sync_req */
+	CIT_SYNC_TERMINAL = 8,    /* init -> supervisor: the sandbox's pty master, the one fd
+				   * of the message (SCM_RIGHTS); init waits for TERMINAL_SET */
+	CIT_SYNC_TERMINAL_SET = 9, /* supervisor -> init: the pty has its size and modes; start
+				   * the program */
+	CIT_SYNC_STOPPED = 10,    /* init -> supervisor: the program stopped (code: the signal);
+				   * the supervisor stops too */
+	CIT_SYNC_CONTINUE = 11,   /* supervisor -> init: continued; SIGCONT the program's process
+				   * group. The only message sent to init once the program runs */
 };
 
 struct cit_sync_msg {

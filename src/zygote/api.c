@@ -87,17 +87,35 @@ void cit_init_fail(const char *fmt, ...)
 void cit_log(enum cit_log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "debug", "info", "warn", "error" };
-	char line[1024 + 16];
+	char line[CIT_LOG_LINE_MAX + 16];
 	int n = snprintf(line, sizeof(line), "%s ", (unsigned)level < 4 ? names[level] : "info");
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(line) - 2)
-		len = sizeof(line) - 2;
+	size_t len = m < 0 ? 0 : (size_t)m;
+	if (len > CIT_LOG_LINE_MAX)
+		len = CIT_LOG_LINE_MAX;
+	/* During a call: to the monitor, which writes it to the function's log with the
+	 * call's invocation id. */
+	struct cit_p_log p = { .level = (unsigned)level <= CIT_LOG_LEVEL_MAX ? (uint32_t)level : 1 };
+	int rc = cit_trustlet_request(CIT_MSG_LOG, CIT_GRANT_LOG, &p, sizeof(p), line + n, len, NULL);
+	if (rc != -EPERM)
+		return;
+	/* Outside a call (cit_init, a thread of the template): to stderr, which is the log too.
+	 * One write: lines of concurrent instances do not interleave (a pipe, < PIPE_BUF). */
+	len += (size_t)n;
+	if (len > 1024)
+		len = 1024;
 	line[len++] = '\n';
-	/* One write: lines of concurrent instances do not interleave (a pipe, < PIPE_BUF). */
 	ssize_t w = write(2, line, len);
 	(void)w;
+}
+
+int64_t cit_deadline(void)
+{
+	struct cit_p_none p = { 0 };
+	uint64_t left = 0;
+	int rc = cit_trustlet_request(CIT_MSG_DEADLINE, CIT_GRANT_DEADLINE, &p, sizeof(p), NULL, 0, &left);
+	return rc < 0 ? rc : (int64_t)(left > INT64_MAX ? INT64_MAX : left);
 }

@@ -1,18 +1,29 @@
 /* A trustlet: a copy-on-write fork of the template that serves one call at a time.
  *
- * Before any of the function's code runs again it is confined further than the template:
- *   1. it drops the template's channel and keeps only its own (from SPAWN);
+ * It is confined further than the template in the runtime's fork child handler, which
+ * runs before fork returns in the child and before any child handler the function's code
+ * registered (cit_trustlet_register): no code of the function's runs in a trustlet
+ * before it is confined.
+ *   1. it drops the template's channel and signalfd, and keeps only its own channel;
  *   2. its random state is reseeded (a fork copies libc's generators; siblings must not
  *      produce the same numbers);
- *   3. it is not dumpable: no sibling of the same uid may open its /proc/PID/mem, environ
- *      or fds, nor ptrace it;
- *   4. it gets a private directory, /tmp/i<pid>, as cwd and $TMPDIR;
+ *   3. it is not dumpable: no sibling of the same uid may open its /proc/PID/mem, environ,
+ *      cwd, maps or fds, nor ptrace it;
+ *   4. it makes its private directory /tmp/NAME, NAME 32 hex digits from getrandom(),
+ *      chosen after fork: the template never knew it, so no sibling (a copy of the
+ *      template) does; /tmp cannot be listed (mode 1733, owned by an id no process has);
+ *      cwd and $TMPDIR;
  *   5. its own landlock layer: read-only view, writes only beneath its own directory,
  *      signals and abstract sockets scoped to itself (siblings are out of reach);
- *   6. a further seccomp layer: threads yes, new processes and exec no.
- * Any failure ends it before it says HELLO; the monitor sees the channel close. */
+ *   6. a further seccomp layer: threads yes, new processes and exec no, no process but
+ *      itself named by pid (its pid patched into the layer), no exclusive flock.
+ * A failure ends it before it says HELLO (which carries NAME): it reports why in a HELLO
+ * with a negative code and no name, then exits. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,48 +34,135 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "objects/objects.h"
 #include "sandbox/landlock.h"
 #include "sandbox/seccomp.h"
 #include "zygote/runtime.h"
 
-static void reseed(void)
+/* The template being forked, set only by the runtime's own fork and only in the thread
+ * that forks: a fork the function's code makes (in its template) is none of the handler's
+ * business. */
+static _Thread_local struct cit_runtime *forking;
+
+/* TMPDIR: "/tmp" in the template; a trustlet writes "/NAME" after it, in place (nothing
+ * to allocate after fork), and NAME is its private directory. In the template NAME is
+ * never there. */
+#define TMPDIR_PREFIX "TMPDIR=/tmp"
+static char tmpdir_env[sizeof(TMPDIR_PREFIX "/") + CIT_DIR_NAME_LEN] = TMPDIR_PREFIX;
+static char *const own_dir = tmpdir_env + sizeof(TMPDIR_PREFIX);
+
+/* random() and rand() share their state in glibc: one seed for both. */
+static void reseed(const uint8_t seed[16])
 {
-	uint64_t seed[2] = { 0 };
-	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		_exit(1);
-	srandom((unsigned)seed[0]);
-	srand((unsigned)(seed[0] >> 32));
+	uint64_t s[2];
+	memcpy(s, seed, sizeof(s));
+	srandom((unsigned)(s[0] ^ (s[0] >> 32)));
 	unsigned short s48[3];
-	memcpy(s48, &seed[1], sizeof(s48));
+	memcpy(s48, &s[1], sizeof(s48));
 	seed48(s48);
 }
 
-static void confine(struct cit_runtime *rt)
+/* The channel of the trustlet being forked (from SPAWN), set with forking. */
+static _Thread_local int forking_chan = -1;
+
+/* A trustlet that cannot confine itself says why (a HELLO with the error and no name: the
+ * monitor keeps it as the function's reason if it keeps happening) and ends before any of
+ * the function's code runs in it. */
+static _Noreturn __attribute__((format(printf, 3, 4))) void give_up(int chan, int code, const char *fmt, ...)
+{
+	struct cit_p_hello h = { .code = code < 0 ? code : -EIO, .pid = (uint64_t)getpid() };
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(h.text, sizeof(h.text), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "citadel: trustlet %d: %s\n", getpid(), h.text);
+	cit_proto_send(chan, CIT_MSG_HELLO, 0, &h, sizeof(h), NULL, 0, NULL, 0);
+	_exit(1);
+}
+
+static void confine(struct cit_runtime *rt, int chan)
 {
 	struct cit_error err = { 0 };
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, 0) < 0)
-		_exit(1);
-	close(devnull);
-	reseed();
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	close(rt->sfd);
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	if (dup2(rt->devnull, 0) < 0)
+		give_up(chan, -errno, "/dev/null as stdin: %s", strerror(errno));
+	close(rt->devnull);
+	uint8_t rnd[32]; /* 16 bytes of seeds, 16 of the directory's name */
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		give_up(chan, -errno, "getrandom: %s", strerror(errno));
+	reseed(rnd);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		_exit(1);
-	char dir[32];
-	snprintf(dir, sizeof(dir), "/tmp/i%d", getpid());
-	if (mkdir(dir, 0700) < 0 || chdir(dir) < 0 || setenv("TMPDIR", dir, 1) < 0)
-		_exit(1);
-	_cleanup_close_ int own = open(dir, O_PATH | O_CLOEXEC | O_DIRECTORY);
-	if (own < 0 || cit_landlock_confine(rt->ro, rt->n_ro, rt->dev, own, &err) < 0) {
-		fprintf(stderr, "citadel: trustlet: %s\n", err.msg);
-		_exit(1);
+		give_up(chan, -errno, "PR_SET_DUMPABLE: %s", strerror(errno));
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < CIT_DIR_NAME_LEN / 2; i++) {
+		own_dir[2 * i] = hex[rnd[16 + i] >> 4];
+		own_dir[2 * i + 1] = hex[rnd[16 + i] & 15];
 	}
+	explicit_bzero(rnd, sizeof(rnd));
+	own_dir[-1] = '/';
+	const char *dir = tmpdir_env + sizeof("TMPDIR=") - 1;
+	/* The function's init may have set TMPDIR itself (or --env did): then it is set anew. */
+	if (mkdirat(rt->tmp, own_dir, 0700) < 0 || chdir(dir) < 0 ||
+	    (getenv("TMPDIR") != dir && setenv("TMPDIR", dir, 1) < 0))
+		give_up(chan, -errno, "making its private directory in /tmp: %s", strerror(errno));
+	_cleanup_close_ int own = openat(rt->tmp, own_dir, O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW);
+	if (own < 0)
+		give_up(chan, -errno, "opening its private directory: %s", strerror(errno));
+	if (cit_landlock_confine(rt->ro, rt->n_ro, rt->dev, own, &err) < 0)
+		give_up(chan, err.code, "%s", err.msg);
 	for (size_t i = 0; i < rt->n_ro; i++)
-		close(rt->ro[i]);
+		close(rt->ro[i].fd);
 	close(rt->dev);
-	if (cit_seccomp_install(&cit_seccomp_trustlet, &err) < 0) {
-		fprintf(stderr, "citadel: trustlet: %s\n", err.msg);
-		_exit(1);
-	}
+	close(rt->tmp);
+	/* The runtime's instance layer: an exec instance's program may make processes. */
+	bool exec = rt->ops->layer == CIT_SC_LAYER_EXEC;
+	if (cit_seccomp_install_self(exec ? &cit_seccomp_exec : &cit_seccomp_trustlet,
+				     exec ? cit_seccomp_exec_self : cit_seccomp_trustlet_self,
+				     exec ? cit_seccomp_exec_n_self : cit_seccomp_trustlet_n_self, (uint32_t)getpid(), &err) < 0)
+		give_up(chan, err.code, "%s", err.msg);
+	/* Its program's orphans come to it, to be ended with the call. */
+	if (rt->ops->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		give_up(chan, -errno, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+}
+
+static void confine_child(void)
+{
+	struct cit_runtime *rt = forking;
+	if (!rt)
+		return;
+	forking = NULL;
+	confine(rt, forking_chan);
+}
+
+int cit_trustlet_register(void)
+{
+	if (putenv(tmpdir_env) < 0)
+		return -errno;
+	return -pthread_atfork(NULL, NULL, confine_child);
+}
+
+pid_t cit_trustlet_fork(struct cit_runtime *rt, int chan)
+{
+	/* Every signal waits until the new trustlet is confined: a handler of the function's
+	 * (a thread of the template may signal pids about to be made) must not run in it
+	 * before. The child handler confines it with all of them blocked; then the mask is
+	 * what it was (SIGCHLD, which the template reads from its signalfd, open again). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	forking = rt;
+	forking_chan = chan;
+	pid_t pid = fork();
+	forking = NULL;
+	forking_chan = -1;
+	if (pid == 0)
+		sigdelset(&old, SIGCHLD);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pid;
 }
 
 /* The request's bytes: inline in the message, or a data object mapped read-only. */
@@ -72,36 +170,76 @@ static int map_request(struct cit_rx *rx, const void **data, size_t *len, void *
 {
 	*map = NULL;
 	if (!rx->nfds) {
-		*data = rx->body->data_len ? rx->data : NULL;
-		*len = rx->body->data_len;
+		*data = rx->data_len ? rx->data : NULL;
+		*len = rx->data_len;
 		return 0;
 	}
-	uint64_t n = rx->body->obj_len;
-	if (cit_object_check(rx->fds[0], n, SIZE_MAX) < 0)
-		return -EPROTO;
-	if (n == 0) {
-		*data = NULL;
-		*len = 0;
-		return 0;
-	}
-	void *m = mmap(NULL, n, PROT_READ, MAP_SHARED, rx->fds[0], 0);
-	if (m == MAP_FAILED)
-		return -errno;
-	*map = m;
-	*data = m;
-	*len = n;
-	return 0;
+	*len = (size_t)rx->obj_len;
+	int rc = cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, data, map);
+	return rc == -EPERM || rc == -EPROTO ? -EPROTO : rc;
 }
 
-static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx, uint64_t seq)
+/* The call in progress, for the requests its code makes (cit_log, cit_deadline) from any
+ * of its threads: one request at a time on the channel, each answered (REPLY) before the
+ * next; the result goes out only when none is in flight. */
+static struct {
+	pthread_mutex_t lock;
+	int chan;                 /* -1: no call in progress */
+	uint32_t grants;
+	uint64_t next_id;
+	_Alignas(16) char buf[sizeof(struct cit_msg) + sizeof(struct cit_p_reply) + CIT_INLINE_MAX];
+} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { 0 } };
+
+int cit_trustlet_request(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,
+			 uint64_t *value)
 {
+	pthread_mutex_lock(&current.lock);
+	int rc = -EPERM;
+	if (current.chan < 0 || !(current.grants & grant))
+		goto out;
+	uint64_t id = ++current.next_id;
+	rc = data || len ? cit_proto_send_data(current.chan, type, id, payload, plen, data, len)
+			 : cit_proto_send(current.chan, type, id, payload, plen, NULL, 0, NULL, 0);
+	if (rc == -EAGAIN)
+		rc = cit_proto_send_wait(current.chan, type, id, payload, plen, data, len, NULL, 0);
+	if (rc < 0)
+		goto out;
+	struct cit_rx rx;
+	struct cit_error err = { 0 };
+	rc = cit_proto_recv_wait(current.chan, current.buf, &rx, &err);
+	if (rc <= 0 || rx.hdr.type != CIT_MSG_REPLY || rx.hdr.id != id) {
+		/* The monitor answers every request, in order: anything else is the end. */
+		fprintf(stderr, "citadel: trustlet %d: no answer to a request\n", getpid());
+		_exit(1);
+	}
+	const struct cit_p_reply *r = CIT_P(&rx, cit_p_reply);
+	rc = r->code;
+	if (value)
+		*value = r->value;
+	cit_rx_close(&rx);
+out:
+	pthread_mutex_unlock(&current.lock);
+	return rc;
+}
+
+static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
+{
+	const struct cit_p_call *in = CIT_P(rx, cit_p_call);
 	struct cit_response resp = { .limit = rt->output_bytes };
-	struct cit_request req = { .function = rt->name, .invocation = seq };
+	struct cit_request req = { .function = rt->name, .invocation = in->invocation };
 	void *map;
-	struct cit_body out = { 0 };
+	struct cit_p_result out = { 0 };
 	int rc = map_request(rx, &req.data, &req.len, &map);
+	pthread_mutex_lock(&current.lock);
+	current.chan = chan;
+	current.grants = in->grants;
+	pthread_mutex_unlock(&current.lock);
 	if (rc == 0)
-		rc = rt->handler(&req, &resp);
+		rc = rt->ops->invoke(rt, &req, &resp);
+	pthread_mutex_lock(&current.lock); /* no request in flight from here on */
+	current.chan = -1;
+	current.grants = 0;
+	pthread_mutex_unlock(&current.lock);
 	if (map)
 		munmap(map, req.len);
 	if (resp.overflow) {
@@ -114,7 +252,7 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx, uint64_t s
 	if (out.code)
 		rc = cit_proto_send(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, NULL, 0);
 	else
-		rc = cit_proto_send_data(chan, CIT_MSG_RESULT, rx->hdr.id, &out, resp.buf, resp.len);
+		rc = cit_proto_send_data(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), resp.buf, resp.len);
 	free(resp.buf);
 	if (rc < 0) {
 		fprintf(stderr, "citadel: trustlet %d: sending the result: %s\n", getpid(), strerror(-rc));
@@ -124,11 +262,13 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx, uint64_t s
 
 _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan)
 {
-	confine(rt);
-	struct cit_body hello = { .aux = (uint64_t)getpid() };
+	if (!own_dir[0])
+		_exit(1); /* not confined: never serve */
+	struct cit_p_hello hello = { .pid = (uint64_t)getpid() };
+	memcpy(hello.dir, own_dir, CIT_DIR_NAME_LEN);
 	if (cit_proto_send(chan, CIT_MSG_HELLO, 0, &hello, sizeof(hello), NULL, 0, NULL, 0) < 0)
 		_exit(1);
-	for (uint64_t seq = 1;; seq++) {
+	for (;;) {
 		struct cit_rx rx;
 		struct cit_error err = { 0 };
 		int rc = cit_proto_recv_wait(chan, rt->buf, &rx, &err);
@@ -137,7 +277,7 @@ _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan)
 		if (rc <= 0)
 			_exit(0); /* the monitor let us go, or broke the protocol */
 		if (rx.hdr.type == CIT_MSG_CALL)
-			call(rt, chan, &rx, seq);
+			call(rt, chan, &rx);
 		cit_rx_close(&rx);
 	}
 }

@@ -13,6 +13,9 @@
  * Being killed (SIGSYS from seccomp, SIGKILL from the memory cgroup, SIGXCPU, ...) also
  * means the attack failed; the test sees that in citadel's exit status.
  *
+ * The attacks on what the kernel counts machine-wide (socket buffers, inotify watches,
+ * queued signals, ...) are in exhaust.c; they take the bound they test as an argument.
+ *
  * System calls go through syscall(2) wherever glibc's wrapper is missing or would check
  * or rewrite the arguments itself. Attacks that would change the host if they worked use
  * arguments that do no harm (the current time, an unload of nothing, ...). Output goes
@@ -24,6 +27,8 @@
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/if_ether.h>
+#include <linux/aio_abi.h>
+#include <linux/fanotify.h>
 #include <linux/io_uring.h>
 #include <linux/keyctl.h>
 #include <linux/perf_event.h>
@@ -38,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -52,11 +58,11 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_ESCAPED 66
-#define EXIT_ERROR 2
+#include "attack.h"
 
 /* ---- reporting ---------------------------------------------------------------------- */
 
@@ -73,7 +79,7 @@ static void say(const char *verdict, const char *fmt, va_list ap)
 			break;
 }
 
-__attribute__((format(printf, 1, 2))) static int blocked(const char *fmt, ...)
+int blocked(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -82,7 +88,7 @@ __attribute__((format(printf, 1, 2))) static int blocked(const char *fmt, ...)
 	return 0;
 }
 
-__attribute__((format(printf, 1, 2))) static int escaped(const char *fmt, ...)
+int escaped(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -91,7 +97,7 @@ __attribute__((format(printf, 1, 2))) static int escaped(const char *fmt, ...)
 	return EXIT_ESCAPED;
 }
 
-__attribute__((format(printf, 1, 2))) static int done(const char *fmt, ...)
+int done(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -100,7 +106,7 @@ __attribute__((format(printf, 1, 2))) static int done(const char *fmt, ...)
 	return 0;
 }
 
-__attribute__((format(printf, 1, 2))) static int error(const char *fmt, ...)
+int error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -109,7 +115,7 @@ __attribute__((format(printf, 1, 2))) static int error(const char *fmt, ...)
 	return EXIT_ERROR;
 }
 
-static const char *ename(int e)
+const char *ename(int e)
 {
 	const char *n = strerrorname_np(e);
 	return n ? n : "E?";
@@ -123,8 +129,7 @@ static int verdict(long r, const char *what)
 	return escaped("%s returned %ld", what, r);
 }
 
-/* A number from the command line; a malformed one ends the helper with ERROR. */
-static long num(const char *s)
+long num(const char *s)
 {
 	char *end;
 	errno = 0;
@@ -154,11 +159,24 @@ static int a_read_file(char **argv)
  * success changes no host setting (core_pattern, sysrq-trigger, ...) by itself. */
 static int a_write_file(char **argv)
 {
-	int fd = open(argv[0], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+	/* O_NONBLOCK: a FIFO with no reader refuses (ENXIO) rather than waits. */
+	int fd = open(argv[0], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return blocked("%s open %s for writing", ename(errno), argv[0]);
 	close(fd);
 	return escaped("opened %s for writing", argv[0]);
+}
+
+/* Opens an existing PATH (a FIFO, say) for writing and writes a line: without O_CREAT,
+ * which a read-only mount refuses before anything else is looked at. */
+static int a_open_write(char **argv)
+{
+	int fd = open(argv[0], O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return blocked("%s open %s for writing", ename(errno), argv[0]);
+	ssize_t n = write(fd, "from the sandbox\n", 17);
+	close(fd);
+	return escaped("opened %s for writing (wrote %zd bytes)", argv[0], n);
 }
 
 /* Climbs far above / with "..", then looks for the host path from there. */
@@ -562,6 +580,167 @@ static int a_packet_socket(char **argv)
 	return verdict(socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), "socket AF_PACKET");
 }
 
+/* A host daemon's pathname socket: connect to it (stream), or send to it (datagram,
+ * by sendto and by sendmsg). */
+static int unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -1;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int a_unix_connect(char **argv)
+{
+	struct sockaddr_un sa;
+	if (unix_addr(argv[0], &sa) < 0)
+		return error("path too long");
+	static const int types[] = { SOCK_STREAM, SOCK_SEQPACKET };
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return blocked("%s socket", ename(errno));
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return escaped("connected to %s", argv[0]);
+		if (errno != EPROTOTYPE) /* a stream listener refuses a seqpacket: try the other */
+			return blocked("%s connect %s", ename(errno), argv[0]);
+		close(fd);
+	}
+	return blocked("EPROTOTYPE connect %s", argv[0]);
+}
+
+static int a_unix_send(char **argv)
+{
+	struct sockaddr_un sa;
+	if (unix_addr(argv[0], &sa) < 0)
+		return error("path too long");
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return blocked("%s socket", ename(errno));
+	if (sendto(fd, "sendto", 6, 0, (struct sockaddr *)&sa, sizeof(sa)) >= 0)
+		return escaped("sendto %s", argv[0]);
+	int e1 = errno;
+	struct iovec iov = { .iov_base = "sendmsg", .iov_len = 7 };
+	struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
+	if (sendmsg(fd, &mh, 0) >= 0)
+		return escaped("sendmsg %s", argv[0]);
+	return blocked("%s sendto, %s sendmsg %s", ename(e1), ename(errno), argv[0]);
+}
+
+/* Every address family but the allowed ones (unix, IP, netlink; packet kills), by
+ * socket(2) and by socketpair(2), each type: the call must be refused before the family's
+ * code runs (ENOSYS from the policy; EAFNOSUPPORT, EOPNOTSUPP or success mean the kernel
+ * reached it, and on a modular kernel loaded its module). IP protocols other than TCP
+ * and UDP the same. */
+static int a_socket_families(char **argv)
+{
+	(void)argv;
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, SOCK_RDM };
+	int tried = 0;
+	for (int fam = 1; fam < 46; fam++) {
+		if (fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK || fam == AF_PACKET)
+			continue;
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++, tried += 2) {
+			int sv[2];
+			if (socket(fam, types[t] | SOCK_CLOEXEC, 0) >= 0 || errno != ENOSYS)
+				return escaped("socket(%d, %d) reached the family: %s", fam, types[t], ename(errno));
+			if (socketpair(fam, types[t] | SOCK_CLOEXEC, 0, sv) == 0 || errno != ENOSYS)
+				return escaped("socketpair(%d, %d) reached the family: %s", fam, types[t], ename(errno));
+		}
+	}
+	static const int protos[] = { 132 /* SCTP */, 33 /* DCCP */, 262 /* MPTCP */, 136 /* UDPLITE */ };
+	for (size_t p = 0; p < sizeof(protos) / sizeof(protos[0]); p++, tried += 2) {
+		int sv[2];
+		if (socket(AF_INET, SOCK_STREAM, protos[p]) >= 0 || errno != ENOSYS)
+			return escaped("socket(AF_INET, %d) reached the protocol: %s", protos[p], ename(errno));
+		if (socketpair(AF_INET6, SOCK_STREAM, protos[p], sv) == 0 || errno != ENOSYS)
+			return escaped("socketpair(AF_INET6, %d) reached the protocol: %s", protos[p], ename(errno));
+	}
+	return blocked("ENOSYS for all %d calls naming another family or protocol", tried);
+}
+
+/* Watches DIR for SECONDS (kind: inotify, dnotify or fanotify) after saying so on its
+ * first line; the test meanwhile makes other processes (the host, another sandbox) use
+ * files there. This process does nothing in DIR itself, so any event is someone else's
+ * activity. */
+static int a_watch(char **argv)
+{
+	const char *kind = argv[0], *dir = argv[1];
+	long secs = num(argv[2]);
+	int fd;
+	if (!strcmp(kind, "inotify")) {
+		fd = (int)syscall(SYS_inotify_init1, O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0 || syscall(SYS_inotify_add_watch, fd, dir, 0xfffU /* IN_ALL_EVENTS */) < 0)
+			return blocked("%s inotify on %s", ename(errno), dir);
+	} else if (!strcmp(kind, "dnotify")) {
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		sigset_t rt;
+		sigemptyset(&rt);
+		sigaddset(&rt, SIGRTMIN);
+		sigprocmask(SIG_BLOCK, &rt, NULL);
+		if (fd < 0 || fcntl(fd, F_SETSIG, SIGRTMIN) < 0 ||
+		    fcntl(fd, F_NOTIFY, DN_ACCESS | DN_MODIFY | DN_CREATE | DN_DELETE | DN_RENAME | DN_ATTRIB | DN_MULTISHOT) < 0)
+			return blocked("%s dnotify on %s", ename(errno), dir);
+	} else if (!strcmp(kind, "fanotify")) {
+		fd = (int)syscall(SYS_fanotify_init, 0 /* FAN_CLASS_NOTIF */, O_RDONLY);
+		if (fd < 0)
+			return blocked("%s fanotify_init", ename(errno));
+		return escaped("fanotify_init");
+	} else {
+		return error("unknown kind %s", kind);
+	}
+	done("watching %s", dir);
+	for (long waited = 0; waited < secs * 10; waited++) {
+		char buf[4096] __attribute__((aligned(8)));
+		if (!strcmp(kind, "inotify")) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n > 0) {
+				const char *name = ((const int *)buf)[3] ? buf + 16 : "";
+				return escaped("inotify reported mask %#x on '%s' in %s", ((const unsigned *)buf)[1], name, dir);
+			}
+		} else {
+			sigset_t rt;
+			sigemptyset(&rt);
+			sigaddset(&rt, SIGRTMIN);
+			if (sigtimedwait(&rt, NULL, &(struct timespec){ 0, 0 }) > 0)
+				return escaped("dnotify reported activity in %s", dir);
+		}
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	return blocked("nothing reported in %s for %lds", dir, secs);
+}
+
+/* Takes a lock (kind: flock, posix, ofd, lease) on PATH and holds it SECONDS after saying
+ * so; the test meanwhile takes a conflicting lock, or opens the file for writing, from the
+ * host, which must not wait for this process. */
+static int a_lock(char **argv)
+{
+	const char *kind = argv[0], *path = argv[1];
+	long secs = num(argv[2]);
+	/* fd:N locks what the program was handed as fd N (its stdio), not a path to it. */
+	int fd = !strncmp(path, "fd:", 3) ? (int)num(path + 3) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return blocked("%s open %s", ename(errno), path);
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	long r;
+	if (!strcmp(kind, "flock"))
+		r = flock(fd, LOCK_EX | LOCK_NB);
+	else if (!strcmp(kind, "posix"))
+		r = fcntl(fd, F_SETLK, &fl);
+	else if (!strcmp(kind, "ofd"))
+		r = fcntl(fd, F_OFD_SETLK, &fl);
+	else if (!strcmp(kind, "lease"))
+		r = fcntl(fd, F_SETLEASE, F_RDLCK);
+	else
+		return error("unknown kind %s", kind);
+	if (r < 0)
+		return blocked("%s %s lock on %s", ename(errno), kind, path);
+	done("locked %s (%s)", path, kind);
+	sleep((unsigned)secs);
+	return done("released %s", path);
+}
+
 /* ---- kernel attack surface and the machine ------------------------------------------ */
 
 static int a_bpf(char **argv)
@@ -595,6 +774,13 @@ static int a_add_key(char **argv)
 		       "add_key to the session keyring");
 }
 
+static int a_request_key(char **argv)
+{
+	(void)argv;
+	return verdict(syscall(SYS_request_key, "user", "citadel-escape", NULL, KEY_SPEC_SESSION_KEYRING),
+		       "request_key from the session keyring");
+}
+
 static int a_userfaultfd(char **argv)
 {
 	(void)argv;
@@ -606,6 +792,21 @@ static int a_io_uring(char **argv)
 	(void)argv;
 	struct io_uring_params p = { 0 };
 	return verdict(syscall(SYS_io_uring_setup, 4U, &p), "io_uring_setup");
+}
+
+/* Native AIO reserves its events from the machine-wide fs.aio-max-nr. */
+static int a_aio_setup(char **argv)
+{
+	(void)argv;
+	aio_context_t ctx = 0;
+	return verdict(syscall(SYS_io_setup, 4096U, &ctx), "io_setup");
+}
+
+/* A fanotify group and its marks come from per-user quotas a sandbox need not have. */
+static int a_fanotify_init(char **argv)
+{
+	(void)argv;
+	return verdict(syscall(SYS_fanotify_init, FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY), "fanotify_init");
 }
 
 static int a_perf_event_open(char **argv)
@@ -696,6 +897,108 @@ static int a_tiocsti(char **argv)
 static int a_tiocsti_high(char **argv)
 {
 	return tiocsti(argv[0], true);
+}
+
+/* Opens what TTY names: "-" for stdin, stdout and stderr (those that are terminals), or a
+ * path (/dev/tty). Returns how many terminals went into fds, or -errno when TTY is a
+ * path that cannot be opened. */
+static int tty_open(const char *tty, int fds[3])
+{
+	int n = 0;
+	if (!strcmp(tty, "-")) {
+		for (int fd = 0; fd < 3; fd++)
+			if (isatty(fd))
+				fds[n++] = fd;
+		return n;
+	}
+	int fd = open(tty, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	fds[n++] = fd;
+	return n;
+}
+
+/* What a program could do to a terminal that would outlast it: another line discipline
+ * (N_NULL: nothing typed reaches anyone), raw modes that also stop background writers
+ * (TOSTOP), a 1x1 window, exclusive use (no one else may open it), output stopped. */
+static void tty_damage(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct termios t;
+		if (tcgetattr(fds[i], &t) == 0) {
+			cfmakeraw(&t);
+			t.c_lflag |= TOSTOP;
+			tcsetattr(fds[i], TCSANOW, &t);
+		}
+		struct winsize w = { .ws_row = 1, .ws_col = 1 };
+		ioctl(fds[i], TIOCSWINSZ, &w);
+		ioctl(fds[i], TIOCEXCL);
+		int ldisc = 27; /* N_NULL */
+		ioctl(fds[i], TIOCSETD, &ldisc);
+		tcflow(fds[i], TCOOFF);
+	}
+}
+
+/* Goes for the caller's terminal by way of GAME, then damages what it reached; judged
+ * from outside (the caller's terminal must be as it was). The verdict comes first: a
+ * damaged terminal may take no more output.
+ *   damage  straight at TTY
+ *   notty   TIOCNOTTY first (drops the controlling terminal), then at TTY
+ *   sctty   a new session that steals TTY as its controlling terminal (TIOCSCTTY, 1)
+ *   jobctl  TTY's foreground taken from citadel, with TOSTOP: a citadel that writes to
+ *           its own terminal would stop (SIGTTOU) and the run hang
+ *   flush   TCFLSH of both queues first
+ *   hold    a child keeps TTY, and damages it a second after the program has exited
+ *   write   no damage: 4 MiB written to TTY, around the output limit if it were the
+ *           caller's own */
+static int a_tty(char **argv)
+{
+	const char *game = argv[0];
+	int fds[3];
+	signal(SIGHUP, SIG_IGN); /* TIOCNOTTY of a session leader hangs its terminal up */
+	signal(SIGTTOU, SIG_IGN);
+	if (!strcmp(game, "sctty")) {
+		setsid();
+		int n = tty_open(argv[1], fds);
+		for (int i = 0; i < n; i++)
+			ioctl(fds[i], TIOCSCTTY, 1);
+	}
+	int n = tty_open(argv[1], fds);
+	if (n < 0)
+		return blocked("%s open %s", ename(-n), argv[1]);
+	if (!strcmp(game, "write")) {
+		static char buf[65536];
+		memset(buf, 'w', sizeof(buf));
+		for (int k = 0; k < 64; k++)
+			for (int i = 0; i < n; i++)
+				if (write(fds[i], buf, sizeof(buf)) < 0)
+					return blocked("%s write %s", ename(errno), argv[1]);
+		return done("wrote 4 MiB to %d terminals", n);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(game, "notty"))
+			ioctl(fds[i], TIOCNOTTY);
+		if (!strcmp(game, "jobctl")) {
+			setpgid(0, 0);
+			tcsetpgrp(fds[i], getpgrp());
+		}
+		if (!strcmp(game, "flush"))
+			tcflush(fds[i], TCIOFLUSH);
+	}
+	if (!strcmp(game, "hold")) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return error("fork: %s", ename(errno));
+		if (pid == 0) {
+			sleep(1);
+			tty_damage(fds, n);
+			_exit(0);
+		}
+		return done("a child holds %d terminals", n);
+	}
+	done("%s: damaging %d terminals", game, n);
+	tty_damage(fds, n);
+	return 0;
 }
 
 /* ---- other system call entries ------------------------------------------------------ */
@@ -864,16 +1167,10 @@ static int a_cpu_burn_ignore(char **argv)
 
 /* ---- dispatch ----------------------------------------------------------------------- */
 
-struct attack {
-	const char *name;
-	const char *args; /* names of its arguments, for the usage message */
-	int nargs;
-	int (*run)(char **argv);
-};
-
 static const struct attack attacks[] = {
 	{ "read-file", "PATH", 1, a_read_file },
 	{ "write-file", "PATH", 1, a_write_file },
+	{ "open-write", "PATH", 1, a_open_write },
 	{ "chdir-escape", "PATH", 1, a_chdir_escape },
 	{ "symlink-write", "DIR", 1, a_symlink_write },
 	{ "hardlink", "DIR", 1, a_hardlink },
@@ -904,13 +1201,21 @@ static const struct attack attacks[] = {
 	{ "clone3-newuser", "", 0, a_clone3_newuser },
 	{ "connect-tcp", "PORT", 1, a_connect_tcp },
 	{ "abstract-unix", "NAME", 1, a_abstract_unix },
+	{ "unix-connect", "PATH", 1, a_unix_connect },
+	{ "unix-send", "PATH", 1, a_unix_send },
+	{ "socket-families", "", 0, a_socket_families },
+	{ "watch", "inotify|dnotify|fanotify DIR SECONDS", 3, a_watch },
+	{ "lock", "flock|posix|ofd|lease PATH|fd:N SECONDS", 3, a_lock },
 	{ "raw-socket", "", 0, a_raw_socket },
 	{ "packet-socket", "", 0, a_packet_socket },
 	{ "bpf", "", 0, a_bpf },
 	{ "keyctl", "", 0, a_keyctl },
 	{ "add-key", "", 0, a_add_key },
+	{ "request-key", "", 0, a_request_key },
 	{ "userfaultfd", "", 0, a_userfaultfd },
 	{ "io-uring", "", 0, a_io_uring },
+	{ "aio-setup", "", 0, a_aio_setup },
+	{ "fanotify-init", "", 0, a_fanotify_init },
 	{ "perf-event-open", "", 0, a_perf_event_open },
 	{ "kexec-load", "", 0, a_kexec_load },
 	{ "init-module", "", 0, a_init_module },
@@ -922,6 +1227,7 @@ static const struct attack attacks[] = {
 	{ "sethostname", "", 0, a_sethostname },
 	{ "tiocsti", "TTY|-", 1, a_tiocsti },
 	{ "tiocsti-high", "TTY|-", 1, a_tiocsti_high },
+	{ "tty", "damage|notty|sctty|jobctl|flush|hold|write TTY|-", 2, a_tty },
 	{ "x32-getpid", "", 0, a_x32_getpid },
 	{ "i386-getpid", "", 0, a_i386_getpid },
 	{ "nr-high-bits", "", 0, a_nr_high_bits },
@@ -937,12 +1243,17 @@ static const struct attack attacks[] = {
 
 int main(int argc, char **argv)
 {
-	const size_t n = sizeof(attacks) / sizeof(attacks[0]);
-	for (size_t i = 0; argc >= 2 && i < n; i++)
-		if (!strcmp(argv[1], attacks[i].name) && argc - 2 == attacks[i].nargs)
-			return attacks[i].run(argv + 2);
+	const struct {
+		const struct attack *row;
+		size_t n;
+	} tables[] = { { attacks, sizeof(attacks) / sizeof(attacks[0]) }, { exhaust_attacks, n_exhaust_attacks } };
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (size_t i = 0; argc >= 2 && i < tables[t].n; i++)
+			if (!strcmp(argv[1], tables[t].row[i].name) && argc - 2 == tables[t].row[i].nargs)
+				return tables[t].row[i].run(argv + 2);
 	fprintf(stderr, "usage: attack NAME [ARGS]; the attacks:\n");
-	for (size_t i = 0; i < n; i++)
-		fprintf(stderr, "  %s %s\n", attacks[i].name, attacks[i].args);
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (size_t i = 0; i < tables[t].n; i++)
+			fprintf(stderr, "  %s %s\n", tables[t].row[i].name, tables[t].row[i].args);
 	return EXIT_ERROR;
 }

@@ -37,21 +37,33 @@ int main(void)
 	tap_ok(cit_parse_u64("17", 1, 20, &n) == 0 && n == 17, "u64 in range");
 	tap_ok(cit_parse_u64("21", 1, 20, &n) == -ERANGE, "u64 above range");
 	tap_ok(cit_parse_u64("0x10", 0, 99, &n) == -EINVAL, "u64 rejects hex");
+	static const struct { const char *in; int rc; uint32_t millis; } cpus[] = {
+		{ "1", 0, 1000 }, { "0.5", 0, 500 }, { "0", 0, 0 }, { "0.01", 0, 10 }, { "1024", 0, 1024000 },
+		{ "0.009", -ERANGE, 0 }, { "0.001", -ERANGE, 0 }, { "1025", -ERANGE, 0 }, { "-1", -EINVAL, 0 },
+		{ "x", -EINVAL, 0 }, { "1e3", 0, 1000000 }, { "", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cpus) / sizeof(cpus[0]); i++) {
+		uint32_t v = 0;
+		int rc = cit_parse_cpus(cpus[i].in, &v);
+		tap_ok(rc == cpus[i].rc && (rc || v == cpus[i].millis), "cpus '%s' -> rc %d value %u", cpus[i].in, rc, v);
+	}
 
 	struct cit_sandbox_config cfg;
 	struct cit_error err = { 0 };
 	cit_sandbox_config_init(&cfg);
 	tap_ok(cit_sandbox_config_check(&cfg, &err) == 0, "defaults are valid");
-	char good[] = "/srv/data:/data", rel[] = "data:/data", dots[] = "/srv/../etc:/x", root[] = "/srv:/";
-	char same[] = "/opt/x";
-	tap_ok(cit_sandbox_add_bind(&cfg, good, true, &err) == 0 && !strcmp(cfg.binds[0].dst, "/data"),
-	       "bind SRC:DST");
-	tap_ok(cit_sandbox_add_bind(&cfg, same, false, &err) == 0 && !strcmp(cfg.binds[1].dst, "/opt/x"),
-	       "bind SRC means SRC:SRC");
-	tap_ok(cit_sandbox_add_bind(&cfg, rel, false, &err) == -EINVAL, "relative bind refused");
-	tap_ok(cit_sandbox_add_bind(&cfg, dots, false, &err) == -EINVAL && strstr(err.msg, ".."),
-	       "bind with .. refused, message says why");
-	tap_ok(cit_sandbox_add_bind(&cfg, root, false, &err) == -EINVAL, "bind over / refused");
+	tap_ok(cit_sandbox_add_bind(&cfg, "/srv/data", "/data", CIT_BIND_RW, &err) == 0 &&
+		       !strcmp(cfg.binds[0].dst, "/data") && cfg.binds[0].kind == CIT_BIND_RW,
+	       "bind SRC at DST");
+	tap_ok(cit_sandbox_add_bind(&cfg, "/opt/x", NULL, CIT_BIND_RO, &err) == 0 && !strcmp(cfg.binds[1].dst, "/opt/x"),
+	       "bind SRC means SRC at SRC");
+	tap_ok(cit_sandbox_add_bind(&cfg, "data", "/data", CIT_BIND_RO, &err) == -EINVAL,
+	       "relative source refused (the CLI makes it absolute)");
+	tap_ok(cit_sandbox_add_bind(&cfg, "/srv/../etc", "/x", CIT_BIND_RO, &err) == 0,
+	       "a host source is the kernel's to resolve, '..' included");
+	tap_ok(cit_sandbox_add_bind(&cfg, "/srv", "/x/../etc", CIT_BIND_RO, &err) == -EINVAL && strstr(err.msg, ".."),
+	       "a destination with .. refused, message says why");
+	tap_ok(cit_sandbox_add_bind(&cfg, "/srv", "/", CIT_BIND_RO, &err) == -EINVAL, "bind over / refused");
 	tap_ok(cit_sandbox_set_env(&cfg, "A=1", &err) == 0 && cit_sandbox_set_env(&cfg, "A=2", &err) == 0 &&
 		       !strcmp(cfg.env[cfg.n_env - 1], "A=2"),
 	       "env replaces an earlier K");

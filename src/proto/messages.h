@@ -1,0 +1,53 @@
+/* Every message of the protocol, in one table (an X-macro): adding a message is a row here
+ * and its handler. Each side expands the columns it needs: proto.c the checks on receipt
+ * (payload struct, fds, tail, field checks), the monitor its dispatch (who may send it, with
+ * which role, and the handler, src/monitor/dispatch.c), and nothing else lists the types.
+ *
+ * X(NAME, number, payload struct, min fds, max fds, tail, check, sender, role, handler)
+ *   NAME     CIT_MSG_<NAME>
+ *   number   on the wire, fixed forever once shipped; new messages take new numbers
+ *   payload  its struct's tag (cit_p_<name>, or cit_fn_spec): exactly this size, then the tail
+ *   fds      how many file descriptors come with it (SCM_RIGHTS)
+ *   tail     CIT_TAIL_NONE: nothing after the payload; CIT_TAIL_DATA: the payload starts
+ *            with a struct cit_data and its inline bytes follow (or one fd is a data object
+ *            of obj_len bytes); CIT_TAIL_ENV: a function spec's environment follows
+ *   check    the payload's own checks (string fields, names), a function of proto.c
+ *   sender   who may send it: CIT_FROM_CLIENT, CIT_FROM_MONITOR, CIT_FROM_TEMPLATE (a
+ *            zygote or template), CIT_FROM_TRUSTLET
+ *   role     for CIT_FROM_CLIENT: the least role that may send it (CIT_ROLE_INVOKER or
+ *            CIT_ROLE_ADMIN); for a trustlet's request, the grant of the call it needs
+ *            (CIT_GRANT_*); else 0
+ *   handler  the monitor's function for it (void h(struct monitor *, struct cit_peer *,
+ *            struct cit_rx *)), or NONE for messages the monitor only sends */
+#pragma once
+
+#define CIT_MESSAGES(X)                                                                                          \
+	/* client -> monitor */                                                                                  \
+	X(DEPLOY, 1, cit_fn_spec, 0, 1, CIT_TAIL_ENV, check_spec, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_deploy)        \
+	X(INVOKE, 2, cit_p_invoke, 0, 1, CIT_TAIL_DATA, check_invoke, CIT_FROM_CLIENT, CIT_ROLE_INVOKER, cit_fn_invoke)    \
+	X(LIST, 3, cit_p_list, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_CLIENT, CIT_ROLE_INVOKER, cit_fn_list)             \
+	X(REMOVE, 4, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_remove)          \
+	X(LOGS, 5, cit_p_logs, 0, 0, CIT_TAIL_NONE, check_logs, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_logs)              \
+	X(RESTART, 6, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_restart)        \
+	/* monitor -> client */                                                                                  \
+	X(OK, 16, cit_p_ok, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                    \
+	X(ERROR, 17, cit_p_status, 0, 0, CIT_TAIL_NONE, check_status, CIT_FROM_MONITOR, 0, NONE)                           \
+	/* monitor <-> runtime: zygote and template */                                                           \
+	X(ZYGOTE_READY, 32, cit_p_ready, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_TEMPLATE, 0, cit_fn_on_ready)           \
+	X(LOAD, 33, cit_fn_spec, 0, 1, CIT_TAIL_ENV, check_spec, CIT_FROM_MONITOR, 0, NONE)                              \
+	X(LOADED, 34, cit_p_loaded, 0, 0, CIT_TAIL_NONE, check_loaded, CIT_FROM_TEMPLATE, 0, cit_fn_on_loaded)             \
+	X(SPAWN, 35, cit_p_none, 1, 1, CIT_TAIL_NONE, check_none, CIT_FROM_MONITOR, 0, NONE)                              \
+	X(EXITED, 36, cit_p_exited, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_TEMPLATE, 0, cit_fn_on_exited)               \
+	X(RMDIR, 40, cit_p_dir, 0, 0, CIT_TAIL_NONE, check_dir, CIT_FROM_MONITOR, 0, NONE)                                 \
+	/* monitor <-> runtime: trustlet */                                                                      \
+	X(HELLO, 37, cit_p_hello, 0, 0, CIT_TAIL_NONE, check_hello, CIT_FROM_TRUSTLET, 0, cit_pool_on_hello)               \
+	X(CALL, 38, cit_p_call, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                \
+	X(RESULT, 39, cit_p_result, 0, 1, CIT_TAIL_DATA, check_result, CIT_FROM_TRUSTLET, 0, cit_pool_on_result)           \
+	/* a trustlet's requests during a call (each answered by a REPLY with its id) */                         \
+	X(LOG, 41, cit_p_log, 0, 0, CIT_TAIL_DATA, check_log, CIT_FROM_TRUSTLET, CIT_GRANT_LOG, cit_pool_on_log)           \
+	X(DEADLINE, 42, cit_p_none, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_TRUSTLET, CIT_GRANT_DEADLINE,                 \
+	  cit_pool_on_deadline)                                                                                  \
+	X(REPLY, 43, cit_p_reply, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)
+
+/* Reserved numbers, for messages to come: data objects 48-63, state 64-79, attestation
+ * 80-95. */

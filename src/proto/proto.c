@@ -1,0 +1,414 @@
+/* The monitor's wire protocol (proto.h): sending, receiving and checking messages. Linked
+ * into the monitor, the CLI and the runtime, so that every side checks the same way. */
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fdutil.h"
+#include "common/util.h"
+#include "objects/objects.h"
+
+bool cit_dir_name_ok(const char *name)
+{
+	size_t n = strnlen(name, CIT_DIR_NAME_LEN + 1);
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return n == CIT_DIR_NAME_LEN;
+}
+
+/* A fixed-size string field: a string, then NUL bytes to the end of the field. Anything
+ * else after the string would make two fields that read alike differ (a runtime named
+ * "native\0x" hashed apart from "native"). */
+static bool padded(const char *f, size_t n)
+{
+	const char *nul = memchr(f, '\0', n);
+	if (!nul)
+		return false;
+	for (const char *p = nul; p < f + n; p++)
+		if (*p)
+			return false;
+	return true;
+}
+
+#define PADDED(field) padded((field), sizeof(field))
+#define NOT_PADDED "a string field is not NUL-terminated and NUL-padded"
+
+/* Splits n NUL-terminated strings out of len bytes at p into out (n + 1 slots, the last
+ * NULL); every one must end inside, and nothing may follow the last. */
+static int split_strings(const char **out, const char *p, uint32_t len, uint32_t n)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *end = off < len ? memchr(p + off, '\0', len - off) : NULL;
+		if (!end)
+			return -EPROTO;
+		out[i] = p + off;
+		off = (size_t)(end - p) + 1;
+	}
+	out[n] = NULL;
+	return off == len ? 0 : -EPROTO;
+}
+
+/* ---- each type's own checks (messages.h, "check"): 0, or -EPROTO with *why ---------- */
+
+static int check_none(struct cit_rx *rx, const char **why)
+{
+	(void)rx;
+	(void)why;
+	return 0;
+}
+
+static int check_spec(struct cit_rx *rx, const char **why)
+{
+	struct cit_fn_spec *s = rx->payload;
+	if (!PADDED(s->name) || !PADDED(s->runtime))
+		return *why = "a string field of the function spec is not NUL-terminated and NUL-padded", -EPROTO;
+	rx->spec = s;
+	return 0;
+}
+
+static int check_invoke(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_invoke *p = rx->payload;
+	if (!PADDED(p->name))
+		return *why = NOT_PADDED, -EPROTO;
+	if (p->flags || p->reserved)
+		return *why = "unknown flags", -EPROTO;
+	return 0;
+}
+
+static int check_name(struct cit_rx *rx, const char **why)
+{
+	return PADDED(CIT_P(rx, cit_p_name)->name) ? 0 : (*why = NOT_PADDED, -EPROTO);
+}
+
+static int check_logs(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_logs *p = rx->payload;
+	if (!PADDED(p->name))
+		return *why = NOT_PADDED, -EPROTO;
+	if ((p->flags & ~CIT_LOGS_FOLLOW) || p->reserved)
+		return *why = "unknown flags", -EPROTO;
+	return 0;
+}
+
+static int check_status(struct cit_rx *rx, const char **why)
+{
+	return PADDED(CIT_P(rx, cit_p_status)->text) ? 0 : (*why = NOT_PADDED, -EPROTO);
+}
+
+static int check_loaded(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_loaded *p = rx->payload;
+	if (!PADDED(p->text))
+		return *why = NOT_PADDED, -EPROTO;
+	return p->reserved ? (*why = "reserved field not zero", -EPROTO) : 0;
+}
+
+static int check_result(struct cit_rx *rx, const char **why)
+{
+	return PADDED(CIT_P(rx, cit_p_result)->text) ? 0 : (*why = NOT_PADDED, -EPROTO);
+}
+
+static int check_dir(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_dir *p = rx->payload;
+	if (!PADDED(p->dir) || !cit_dir_name_ok(p->dir))
+		return *why = "not a private directory's name", -EPROTO;
+	return 0;
+}
+
+/* A HELLO names the instance's private directory, unless it reports why the instance
+ * could not start (a negative code, and no name). */
+static int check_hello(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_hello *p = rx->payload;
+	if (!PADDED(p->dir) || !PADDED(p->text))
+		return *why = NOT_PADDED, -EPROTO;
+	if (p->code < 0 ? p->dir[0] != '\0' : !cit_dir_name_ok(p->dir))
+		return *why = "not a private directory's name", -EPROTO;
+	return 0;
+}
+
+static int check_log(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_log *p = rx->payload;
+	if (rx->data_len > CIT_LOG_LINE_MAX)
+		return *why = "a log line longer than CIT_LOG_LINE_MAX", -EPROTO;
+	if (p->level > CIT_LOG_LEVEL_MAX || p->reserved)
+		return *why = "unknown log level", -EPROTO;
+	return 0;
+}
+
+/* ---- the table --------------------------------------------------------------------- */
+
+#define CIT_X_RULE(NAME, num, tag, minf, maxf, tail_, chk, from, role_, handler)                                \
+	[num] = { .name = #NAME, .size = sizeof(struct tag), .min_fds = minf, .max_fds = maxf, .tail = tail_,     \
+		  .sender = from, .role = role_, .check = chk },
+static const struct cit_msg_rule rules[] = { CIT_MESSAGES(CIT_X_RULE) };
+#undef CIT_X_RULE
+
+const struct cit_msg_rule *cit_msg_rule(uint16_t type)
+{
+	return type < ARRAY_SIZE(rules) && rules[type].name ? &rules[type] : NULL;
+}
+
+void cit_rx_close(struct cit_rx *rx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(rx->fds); i++)
+		if (rx->fds[i] >= 0)
+			close(steal_fd(&rx->fds[i]));
+}
+
+static int refuse(struct cit_rx *rx, struct cit_error *err, const char *why)
+{
+	cit_rx_close(rx);
+	return cit_error_set(err, -EPROTO, "malformed message: %s", why);
+}
+
+/* The payload and its tail, len bytes at payload, as rule r says. */
+static int check_payload(struct cit_rx *rx, uint8_t *payload, uint32_t len, const struct cit_msg_rule *r,
+			 struct cit_error *err)
+{
+	if (len < r->size)
+		return refuse(rx, err, "shorter than its type's payload");
+	rx->payload = payload;
+	uint64_t tail = len - r->size;
+	switch (r->tail) {
+	case CIT_TAIL_NONE:
+		if (tail)
+			return refuse(rx, err, "longer than its type's payload");
+		break;
+	case CIT_TAIL_DATA: {
+		const struct cit_data *d = (const struct cit_data *)payload;
+		if (d->len > CIT_INLINE_MAX || tail != d->len)
+			return refuse(rx, err, "inline data length does not match");
+		if (d->reserved)
+			return refuse(rx, err, "reserved field not zero");
+		if (rx->nfds && d->len)
+			return refuse(rx, err, "both inline data and a data object");
+		if (!rx->nfds && d->obj_len)
+			return refuse(rx, err, "data object length without a data object");
+		rx->data = payload + r->size;
+		rx->data_len = d->len;
+		rx->obj_len = d->obj_len;
+		break;
+	}
+	case CIT_TAIL_ENV: {
+		const struct cit_fn_spec *s = (const struct cit_fn_spec *)payload;
+		const char *strings = (const char *)payload + r->size;
+		if (s->env_len > CIT_ENV_BYTES || s->n_env > CIT_ENV_MAX || s->args_len > CIT_ARGS_BYTES ||
+		    s->n_args > CIT_ARGS_MAX || tail != (uint64_t)s->env_len + s->args_len ||
+		    split_strings(rx->env, strings, s->env_len, s->n_env) < 0 ||
+		    split_strings(rx->args, strings + s->env_len, s->args_len, s->n_args) < 0)
+			return refuse(rx, err, "bad environment or command in function spec");
+		break;
+	}
+	default: return refuse(rx, err, "unknown tail");
+	}
+	const char *why = "bad payload";
+	if (r->check(rx, &why) < 0)
+		return refuse(rx, err, why);
+	return 0;
+}
+
+int cit_proto_parse(void *buf, size_t n, struct cit_rx *rx, struct cit_error *err)
+{
+	if (n < sizeof(struct cit_msg))
+		return refuse(rx, err, "shorter than a header");
+	memcpy(&rx->hdr, buf, sizeof(rx->hdr));
+	const struct cit_msg *h = &rx->hdr;
+	if (h->magic != CIT_PROTO_MAGIC)
+		return refuse(rx, err, "bad magic");
+	if (h->version != CIT_PROTO_VERSION)
+		return refuse(rx, err, "unsupported protocol version");
+	if (n != sizeof(*h) + h->len)
+		return refuse(rx, err, "length does not match");
+	if (h->nfds != rx->nfds)
+		return refuse(rx, err, "fd count does not match");
+	const struct cit_msg_rule *r = cit_msg_rule(h->type);
+	if (!r)
+		return refuse(rx, err, "unknown type");
+	if (rx->nfds < r->min_fds || rx->nfds > r->max_fds)
+		return refuse(rx, err, "wrong number of file descriptors for its type");
+	int rc = check_payload(rx, (uint8_t *)buf + sizeof(*h), h->len, r, err);
+	return rc < 0 ? rc : 1;
+}
+
+int cit_proto_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->fds[0] = rx->fds[1] = -1;
+	struct iovec iov = { .iov_base = buf, .iov_len = CIT_MSG_MAX };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * CIT_MAX_PASSED_FDS) + CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -EAGAIN : cit_error_set(err, -errno, "receiving a message");
+	bool too_many = false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (rx->nfds < ARRAY_SIZE(rx->fds))
+					rx->fds[rx->nfds++] = fd;
+				else {
+					close(fd);
+					too_many = true;
+				}
+			}
+		} else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			rx->has_cred = true;
+			rx->pid = uc.pid;
+			rx->uid = uc.uid;
+		}
+	}
+	if (n == 0 && rx->nfds == 0)
+		return 0;
+	if (too_many || (mh.msg_flags & MSG_CTRUNC))
+		return refuse(rx, err, "too many file descriptors");
+	if (mh.msg_flags & MSG_TRUNC)
+		return refuse(rx, err, "longer than any message");
+	return cit_proto_parse(buf, (size_t)n, rx, err);
+}
+
+int cit_proto_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t plen,
+		   const void *tail, size_t tlen, const int *fds, size_t nfds)
+{
+	struct cit_msg h = { .magic = CIT_PROTO_MAGIC, .version = CIT_PROTO_VERSION, .type = type,
+			     .len = (uint32_t)(plen + tlen), .nfds = (uint32_t)nfds, .id = id };
+	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)payload, plen }, { (void *)tail, tlen } };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * CIT_MAX_PASSED_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = tlen ? 3 : 2 };
+	if (nfds > CIT_MAX_PASSED_FDS || sizeof(h) + plen + tlen > CIT_MSG_MAX)
+		return -EMSGSIZE;
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == sizeof(h) + plen + tlen ? 0 : -EIO;
+}
+
+/* Waits until sock is ready for events (POLLIN or POLLOUT); EINTR is just another try. */
+static void wait_for(int sock, short events)
+{
+	struct pollfd p = { .fd = sock, .events = events };
+	poll(&p, 1, -1);
+}
+
+int cit_proto_recv_wait(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
+{
+	int rc;
+	while ((rc = cit_proto_recv(sock, buf, rx, err)) == -EAGAIN)
+		wait_for(sock, POLLIN);
+	return rc;
+}
+
+int cit_proto_send_wait(int sock, uint16_t type, uint64_t id, const void *payload, size_t plen, const void *tail,
+			size_t tlen, const int *fds, size_t nfds)
+{
+	int rc;
+	while ((rc = cit_proto_send(sock, type, id, payload, plen, tail, tlen, fds, nfds)) == -EAGAIN)
+		wait_for(sock, POLLOUT);
+	return rc;
+}
+
+int cit_proto_send_data(int sock, uint16_t type, uint64_t id, void *payload, size_t plen, const void *data,
+			size_t len)
+{
+	struct cit_data *d = payload;
+	d->reserved = 0;
+	if (len <= CIT_INLINE_MAX) {
+		d->len = (uint32_t)len;
+		d->obj_len = 0;
+		return cit_proto_send(sock, type, id, payload, plen, data, len, NULL, 0);
+	}
+	int fd = cit_object_create(data, len);
+	if (fd < 0)
+		return fd;
+	d->len = 0;
+	d->obj_len = len;
+	int rc = cit_proto_send(sock, type, id, payload, plen, NULL, 0, &fd, 1);
+	close(fd);
+	return rc;
+}
+
+int cit_proto_send_status(int sock, uint16_t type, uint64_t id, int code, const char *fmt, ...)
+{
+	struct cit_p_status st = { .code = code };
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st.text, sizeof(st.text), fmt, ap);
+	va_end(ap);
+	return cit_proto_send(sock, type, id, &st, sizeof(st), NULL, 0, NULL, 0);
+}
+
+int cit_fn_spec_parse(void *buf, size_t len, size_t cap, struct cit_rx *rx, struct cit_error *err)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->fds[0] = rx->fds[1] = -1;
+	if (len > UINT32_MAX)
+		return cit_error_set(err, -EPROTO, "function spec too long");
+	/* One stored by an earlier version (V0: before cpu_millis and pids; V1: before the
+	 * command): moved into the current layout, what it lacks filled in. A V0 or V1 spec's
+	 * length is its size plus its environment's; a current one's has args_len beside. */
+	struct cit_fn_spec *s = buf;
+	size_t old = 0;
+	if (len >= CIT_FN_SPEC_V0_SIZE && s->env_len <= CIT_ENV_BYTES && len == CIT_FN_SPEC_V0_SIZE + s->env_len)
+		old = CIT_FN_SPEC_V0_SIZE;
+	else if (len >= CIT_FN_SPEC_V1_SIZE && s->env_len <= CIT_ENV_BYTES && len == CIT_FN_SPEC_V1_SIZE + s->env_len)
+		old = CIT_FN_SPEC_V1_SIZE;
+	if (old && sizeof(*s) + s->env_len <= cap) {
+		memmove((char *)buf + sizeof(*s), (char *)buf + old, s->env_len);
+		if (old == CIT_FN_SPEC_V0_SIZE) {
+			s->cpu_millis = CIT_FN_DEFAULT_CPU_MILLIS;
+			s->pids = s->max_instances + 2 > CIT_FN_DEFAULT_PIDS ? s->max_instances + 2 : CIT_FN_DEFAULT_PIDS;
+		}
+		s->n_args = 0;
+		s->args_len = 0;
+		len = sizeof(*s) + s->env_len;
+	}
+	rx->hdr.len = (uint32_t)len;
+	int rc = check_payload(rx, buf, (uint32_t)len, cit_msg_rule(CIT_MSG_DEPLOY), err);
+	if (rc < 0)
+		return rc;
+	return cit_fn_spec_check(rx->spec, rx->env, rx->args, err);
+}

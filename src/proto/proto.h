@@ -1,0 +1,283 @@
+/* The monitor's wire protocol: between clients (the CLI, a gateway) and the monitor, and
+ * between the monitor and the runtime processes (zygote, template, trustlet) it creates.
+ * This is the only code that passes file descriptors between processes (SCM_RIGHTS).
+ *
+ * Every message is one SOCK_SEQPACKET datagram: a fixed header, then its type's payload
+ * struct, then (for some types) a tail whose length the payload gives. The types, their
+ * payloads, fds, tails, senders and roles are one table, messages.h. The receiver checks,
+ * before it believes anything: the magic and version, that the datagram was not
+ * truncated, that the header's length is what arrived, that the type is known, that the
+ * payload is exactly its struct's size and the number of fds what the type allows, that
+ * every length inside the payload stays within what arrived, and the type's own field
+ * checks (strings NUL-terminated and NUL-padded, names well formed).
+ *
+ * Bytes (a request, a response) travel inline when small, or as a sealed memfd: a data
+ * object (src/objects), written once by its producer and immutable from then on. The
+ * monitor checks the seals and the size and passes the same fd on: the bytes are never
+ * copied between producer and consumer.
+ *
+ * Numbers are fixed forever once shipped; new messages take new numbers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "spec/spec.h"
+
+#define CIT_PROTO_MAGIC 0x31544943u /* "CIT1" little-endian */
+#define CIT_PROTO_VERSION 2         /* 2: a payload struct per type (messages.h) */
+
+#define CIT_TEXT_MAX 256         /* error text, with the NUL */
+#define CIT_INLINE_MAX (32 * 1024) /* bytes carried inline; more go in a data object */
+#define CIT_LOG_LINE_MAX 4096    /* a LOG request's text */
+#define CIT_MSG_MAX (sizeof(struct cit_msg) + sizeof(struct cit_fn_spec) + CIT_ENV_BYTES + CIT_INLINE_MAX)
+_Static_assert(CIT_ARGS_BYTES <= CIT_INLINE_MAX, "a spec with its environment and command fits a message");
+
+/* Who may send a message (messages.h, "sender"). */
+enum cit_sender { CIT_FROM_CLIENT = 1, CIT_FROM_MONITOR, CIT_FROM_TEMPLATE, CIT_FROM_TRUSTLET };
+
+/* A client's role, from its credentials (docs/architecture.md, "Who is calling"): an
+ * invoker may invoke and list; an admin may also deploy, remove, restart and read logs. */
+enum cit_role { CIT_ROLE_NONE = 0, CIT_ROLE_INVOKER = 1, CIT_ROLE_ADMIN = 2 };
+
+/* What a call lets its trustlet ask of the monitor while it runs (CALL's grants, a
+ * request's "role" column in messages.h). */
+#define CIT_GRANT_LOG 0x1u
+#define CIT_GRANT_DEADLINE 0x2u
+#define CIT_GRANTS_ALL (CIT_GRANT_LOG | CIT_GRANT_DEADLINE)
+
+/* What comes after a payload (messages.h, "tail"). */
+enum cit_tail { CIT_TAIL_NONE, CIT_TAIL_DATA, CIT_TAIL_ENV };
+
+#include "proto/messages.h"
+
+enum cit_msg_type {
+#define CIT_X_ENUM(name, num, ...) CIT_MSG_##name = num,
+	CIT_MESSAGES(CIT_X_ENUM)
+#undef CIT_X_ENUM
+};
+
+struct cit_msg {
+	uint32_t magic;           /* CIT_PROTO_MAGIC */
+	uint16_t version;         /* CIT_PROTO_VERSION */
+	uint16_t type;            /* enum cit_msg_type */
+	uint32_t len;             /* bytes after this header */
+	uint32_t nfds;            /* fds that came with it */
+	uint64_t id;              /* the request's id; replies echo it */
+};
+
+/* The bytes a CIT_TAIL_DATA message carries: len of them inline after the payload (at most
+ * CIT_INLINE_MAX), or, with one fd, a data object (a sealed memfd) of obj_len bytes. Never
+ * both. It is the first member of every such payload. */
+struct cit_data {
+	uint32_t len;
+	uint32_t reserved;        /* 0 */
+	uint64_t obj_len;
+};
+
+/* The payloads. Strings are fixed fields: the string, then NUL bytes to the field's end
+ * (checked on receipt). "reserved" fields are 0. */
+struct cit_p_none {           /* SPAWN (its fd: the trustlet's channel), DEADLINE */
+	uint64_t reserved;
+};
+
+struct cit_p_invoke {
+	struct cit_data data;     /* the request */
+	char name[CIT_NAME_MAX];  /* the function */
+	uint32_t flags;           /* 0 */
+	uint32_t reserved;
+};
+
+struct cit_p_list {
+	uint32_t flags;           /* 0 */
+	uint32_t reserved;
+};
+
+struct cit_p_name {           /* REMOVE, RESTART */
+	char name[CIT_NAME_MAX];
+};
+
+#define CIT_LOGS_FOLLOW 0x1u  /* LOGS: after the log so far, each new line as it comes */
+
+struct cit_p_logs {
+	char name[CIT_NAME_MAX];
+	uint32_t flags;           /* CIT_LOGS_* */
+	uint32_t reserved;
+};
+
+struct cit_p_ok {
+	struct cit_data data;     /* the response, a list, a log */
+	uint64_t count;           /* LIST: the entries (struct cit_fn_info) in data */
+};
+
+struct cit_p_status {         /* ERROR */
+	int32_t code;             /* a negative errno-style code */
+	uint32_t reserved;
+	char text[CIT_TEXT_MAX];  /* one line: what went wrong */
+};
+
+struct cit_p_loaded {         /* LOADED: the template has loaded the function, or says why not */
+	int32_t code;             /* 0, or a negative errno-style code (text says why) */
+	uint32_t reserved;
+	uint8_t code_sha256[32];  /* exec: the SHA-256 of the program it opened; else zero */
+	char text[CIT_TEXT_MAX];
+};
+
+struct cit_p_ready {          /* ZYGOTE_READY */
+	uint64_t pid;             /* the zygote's pid as it says (the kernel's word counts) */
+};
+
+struct cit_p_exited {         /* EXITED: a trustlet of this template ended */
+	int32_t status;           /* its wait status */
+	uint32_t reserved;
+	uint64_t pid;             /* its pid in the sandbox */
+};
+
+/* A trustlet's private directory, /tmp/NAME: exactly CIT_DIR_NAME_LEN lowercase hex
+ * digits (16 random bytes), checked on receipt of HELLO and RMDIR. Nobody but the
+ * trustlet and the monitor knows it while the trustlet lives. */
+#define CIT_DIR_NAME_LEN 32
+bool cit_dir_name_ok(const char *name);
+
+struct cit_p_dir {            /* RMDIR: the directory of a trustlet that has ended */
+	char dir[CIT_DIR_NAME_LEN + 8];
+};
+
+struct cit_p_hello {          /* HELLO: a trustlet is ready, or says why it cannot start */
+	int32_t code;             /* 0, or negative: it could not confine itself (text says
+				   * why, dir is empty) and exits */
+	uint32_t reserved;
+	uint64_t pid;             /* its pid in the sandbox (the kernel adds its host pid) */
+	char dir[CIT_DIR_NAME_LEN + 8]; /* its private directory */
+	char text[CIT_TEXT_MAX];
+};
+
+struct cit_p_call {           /* CALL: one invocation for a trustlet */
+	struct cit_data data;     /* the request */
+	uint64_t invocation;      /* the call's number in its function, from 1 (since the monitor
+				   * started; a redeployed version counts anew) */
+	uint32_t grants;          /* CIT_GRANT_*: what it may ask during the call */
+	uint32_t reserved;
+};
+
+struct cit_p_result {         /* RESULT: the call's outcome (the header's id is CALL's) */
+	struct cit_data data;     /* the response, when code is 0 */
+	int32_t code;             /* 0, or negative: the function failed (text says why) */
+	uint32_t reserved;
+	char text[CIT_TEXT_MAX];
+};
+
+#define CIT_LOG_LEVEL_MAX 3u  /* levels are citadel/function.h's enum cit_log_level */
+
+struct cit_p_log {            /* LOG: a line for the function's log (inline, no fd) */
+	struct cit_data data;     /* the text, at most CIT_LOG_LINE_MAX bytes */
+	uint32_t level;           /* 0 debug, 1 info, 2 warn, 3 error */
+	uint32_t reserved;
+};
+
+struct cit_p_reply {          /* REPLY: the answer to a trustlet's request (same id) */
+	struct cit_data data;     /* bytes, when the request returns some */
+	int32_t code;             /* 0, or a negative errno (-EPERM: not granted) */
+	uint32_t reserved;
+	uint64_t value;           /* DEADLINE: nanoseconds left to the call */
+};
+
+/* A received message, checked. Borrowed pointers point into the caller's buffer. */
+struct cit_rx {
+	struct cit_msg hdr;
+	void *payload;                /* the payload struct of hdr.type (messages.h) */
+	const uint8_t *data;          /* CIT_TAIL_DATA: the inline bytes (data_len of them) */
+	uint32_t data_len;
+	uint64_t obj_len;             /* CIT_TAIL_DATA with an fd: the data object's size */
+	struct cit_fn_spec *spec;     /* CIT_TAIL_ENV (DEPLOY, LOAD), else NULL */
+	const char *env[CIT_ENV_MAX + 1]; /* spec: its environment, NULL-terminated */
+	const char *args[CIT_ARGS_MAX + 1]; /* spec: an exec function's command, NULL-terminated */
+	int fds[2];                   /* received fds (O_CLOEXEC), -1 where none; owned by the
+				       * caller after a successful receive */
+	size_t nfds;
+	bool has_cred;
+	pid_t pid;                    /* the sender's pid in our pid namespace (SO_PASSCRED) */
+	uid_t uid;
+};
+
+/* rx's payload as the struct of its type, e.g. CIT_P(rx, cit_p_invoke). */
+#define CIT_P(rx, tag) ((const struct tag *)(rx)->payload)
+
+/* What the table says of a type (messages.h), or NULL for an unknown one. */
+struct cit_msg_rule {
+	const char *name;             /* "INVOKE" */
+	uint32_t size;                /* the payload's */
+	uint8_t min_fds, max_fds;
+	uint8_t tail;                 /* enum cit_tail */
+	uint8_t sender;               /* enum cit_sender */
+	uint32_t role;                /* the least role (clients) or the grant (requests) */
+	int (*check)(struct cit_rx *rx, const char **why);
+};
+const struct cit_msg_rule *cit_msg_rule(uint16_t type);
+
+/* Receives one message on a SOCK_SEQPACKET socket into buf (CIT_MSG_MAX bytes, aligned
+ * for the structs) and checks it as cit_proto_parse does. Returns 1 with rx filled, 0 at
+ * EOF, -EAGAIN when nothing is waiting (non-blocking sockets), or -EPROTO with err saying
+ * what was wrong (every fd that came is closed then). */
+int cit_proto_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err);
+
+/* Checks n bytes received in buf (a header, its payload, its tail) with rx->fds and
+ * rx->nfds already set to what came beside them: the magic and version, the length, a
+ * known type, the payload's exact size and the fd count its type allows, the tail's
+ * lengths, and the type's field checks. Returns 1 with rx filled (pointers into buf), or
+ * -EPROTO with err saying what was wrong and rx's fds closed. Pure: no I/O (the fuzz
+ * target and the table-driven test drive it directly). */
+int cit_proto_parse(void *buf, size_t n, struct cit_rx *rx, struct cit_error *err);
+
+/* Closes the fds of rx that the caller has not taken (set to -1 those it took). */
+void cit_rx_close(struct cit_rx *rx);
+
+/* Sends one message: header, the payload (plen bytes), the tail (tlen bytes), nfds fds.
+ * Never blocks (MSG_DONTWAIT) and never raises SIGPIPE. Returns 0, -EAGAIN when the
+ * peer's queue is full, or another negative errno. */
+int cit_proto_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t plen,
+		   const void *tail, size_t tlen, const int *fds, size_t nfds);
+
+/* Sends a CIT_TAIL_DATA message (payload: plen bytes starting with its struct cit_data,
+ * which is filled in here) with len bytes of data: inline when len <= CIT_INLINE_MAX, else
+ * in a new data object made here. Blocking mode is the socket's own. */
+int cit_proto_send_data(int sock, uint16_t type, uint64_t id, void *payload, size_t plen, const void *data,
+			size_t len);
+
+/* Sends an ERROR with code and a formatted one-line text. */
+int cit_proto_send_status(int sock, uint16_t type, uint64_t id, int code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Blocking forms, for processes with nothing else to do meanwhile (the CLI, the runtime,
+ * the load generator): they wait in poll(2) while the non-blocking call says -EAGAIN.
+ * Never for the monitor, which must not wait on anyone. */
+int cit_proto_recv_wait(int sock, void *buf, struct cit_rx *rx, struct cit_error *err);
+int cit_proto_send_wait(int sock, uint16_t type, uint64_t id, const void *payload, size_t plen, const void *tail,
+			size_t tlen, const int *fds, size_t nfds);
+
+/* Reads a spec back from its stored bytes (a spec and its environment, as DEPLOY carries
+ * them; len of them in buf, which has cap bytes of room: a spec stored in the layout
+ * before cpu_millis and pids is moved into the current one there) into rx->spec and
+ * rx->env, checking it as on receipt. Returns 0 or -EPROTO / -EINVAL with err filled. */
+int cit_fn_spec_parse(void *buf, size_t len, size_t cap, struct cit_rx *rx, struct cit_error *err);
+
+/* One function in a LIST reply (an array of these is the reply's data). */
+struct cit_fn_info {
+	char name[CIT_NAME_MAX];
+	char runtime[16];
+	char state[16];           /* "starting", "ready", "failed" */
+	char measurement[65];     /* SHA-256, hex */
+	char reserved[7];
+	uint32_t live, idle, busy, queued;
+	uint32_t max_instances, min_instances;
+	uint64_t invocations, errors;
+	uint64_t p50_us, p99_us;  /* warm invoke latency inside the monitor (recent calls) */
+	uint64_t cold_us;         /* making the runtime zygote */
+	uint64_t template_us;     /* loading the function and running its init */
+	uint64_t lukewarm_us;     /* forking a trustlet until it is ready (median, recent) */
+	uint64_t memory_bytes, timeout_ms;
+	char error[CIT_TEXT_MAX]; /* why the function failed, when it did */
+};

@@ -1,0 +1,140 @@
+/* Function specs (spec.h): the checks. */
+#include "spec/spec.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+bool cit_fn_name_ok(const char *name)
+{
+	size_t n = strnlen(name, CIT_NAME_MAX);
+	if (n == 0 || n >= CIT_NAME_MAX || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const char *const *args,
+		      struct cit_error *err)
+{
+	if (!cit_fn_name_ok(s->name))
+		return cit_error_say(err, -EINVAL, "function name '%.63s' is not valid: use 1 to 63 of a-z, 0-9, "
+						   "'-' and '_', starting with a letter or digit", s->name);
+	const struct cit_runtime_info *rt = cit_runtime_known(s->runtime);
+	if (!rt)
+		return cit_error_say(err, -EINVAL, "runtime '%.15s' is not supported (native or exec)", s->runtime);
+	if (rt->takes_code ? s->n_args != 0 : s->n_args == 0)
+		return cit_error_say(err, -EINVAL, rt->takes_code ? "a %s function takes no command"
+								  : "a %s function needs a command (-- PROGRAM [ARGS...])",
+				     rt->name);
+	if (s->n_args > CIT_ARGS_MAX || s->args_len > CIT_ARGS_BYTES)
+		return cit_error_say(err, -EINVAL, "the command has more than %d arguments or %d bytes", CIT_ARGS_MAX,
+				     CIT_ARGS_BYTES);
+	if (args && args[0] && args[0][0] != '/')
+		return cit_error_say(err, -EINVAL, "the program '%.64s' must be an absolute path in the function's "
+						   "read-only view (such as /usr/bin/wc)", args[0]);
+	if (s->memory_bytes < CIT_FN_MIN_MEMORY || s->memory_bytes > CIT_FN_MAX_MEMORY)
+		return cit_error_say(err, -EINVAL, "--memory must be between 4M and 64G");
+	if (s->timeout_ms < 1 || s->timeout_ms > CIT_FN_MAX_TIMEOUT_MS)
+		return cit_error_say(err, -EINVAL, "--timeout must be between 1ms and 1h");
+	if (s->output_bytes < 1 || s->output_bytes > CIT_FN_MAX_OUTPUT)
+		return cit_error_say(err, -EINVAL, "--output-limit must be between 1 byte and 1G");
+	if (s->max_instances < 1 || s->max_instances > CIT_FN_MAX_INSTANCES)
+		return cit_error_say(err, -EINVAL, "--max-instances must be between 1 and %d", CIT_FN_MAX_INSTANCES);
+	if (s->min_instances > s->max_instances)
+		return cit_error_say(err, -EINVAL, "--min-instances must not exceed --max-instances");
+	if (s->flags & ~CIT_FN_FLAGS_ALL)
+		return cit_error_say(err, -EINVAL, "unknown flags in function spec");
+	if (s->cpu_millis > CIT_FN_MAX_CPU_MILLIS || (s->cpu_millis && s->cpu_millis < CIT_FN_MIN_CPU_MILLIS))
+		return cit_error_say(err, -EINVAL, "--cpus must be 0 (no limit) or from 0.01 to %u",
+				     CIT_FN_MAX_CPU_MILLIS / 1000);
+	if (s->keepalive_s > CIT_FN_MAX_KEEPALIVE_S)
+		return cit_error_say(err, -EINVAL, "--keep-alive must be at most 30 days");
+	if (s->pids > CIT_FN_MAX_PIDS || s->pids < (uint64_t)s->max_instances + 2)
+		return cit_error_say(err, -EINVAL, "--pids (%u) must allow --max-instances (%u) and the template: at "
+						   "least %u, at most %u", s->pids, s->max_instances,
+				     s->max_instances + 2, CIT_FN_MAX_PIDS);
+	for (size_t i = 0; env && env[i]; i++) {
+		const char *eq = strchr(env[i], '=');
+		if (!eq || eq == env[i])
+			return cit_error_say(err, -EINVAL, "environment entry '%.64s' is not K=V", env[i]);
+	}
+	return 0;
+}
+
+static const struct cit_runtime_info runtimes[] = {
+	{ "native", 1, true, false, "citadel-zygote" },
+	{ "exec", 1, false, true, "citadel-zygote" },
+};
+
+const struct cit_runtime_info *cit_runtime_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++)
+		if (!strcmp(runtimes[i].name, name))
+			return &runtimes[i];
+	return NULL;
+}
+
+_Static_assert(sizeof(runtimes) / sizeof(runtimes[0]) == CIT_RUNTIMES, "CIT_RUNTIMES counts the runtimes");
+
+const struct cit_runtime_info *cit_runtime_at(unsigned i)
+{
+	return i < CIT_RUNTIMES ? &runtimes[i] : NULL;
+}
+
+unsigned cit_runtime_index(const struct cit_runtime_info *rt)
+{
+	return (unsigned)(rt - runtimes);
+}
+
+/* Appends to out what printf makes of fmt, counting what would not fit. */
+__attribute__((format(printf, 4, 5))) static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(*len < cap ? out + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
+	va_end(ap);
+	*len += n > 0 ? (size_t)n : 0;
+}
+
+/* n NUL-terminated strings from *p, each as "key LEN:VALUE\n". */
+static void put_strings(char *out, size_t cap, size_t *len, const char *key, const char **p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		size_t l = strlen(*p);
+		put(out, cap, len, "%s %zu:", key, l);
+		if (*len + l <= cap)
+			memcpy(out + *len, *p, l);
+		*len += l;
+		put(out, cap, len, "\n");
+		*p += l + 1;
+	}
+}
+
+long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t code_sha256[32], char *out,
+		   size_t cap)
+{
+	const struct cit_runtime_info *rt = cit_runtime_known(s->runtime);
+	if (!rt)
+		return -EINVAL;
+	size_t len = 0;
+	put(out, cap, &len, "citadel-function 1\nruntime %s %u\n", rt->name, rt->version);
+	put(out, cap, &len, "memory %llu\ntimeout_ms %llu\noutput_bytes %llu\n", (unsigned long long)s->memory_bytes,
+	    (unsigned long long)s->timeout_ms, (unsigned long long)s->output_bytes);
+	put(out, cap, &len, "max_instances %u\nmin_instances %u\nkeep_alive_s %u\nfresh %u\ncpus_milli %u\npids %u\n",
+	    s->max_instances, s->min_instances, s->keepalive_s, (s->flags & CIT_FN_FRESH) ? 1u : 0u, s->cpu_millis,
+	    s->pids);
+	const char *p = tail;
+	put_strings(out, cap, &len, "env", &p, s->n_env);
+	put_strings(out, cap, &len, "arg", &p, s->n_args);
+	put(out, cap, &len, "code sha256:");
+	for (int i = 0; i < 32; i++)
+		put(out, cap, &len, "%02x", code_sha256[i]);
+	put(out, cap, &len, "\n");
+	return (long)len;
+}

@@ -1,0 +1,113 @@
+/* What a function is: its spec (name, runtime, limits, environment) as DEPLOY carries it,
+ * the state directory stores it and LOAD hands it to the runtime; its bounds and defaults,
+ * and the checks every side makes of it (the CLI for a clear message, the monitor on
+ * receipt and when it reads one back from disk). Shared by the CLI, the monitor and the
+ * runtime; no I/O. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define CIT_NAME_MAX 64          /* function names, with the NUL */
+#define CIT_ENV_MAX 64           /* environment entries of a function */
+#define CIT_ENV_BYTES 8192       /* their total size */
+
+/* What a function is: sent by DEPLOY, stored in the state directory, sent by LOAD. */
+#define CIT_FN_FRESH 0x1u         /* a new trustlet for every invocation */
+#define CIT_FN_FLAGS_ALL CIT_FN_FRESH
+
+struct cit_fn_spec {
+	char name[CIT_NAME_MAX];  /* [a-z0-9][a-z0-9_-]*, at most 63 */
+	char runtime[16];         /* "native" or "exec" (cit_runtime_known) */
+	uint64_t memory_bytes;    /* the function's cgroup: template and every instance */
+	uint64_t timeout_ms;      /* per invocation */
+	uint64_t output_bytes;    /* per response */
+	uint32_t max_instances;
+	uint32_t min_instances;   /* kept ready; idle ones above it are reaped */
+	uint32_t keepalive_s;     /* how long an idle instance above min_instances lives */
+	uint32_t flags;           /* CIT_FN_* */
+	uint32_t n_env;           /* NUL-terminated "K=V" strings after this struct */
+	uint32_t env_len;         /* their bytes, <= CIT_ENV_BYTES */
+	uint32_t cpu_millis;      /* CPU bandwidth of template and instances together, in
+				   * thousandths of a CPU; 0: unlimited */
+	uint32_t pids;            /* processes and threads of template and instances together */
+	uint32_t n_args;          /* exec: the program and its arguments, NUL-terminated strings
+				   * after the environment; 0 for other runtimes */
+	uint32_t args_len;        /* their bytes, <= CIT_ARGS_BYTES */
+};
+
+/* Specs stored by earlier versions end sooner; read back, they get the defaults below. V0:
+ * before cpu_millis and pids; V1: before n_args and args_len. */
+#define CIT_FN_SPEC_V0_SIZE offsetof(struct cit_fn_spec, cpu_millis)
+#define CIT_FN_SPEC_V1_SIZE offsetof(struct cit_fn_spec, n_args)
+#define CIT_ARGS_MAX 256          /* an exec function's program and arguments */
+#define CIT_ARGS_BYTES 8192       /* their total size */
+#define CIT_FN_DEFAULT_CPU_MILLIS 1000
+#define CIT_FN_DEFAULT_PIDS 256
+
+/* Limits a spec must keep (checked by the CLI for a clear message, and by the monitor). */
+#define CIT_FN_MAX_INSTANCES 16384
+#define CIT_FN_MAX_MEMORY (64ULL << 30)
+#define CIT_FN_MIN_MEMORY (4ULL << 20)
+#define CIT_FN_MAX_TIMEOUT_MS (3600ULL * 1000)
+#define CIT_FN_MAX_OUTPUT (1ULL << 30)
+#define CIT_FN_MAX_PIDS (1u << 22)
+#define CIT_FN_MAX_CPU_MILLIS (1024u * 1000)
+#define CIT_FN_MIN_CPU_MILLIS 10u  /* 0.01 CPU: a CFS quota of 1 ms a 100 ms period */
+#define CIT_FN_MAX_KEEPALIVE_S (30u * 24 * 3600)
+
+/* Checks a function's spec (also the one read back from disk): name syntax, runtime,
+ * limits, environment, and an exec function's command (args: its strings, NULL-terminated,
+ * or NULL). Returns 0 or -EINVAL with err saying which field. */
+int cit_fn_spec_check(const struct cit_fn_spec *spec, const char *const *env, const char *const *args,
+		      struct cit_error *err);
+
+/* True when name is a valid function name. */
+bool cit_fn_name_ok(const char *name);
+
+/* What a function runs in: a runtime's name and the version of its contract with the code
+ * (what a native function's ABI or an exec program's stdin/stdout mean). Both are part of
+ * the function's measurement. */
+struct cit_runtime_info {
+	const char *name;
+	uint32_t version;
+	bool takes_code;          /* the deploy carries code (native: the .so); exec: a program
+				   * in the view, named by its first argument */
+	bool fresh;               /* each instance serves one call (exec: a program run is not
+				   * reused) */
+	const char *program;      /* the runtime program the monitor starts for its zygotes
+				   * (beside citadel-zygote, which serve --runtime names), given
+				   * the runtime's name as its argument */
+};
+
+/* The runtime named name, or NULL. */
+const struct cit_runtime_info *cit_runtime_known(const char *name);
+/* The runtimes in order (i < CIT_RUNTIMES), and a runtime's index among them. */
+#define CIT_RUNTIMES 2
+const struct cit_runtime_info *cit_runtime_at(unsigned i);
+unsigned cit_runtime_index(const struct cit_runtime_info *rt);
+
+/* The canonical encoding of what a function is (docs/functions.md, "Measurement"): lines
+ * of text, in a fixed order, every value in decimal or length-prefixed, the name left out
+ * (the same function deployed under two names is the same function):
+ *
+ *     citadel-function 1
+ *     runtime NAME VERSION
+ *     memory N / timeout_ms N / output_bytes N / max_instances N / min_instances N /
+ *     keep_alive_s N / fresh 0|1 / cpus_milli N / pids N      (one line each)
+ *     env LEN:K=V                                             (each, in order)
+ *     arg LEN:ARG                                             (each, in order)
+ *     code sha256:HEX                                         (the code's bytes: the
+ *                                                             .so, or the exec program's)
+ *
+ * env and args are tail (n_env strings, then n_args strings, as DEPLOY carries them).
+ * Writes at most cap bytes to out; returns the encoding's length (which may exceed cap:
+ * then out is incomplete), or -EINVAL for a runtime it does not know. */
+long cit_fn_encode(const struct cit_fn_spec *spec, const char *tail, const uint8_t code_sha256[32], char *out,
+		   size_t cap);
+
+/* The largest encoding (for buffers). */
+#define CIT_FN_ENCODING_MAX (1024 + 2 * (CIT_ENV_BYTES + CIT_ARGS_BYTES) + 16 * (CIT_ENV_MAX + CIT_ARGS_MAX))

@@ -1,0 +1,175 @@
+/* Writes the fuzz target's seed corpus (tests/fuzz/corpus/, committed): one valid message
+ * of every type in the table (messages.h), then a few edge cases. Each file is what
+ * fuzz_proto.c reads: one byte for the number of fds beside the message, then the
+ * datagram. Run by hand when the protocol changes:
+ *   clang-14 -D_GNU_SOURCE -Isrc tests/fuzz/gen_corpus.c src/proto/proto.c src/objects/objects.c \
+ *     src/spec/spec.c src/common/error.c src/common/fdutil.c -o build-fuzz/gen_corpus
+ *   rm -rf tests/fuzz/corpus && mkdir tests/fuzz/corpus && build-fuzz/gen_corpus tests/fuzz/corpus */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+
+static const char *dir;
+static _Alignas(16) uint8_t out[1 + CIT_MSG_MAX];
+
+#define DIR_NAME "0123456789abcdef0123456789abcdef"
+
+static void save(const char *name, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(out, 1, n, f) != n || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* A seed: nfds, the header of a message of type carrying nfds fds, the payload (plen
+ * bytes) and the tail (tlen bytes). */
+static void seed(const char *name, uint16_t type, uint8_t nfds, const void *payload, size_t plen, const void *tail,
+		 size_t tlen)
+{
+	struct cit_msg h = { .magic = CIT_PROTO_MAGIC, .version = CIT_PROTO_VERSION, .type = type,
+			     .len = (uint32_t)(plen + tlen), .nfds = nfds, .id = 7 };
+	out[0] = nfds;
+	memcpy(out + 1, &h, sizeof(h));
+	memcpy(out + 1 + sizeof(h), payload, plen);
+	if (tlen)
+		memcpy(out + 1 + sizeof(h) + plen, tail, tlen);
+	save(name, 1 + sizeof(h) + plen + tlen);
+}
+
+/* A seed with bit 2 of its first byte set: the header claims tlen bytes of tail, the
+ * fuzz target pads the datagram with zeros to that length (a large message, a small
+ * file). */
+static void seed_padded(const char *name, uint16_t type, const void *payload, size_t plen, size_t tlen)
+{
+	struct cit_msg h = { .magic = CIT_PROTO_MAGIC, .version = CIT_PROTO_VERSION, .type = type,
+			     .len = (uint32_t)(plen + tlen), .id = 7 };
+	out[0] = 4;
+	memcpy(out + 1, &h, sizeof(h));
+	memcpy(out + 1 + sizeof(h), payload, plen);
+	save(name, 1 + sizeof(h) + plen);
+}
+
+/* A spec cit_fn_spec_check accepts. */
+static struct cit_fn_spec good_spec(uint32_t n_env, uint32_t env_len)
+{
+	struct cit_fn_spec s = { .memory_bytes = 64 << 20, .timeout_ms = 1000, .output_bytes = 1 << 20,
+				 .max_instances = 4, .min_instances = 1, .keepalive_s = 60,
+				 .n_env = n_env, .env_len = env_len, .cpu_millis = 1000, .pids = 256 };
+	strcpy(s.name, "hello");
+	strcpy(s.runtime, "native");
+	return s;
+}
+
+/* A payload of type that its checks accept (strings empty, or a good name). */
+static void good_payload(uint16_t type, void *p, size_t size)
+{
+	memset(p, 0, size);
+	switch (type) {
+	case CIT_MSG_DEPLOY:
+	case CIT_MSG_LOAD: {
+		struct cit_fn_spec s = good_spec(0, 0);
+		memcpy(p, &s, sizeof(s));
+		break;
+	}
+	case CIT_MSG_INVOKE: strcpy(((struct cit_p_invoke *)p)->name, "hello"); break;
+	case CIT_MSG_REMOVE:
+	case CIT_MSG_RESTART: strcpy(((struct cit_p_name *)p)->name, "hello"); break;
+	case CIT_MSG_LOGS: strcpy(((struct cit_p_logs *)p)->name, "hello"); break;
+	case CIT_MSG_ERROR: strcpy(((struct cit_p_status *)p)->text, "no such function"); break;
+	case CIT_MSG_HELLO: memcpy(((struct cit_p_hello *)p)->dir, DIR_NAME, 32); break;
+	case CIT_MSG_RMDIR: memcpy(((struct cit_p_dir *)p)->dir, DIR_NAME, 32); break;
+	default: break;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 2;
+	}
+	dir = argv[1];
+	static _Alignas(16) uint8_t p[4096];
+	char name[64];
+
+	/* Every type, exactly as the table wants it, with its fewest fds. */
+	for (uint32_t type = 0; type < 256; type++) {
+		const struct cit_msg_rule *r = cit_msg_rule((uint16_t)type);
+		if (!r)
+			continue;
+		good_payload((uint16_t)type, p, r->size);
+		snprintf(name, sizeof(name), "%02u-%s", type, r->name);
+		seed(name, (uint16_t)type, r->min_fds, p, r->size, NULL, 0);
+	}
+
+	/* Inline data, and a data object instead. */
+	struct cit_p_invoke v = { .data = { .len = 5 } };
+	strcpy(v.name, "hello");
+	seed("invoke-inline", CIT_MSG_INVOKE, 0, &v, sizeof(v), "Ada\n!", 5);
+	v.data = (struct cit_data){ .obj_len = 1 << 20 };
+	seed("invoke-object", CIT_MSG_INVOKE, 1, &v, sizeof(v), NULL, 0);
+	v.data = (struct cit_data){ .len = CIT_INLINE_MAX };
+	seed_padded("invoke-inline-max", CIT_MSG_INVOKE, &v, sizeof(v), CIT_INLINE_MAX);
+	v.data.len = CIT_INLINE_MAX + 1;
+	seed_padded("invoke-inline-over", CIT_MSG_INVOKE, &v, sizeof(v), CIT_INLINE_MAX + 1);
+	struct cit_p_ok ok = { .data = { .len = 12 } };
+	seed("ok-inline", CIT_MSG_OK, 0, &ok, sizeof(ok), "Hello, Ada!\n", 12);
+	struct cit_p_result res = { .data = { .len = 2 } };
+	seed("result-inline", CIT_MSG_RESULT, 0, &res, sizeof(res), "ok", 2);
+	struct cit_p_log lg = { .data = { .len = 6 }, .level = 2 };
+	seed("log-line", CIT_MSG_LOG, 0, &lg, sizeof(lg), "warn!\n", 6);
+	lg.data.len = CIT_LOG_LINE_MAX;
+	seed_padded("log-line-max", CIT_MSG_LOG, &lg, sizeof(lg), CIT_LOG_LINE_MAX);
+	struct cit_p_reply rp = { .code = -EPERM, .value = 12345 };
+	seed("reply-eperm", CIT_MSG_REPLY, 0, &rp, sizeof(rp), NULL, 0);
+
+	/* A spec with an environment: as DEPLOY, and (after the header) as stored. */
+	static const char env[] = "A=1\0PATH=/bin\0EMPTY=";
+	struct cit_fn_spec s = good_spec(3, sizeof(env));
+	seed("deploy-env", CIT_MSG_DEPLOY, 1, &s, sizeof(s), env, sizeof(env));
+	/* A spec stored before cpu_millis and pids (cit_fn_spec_parse moves it): the
+	 * message is refused, the stored spec read. */
+	/* As many variables as a spec may have. */
+	static char many[CIT_ENV_MAX * 4];
+	for (size_t i = 0; i < CIT_ENV_MAX; i++)
+		memcpy(many + 4 * i, "A=1", 4);
+	s = good_spec(CIT_ENV_MAX, sizeof(many));
+	seed("deploy-env-max", CIT_MSG_DEPLOY, 1, &s, sizeof(s), many, sizeof(many));
+	s = good_spec(3, sizeof(env));
+	seed("stored-v0-env", CIT_MSG_DEPLOY, 1, &s, CIT_FN_SPEC_V0_SIZE, env, sizeof(env));
+	seed("stored-v1-env", CIT_MSG_DEPLOY, 1, &s, CIT_FN_SPEC_V1_SIZE, env, sizeof(env));
+	/* An exec function: an environment, then its command; no code. */
+	static const char cmd[] = "A=1\0PATH=/bin\0EMPTY=\0/usr/bin/wc\0-w";
+	s = good_spec(3, sizeof(env));
+	strcpy(s.runtime, "exec");
+	s.n_args = 2;
+	s.args_len = sizeof(cmd) - sizeof(env);
+	seed("deploy-exec", CIT_MSG_DEPLOY, 0, &s, sizeof(s), cmd, sizeof(cmd));
+	struct cit_p_loaded ld = { .code_sha256 = { 0xab, 0xcd } };
+	seed("loaded-exec", CIT_MSG_LOADED, 0, &ld, sizeof(ld), NULL, 0);
+
+	/* A trustlet that could not start: a negative code, no name. */
+	struct cit_p_hello hello = { .code = -EPERM };
+	strcpy(hello.text, "landlock: not supported");
+	seed("hello-failed", CIT_MSG_HELLO, 0, &hello, sizeof(hello), NULL, 0);
+
+	/* Refused: a header alone, the wrong fd count, an unknown type, a length past
+	 * what arrived, a name with no NUL. */
+	seed("header-only", CIT_MSG_LIST, 0, NULL, 0, NULL, 0);
+	struct cit_p_list l = { 0 };
+	seed("list-with-fds", CIT_MSG_LIST, 2, &l, sizeof(l), NULL, 0);
+	seed("unknown-type", 99, 0, &l, sizeof(l), NULL, 0);
+	struct cit_p_name nm;
+	memset(nm.name, 'a', sizeof(nm.name));
+	seed("remove-unterminated", CIT_MSG_REMOVE, 0, &nm, sizeof(nm), NULL, 0);
+	seed("invoke-short-tail", CIT_MSG_INVOKE, 0, &(struct cit_p_invoke){ .data = { .len = 9 }, .name = "hello" },
+	     sizeof(v), "abc", 3);
+	return 0;
+}

@@ -1,0 +1,261 @@
+/* The protocol's checks on receipt, table-driven: bytes and fds in, verdict out
+ * (cit_proto_parse, and cit_proto_recv for what only a socket can carry). Every type of
+ * the message table is tried with its exact payload, one byte short and one byte long, and
+ * with each wrong number of fds; then rows of malformed fields. A refused message's fds
+ * are closed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/fdutil.h"
+#include "proto/proto.h"
+#include "tap.h"
+
+static _Alignas(16) uint8_t msg[CIT_MSG_MAX + 64];
+
+/* A message of type with payload (plen bytes) and tlen tail bytes ('t'), claiming nfds fds;
+ * returns its size. */
+static size_t build(uint16_t type, const void *payload, size_t plen, size_t tlen, uint32_t nfds)
+{
+	struct cit_msg h = { .magic = CIT_PROTO_MAGIC, .version = CIT_PROTO_VERSION, .type = type,
+			     .len = (uint32_t)(plen + tlen), .nfds = nfds, .id = 7 };
+	memcpy(msg, &h, sizeof(h));
+	memcpy(msg + sizeof(h), payload, plen);
+	memset(msg + sizeof(h) + plen, 't', tlen);
+	return sizeof(h) + plen + tlen;
+}
+
+/* Parses n bytes of msg with nfds fds beside them (fresh /dev/null fds, so that a refusal
+ * can be seen to close them). Returns the verdict; *closed tells whether every fd was
+ * closed by a refusal (true when none was given). */
+static int parse(size_t n, size_t nfds, bool *closed)
+{
+	struct cit_rx rx;
+	memset(&rx, 0, sizeof(rx));
+	rx.fds[0] = rx.fds[1] = -1;
+	for (size_t i = 0; i < nfds && i < 2; i++)
+		rx.fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rx.nfds = nfds;
+	int given[2] = { rx.fds[0], rx.fds[1] };
+	struct cit_error err = { 0 };
+	int rc = cit_proto_parse(msg, n, &rx, &err);
+	if (closed) {
+		*closed = true;
+		for (size_t i = 0; i < 2; i++)
+			if (given[i] >= 0 && fcntl(given[i], F_GETFD) >= 0)
+				*closed = false;
+	}
+	if (rc > 0)
+		cit_rx_close(&rx);
+	return rc;
+}
+
+/* A payload of the type's size, valid for its checks: strings empty, a HELLO or RMDIR with
+ * a good directory name, a spec with no environment. */
+static size_t good_payload(uint16_t type, uint8_t *p)
+{
+	const struct cit_msg_rule *r = cit_msg_rule(type);
+	memset(p, 0, r->size);
+	if (type == CIT_MSG_HELLO)
+		memcpy(((struct cit_p_hello *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
+	if (type == CIT_MSG_RMDIR)
+		memcpy(((struct cit_p_dir *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
+	return r->size;
+}
+
+static void every_type(void)
+{
+	static _Alignas(16) uint8_t p[4096];
+	unsigned known = 0;
+	for (uint32_t type = 0; type < 256; type++) {
+		const struct cit_msg_rule *r = cit_msg_rule((uint16_t)type);
+		if (!r) {
+			memset(p, 0, 64);
+			tap_ok(parse(build((uint16_t)type, p, 64, 0, 0), 0, NULL) == -EPROTO, "unknown type %u refused", type);
+			continue;
+		}
+		known++;
+		size_t size = good_payload((uint16_t)type, p);
+		bool closed;
+		int rc = parse(build((uint16_t)type, p, size, 0, r->min_fds), r->min_fds, &closed);
+		tap_ok(rc == 1, "%s: its exact payload with %u fds -> %d", r->name, r->min_fds, rc);
+		rc = parse(build((uint16_t)type, p, size - 1, 0, r->min_fds), r->min_fds, &closed);
+		tap_ok(rc == -EPROTO && closed, "%s: one byte short -> %d (fds closed: %d)", r->name, rc, closed);
+		if (r->tail == CIT_TAIL_NONE) {
+			rc = parse(build((uint16_t)type, p, size, 1, r->min_fds), r->min_fds, &closed);
+			tap_ok(rc == -EPROTO, "%s: one byte long -> %d", r->name, rc);
+		}
+		for (uint32_t k = 0; k <= 2; k++) {
+			if (k >= r->min_fds && k <= r->max_fds)
+				continue;
+			rc = parse(build((uint16_t)type, p, size, 0, k), k, &closed);
+			tap_ok(rc == -EPROTO && closed, "%s: %u fds refused, closed", r->name, k);
+		}
+	}
+	tap_ok(known >= 20, "the table has the messages (%u)", known);
+}
+
+static void header_rows(void)
+{
+	struct cit_p_list l = { 0 };
+	size_t n = build(CIT_MSG_LIST, &l, sizeof(l), 0, 0);
+	tap_ok(parse(n, 0, NULL) == 1, "LIST as built");
+	tap_ok(parse(sizeof(struct cit_msg) - 1, 0, NULL) == -EPROTO, "shorter than a header");
+	tap_ok(parse(n - 1, 0, NULL) == -EPROTO, "length field longer than what arrived");
+	msg[0] ^= 1;
+	tap_ok(parse(n, 0, NULL) == -EPROTO, "bad magic");
+	n = build(CIT_MSG_LIST, &l, sizeof(l), 0, 0);
+	((struct cit_msg *)msg)->version = CIT_PROTO_VERSION + 1;
+	tap_ok(parse(n, 0, NULL) == -EPROTO, "another protocol version");
+	n = build(CIT_MSG_LIST, &l, sizeof(l), 0, 1);
+	tap_ok(parse(n, 0, NULL) == -EPROTO, "header says an fd, none came");
+}
+
+static void data_rows(void)
+{
+	struct cit_p_invoke v = { .data = { .len = 5 } };
+	strcpy(v.name, "echo");
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 5, 0), 0, NULL) == 1, "INVOKE with 5 inline bytes");
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 4, 0), 0, NULL) == -EPROTO, "inline length says 5, 4 came");
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 6, 0), 0, NULL) == -EPROTO, "inline length says 5, 6 came");
+	v.data.len = CIT_INLINE_MAX + 1;
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), CIT_INLINE_MAX + 1, 0), 0, NULL) == -EPROTO,
+	       "more inline bytes than CIT_INLINE_MAX");
+	v.data.len = 5;
+	bool closed;
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 5, 1), 1, &closed) == -EPROTO && closed,
+	       "inline bytes and a data object together");
+	v.data.len = 0;
+	v.data.obj_len = 10;
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 0, 0), 0, NULL) == -EPROTO, "an object's length, no object");
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 0, 1), 1, NULL) == 1, "an object's length with an object");
+	v.data.obj_len = 0;
+	v.data.reserved = 1;
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 0, 0), 0, NULL) == -EPROTO, "reserved field set");
+	v.data.reserved = 0;
+	v.flags = 2;
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 0, 0), 0, NULL) == -EPROTO, "INVOKE with unknown flags");
+	v.flags = 0;
+	memcpy(v.name, "echo\0x", 6);
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 0, 0), 0, NULL) == -EPROTO, "a name with bytes after its NUL");
+	memset(v.name, 'a', sizeof(v.name));
+	tap_ok(parse(build(CIT_MSG_INVOKE, &v, sizeof(v), 0, 0), 0, NULL) == -EPROTO, "a name with no NUL");
+
+	struct cit_p_status st = { .code = -EIO };
+	memset(st.text, 'x', sizeof(st.text));
+	tap_ok(parse(build(CIT_MSG_ERROR, &st, sizeof(st), 0, 0), 0, NULL) == -EPROTO, "ERROR text with no NUL");
+	struct cit_p_logs lg = { .flags = CIT_LOGS_FOLLOW };
+	strcpy(lg.name, "echo");
+	tap_ok(parse(build(CIT_MSG_LOGS, &lg, sizeof(lg), 0, 0), 0, NULL) == 1, "LOGS --follow");
+	lg.flags = 4;
+	tap_ok(parse(build(CIT_MSG_LOGS, &lg, sizeof(lg), 0, 0), 0, NULL) == -EPROTO, "LOGS with unknown flags");
+
+	struct cit_p_log l = { .data = { .len = CIT_LOG_LINE_MAX }, .level = 3 };
+	tap_ok(parse(build(CIT_MSG_LOG, &l, sizeof(l), CIT_LOG_LINE_MAX, 0), 0, NULL) == 1, "LOG of 4 KiB");
+	l.data.len = CIT_LOG_LINE_MAX + 1;
+	tap_ok(parse(build(CIT_MSG_LOG, &l, sizeof(l), CIT_LOG_LINE_MAX + 1, 0), 0, NULL) == -EPROTO,
+	       "LOG over 4 KiB");
+	l.data.len = 1;
+	l.level = 4;
+	tap_ok(parse(build(CIT_MSG_LOG, &l, sizeof(l), 1, 0), 0, NULL) == -EPROTO, "LOG of an unknown level");
+}
+
+static void spec_rows(void)
+{
+	static _Alignas(16) uint8_t p[sizeof(struct cit_fn_spec) + 64];
+	struct cit_fn_spec *s = (struct cit_fn_spec *)p;
+	memset(p, 0, sizeof(p));
+	strcpy(s->name, "f");
+	strcpy(s->runtime, "native");
+	memcpy(p + sizeof(*s), "A=1\0B=2", 8);
+	s->n_env = 2;
+	s->env_len = 8;
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == 1, "DEPLOY with two variables");
+	s->env_len = 7;
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == -EPROTO, "env length short of the tail");
+	s->env_len = 8;
+	s->n_env = 3;
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == -EPROTO, "more variables than strings");
+	s->n_env = 1;
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == -EPROTO, "bytes after the last variable");
+	s->n_env = 2;
+	p[sizeof(*s) + 7] = 'x';
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == -EPROTO, "a variable with no NUL");
+	p[sizeof(*s) + 7] = '\0';
+	memcpy(s->runtime, "native\0x", 8);
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == -EPROTO, "a runtime with bytes after NUL");
+	s->n_env = CIT_ENV_MAX + 1;
+	tap_ok(parse(build(CIT_MSG_DEPLOY, p, sizeof(*s) + 8, 0, 1), 1, NULL) == -EPROTO, "more than CIT_ENV_MAX variables");
+}
+
+/* The private directory's name in HELLO and RMDIR: exactly 32 lowercase hex digits. */
+static void dir_rows(void)
+{
+	static const struct {
+		const char *name;
+		int want;
+		const char *what;
+	} rows[] = {
+		{ "0123456789abcdef0123456789abcdef", 1, "32 lowercase hex digits" },
+		{ "0123456789abcdef0123456789abcde", -EPROTO, "31 digits" },
+		{ "0123456789abcdef0123456789abcdef0", -EPROTO, "33 digits" },
+		{ "0123456789ABCDEF0123456789abcdef", -EPROTO, "upper case" },
+		{ "0123456789abcdef0123456789abcdeg", -EPROTO, "a letter past f" },
+		{ "../456789abcdef0123456789abcdef01", -EPROTO, "a path" },
+		{ "", -EPROTO, "empty" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cit_p_hello h = { .pid = 2 };
+		struct cit_p_dir d = { 0 };
+		strcpy(h.dir, rows[i].name);
+		strcpy(d.dir, rows[i].name);
+		int got = parse(build(CIT_MSG_HELLO, &h, sizeof(h), 0, 0), 0, NULL);
+		tap_ok(got == rows[i].want, "HELLO: %s -> %d", rows[i].what, got);
+		got = parse(build(CIT_MSG_RMDIR, &d, sizeof(d), 0, 0), 0, NULL);
+		tap_ok(got == rows[i].want, "RMDIR: %s -> %d", rows[i].what, got);
+	}
+	tap_ok(cit_dir_name_ok("0123456789abcdef0123456789abcdef") && !cit_dir_name_ok("0123456789abcdef"),
+	       "cit_dir_name_ok");
+	/* An instance that could not start says why: a negative code and no name. */
+	struct cit_p_hello h = { .code = -EPERM };
+	tap_ok(parse(build(CIT_MSG_HELLO, &h, sizeof(h), 0, 0), 0, NULL) == 1, "HELLO with a failure and no name");
+	strcpy(h.dir, "0123456789abcdef0123456789abcdef");
+	tap_ok(parse(build(CIT_MSG_HELLO, &h, sizeof(h), 0, 0), 0, NULL) == -EPROTO, "HELLO with a failure and a name");
+}
+
+/* What only a socket carries: more fds than any message, a datagram longer than any. */
+static void socket_rows(void)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return;
+	struct cit_p_list l = { 0 };
+	size_t n = build(CIT_MSG_LIST, &l, sizeof(l), 0, 3);
+	int fds[3] = { 0, 1, 2 };
+	struct cit_rx rx;
+	struct cit_error err = { 0 };
+	cit_send_fds(sp[0], msg, n, fds, 3);
+	tap_ok(cit_proto_recv(sp[1], msg, &rx, &err) == -EPROTO, "three fds: more than any message carries");
+	static uint8_t big[CIT_MSG_MAX + 16];
+	memcpy(big, msg, sizeof(struct cit_msg));
+	tap_ok(send(sp[0], big, sizeof(big), 0) == (ssize_t)sizeof(big) &&
+		       cit_proto_recv(sp[1], msg, &rx, &err) == -EPROTO,
+	       "a datagram longer than any message");
+	close(sp[0]);
+	tap_ok(cit_proto_recv(sp[1], msg, &rx, &err) == 0, "end of stream");
+	close(sp[1]);
+}
+
+int main(void)
+{
+	every_type();
+	header_rows();
+	data_rows();
+	spec_rows();
+	dir_rows();
+	socket_rows();
+	return tap_done();
+}
