@@ -101,13 +101,13 @@ def parked_since(t):
 
 @pytest.fixture(scope="module")
 def warm_pool(citadel):
-    """Starts the pool (its first run is cold, and starts the keeper) and waits, up to 5 s,
+    """Starts the pool (its first run is cold, and starts the keeper) and waits, up to 30 s,
     for a parked sandbox. The keeper replaces each claimed one within tens of ms, so the
     runs that follow are served warm."""
     start = time.time() - 1  # file times are coarser than the clock
     run = citadel(["--", "/bin/true"], input=b"")
     assert run.returncode == 0, run.stderr
-    for _ in range(50):
+    for _ in range(300):
         if parked_since(start):
             return
         time.sleep(0.1)

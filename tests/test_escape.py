@@ -1005,7 +1005,7 @@ def test_killing_citadel_ends_the_sandbox(host, warm_pool, mode):
     try:
         proc.stdin.write(stdin or b"")
         proc.stdin.close()
-        for _ in range(50):  # the helper and its child, asleep
+        for _ in range(300):  # the helper and its child, asleep
             pids = sandboxed([helper.encode(), b"sleep"])
             if len(pids) == 2:
                 break

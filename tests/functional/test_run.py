@@ -385,7 +385,7 @@ def test_many_runs_leave_no_cgroups_or_processes(warm):
         assert p.wait(timeout=30) == 0
         assert _sandboxed_processes_running(marker.encode()) == []
     assert len(made) >= 5, made  # a memory and a pids cgroup per run, at least
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while [d for d in made if os.path.exists(d)] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [d for d in made if os.path.exists(d)] == []
@@ -426,7 +426,7 @@ def test_a_program_that_exits_at_once_is_always_reaped(warm):
     """Regression: init lost SIGCHLD when the program exited before init was ready to wait,
     and the run hung until its timeout."""
     env = {"PATH": os.environ["PATH"], "CITADEL_WARM": warm}
-    statuses = [subprocess.run([str(CITADEL), "run", "--timeout", "5", "--", "/bin/true"], env=env).returncode
+    statuses = [subprocess.run([str(CITADEL), "run", "--timeout", "20", "--", "/bin/true"], env=env).returncode
                 for _ in range(60)]
     assert statuses == [0] * 60
 
@@ -751,6 +751,7 @@ class Terminal:
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.modes = termios.tcgetattr(self.slave)
         self.screen = b""
+        self.start = self.now()  # before the process can change anything
 
         def take_ctty():
             fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
@@ -845,22 +846,21 @@ def test_terminal_is_the_sandboxs_own_pty(terminal):
 
 def test_terminal_modes_come_back_and_raw_meanwhile(terminal):
     import termios
-    t = run_in(terminal, ["--", "/bin/sh", "-c", "echo ready; sleep 0.5"])
-    start = t.now()
+    t = run_in(terminal, ["--", "/bin/sh", "-c", "echo ready; read x"])  # until told to end
     t.expect(b"ready")
     during = t.now()[1]
     assert not during[3] & (termios.ICANON | termios.ECHO | termios.ISIG), "the caller's terminal is not raw"
+    t.type(b"\r")
     assert t.wait() == 0
-    assert t.now() == start
+    assert t.now() == t.start
 
 
 def test_ctrl_c_reaches_the_program_through_its_terminal(terminal):
     t = run_in(terminal, ["--", "/bin/sh", "-c", "echo ready; exec sleep 30"])
-    start = t.now()
     t.expect(b"ready")
     t.type(b"\x03")
     assert t.wait(10) == 130
-    assert t.now() == start
+    assert t.now() == t.start
 
 
 def test_window_size_is_the_callers_and_follows_it(terminal):
@@ -901,11 +901,10 @@ def test_no_tty_flag_gives_no_terminal_under_one(terminal):
     t = run_in(terminal, ["-T", "--", "/bin/sh", "-c",
                           "tty; for fd in 0 1 2; do test -t $fd && echo terminal-$fd; done; "
                           "(: < /dev/tty) 2>/dev/null || echo no-dev-tty; read x; echo x=$x"])
-    start = t.now()
     seen = t.expect(b"no-dev-tty")
     t.type(b"typed\n")
     assert t.wait() == 0
-    assert t.now() == start
+    assert t.now() == t.start
     seen += t.screen
     assert b"not a tty" in seen and b"terminal-" not in seen and b"x=typed" in seen, seen
 
@@ -926,12 +925,11 @@ def test_terminal_lifts_the_cpu_limit_unless_given(terminal, citadel, opts, expe
 ], ids=["timeout", "output-limit", "sigterm", "sighup"])
 def test_terminal_modes_come_back_on_every_end(terminal, args, status, send):
     t = run_in(terminal, args)
-    start = t.now()
     if send:
         t.expect(b"ready")
         t.proc.send_signal(send)
     assert t.wait() == status
-    assert t.now() == start
+    assert t.now() == t.start
 
 
 def test_a_pipeline_reading_the_terminal_keeps_it_cooked(tmp_path):
@@ -940,7 +938,6 @@ def test_a_pipeline_reading_the_terminal_keeps_it_cooked(tmp_path):
     write to it."""
     import pty
     import termios
-    import time
     master, slave = pty.openpty()
     try:
         before = termios.tcgetattr(slave)
@@ -948,9 +945,10 @@ def test_a_pipeline_reading_the_terminal_keeps_it_cooked(tmp_path):
                               "if [ -t 0 ]; then echo tty; else echo pipe; fi; sleep 1"],
                              stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                              env={"PATH": os.environ["PATH"]})
-        time.sleep(0.5)
+        first = p.stdout.readline()  # the program runs (for a second more): citadel is set up
         during = termios.tcgetattr(slave)
         out, err = p.communicate(timeout=30)
+        out = first + out
     finally:
         os.close(master)
         os.close(slave)
@@ -1265,7 +1263,7 @@ def test_a_run_that_fails_in_setup_leaves_no_pool(tmp_path, args):
     time.sleep(1)
     assert pools_and_keepers(copy, prefix) == ([], [])
     run_as([], [], "true", citadel=copy)
-    for _ in range(50):
+    for _ in range(300):  # the keeper starts after the run
         pools, kept = pools_and_keepers(copy, prefix)
         if pools and kept:
             break
@@ -1285,7 +1283,7 @@ def test_a_pool_whose_source_was_replaced_goes_away(tmp_path):
     assert until_served_warm([], args, "cat /in/v") == (0, b"1\n")
     (pool,) = [os.path.dirname(c) for c in glob.glob("/run/citadel/warm/*/config")
                if f"\t{src}\t".encode() in open(c, "rb").read()]
-    for _ in range(100):  # the run just claimed one: its keeper parks the next
+    for _ in range(600):  # the run just claimed one: its keeper parks the next
         socks = [int(n.split(".")[0]) for n in os.listdir(pool) if n.endswith(".sock")]
         if socks:
             break
@@ -1304,7 +1302,7 @@ def test_a_pool_whose_source_was_replaced_goes_away(tmp_path):
         signal.pidfd_send_signal(fd, signal.SIGKILL)
     finally:
         os.close(fd)
-    for _ in range(100):
+    for _ in range(600):
         if not os.path.exists(pool) and not os.path.exists(f"/proc/{keeper}"):
             break
         time.sleep(0.05)
@@ -1328,7 +1326,7 @@ def test_the_sweep_removes_nested_empty_orphans(warm):
             os.makedirs(os.path.join(top, f"citadel-{base + 1}"))
         served, (status, _) = run_as([], ["--pids", "346"], "true", warm=warm == "1")
         assert status == 0 and served == (warm == "1")
-        for _ in range(50):
+        for _ in range(300):
             if not any(os.path.exists(d) for d in made):
                 break
             time.sleep(0.1)

@@ -83,11 +83,34 @@ def test_the_command_is_looked_up_in_the_sandbox_path(tmp_path):
     assert r.returncode == 127 and b"not found in the sandbox's PATH" in r.stderr, r
 
 
+def _descendants(pid):
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in map(int, f.read().split()):
+                    found += [child, *_descendants(child)]
+    except OSError:
+        pass
+    return found
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def test_ps_shows_the_arguments_as_given(tmp_path):
     p = subprocess.Popen([str(CITADEL), "run", "--ro", f"{tmp_path}:/data", "--", "sleep", "5"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=COLD)
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30  # until the program runs: citadel is done setting up
+        while b"sleep\x005\x00" not in map(_cmdline, _descendants(p.pid)):
+            assert p.poll() is None and time.monotonic() < deadline, "the program did not start"
+            time.sleep(0.02)
         args = open(f"/proc/{p.pid}/cmdline", "rb").read().split(b"\0")
         assert f"{tmp_path}:/data".encode() in args, args
     finally:
