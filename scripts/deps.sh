@@ -3,7 +3,7 @@
 # missing. Idempotent and non-interactive: a second run does nothing and prints nothing.
 #   scripts/deps.sh build|test|bench
 set -eu
-build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev"
+build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev"
 test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev"
 bench="$test bubblewrap crun runc firejail python3-matplotlib"
 case "${1:-build}" in

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/bundle.h"
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "common/fdutil.h"
@@ -24,7 +25,7 @@
 
 static const char deploy_usage[] =
 	"usage: citadel deploy NAME FILE.so [OPTIONS]\n"
-	"       citadel deploy NAME [--runtime exec] [OPTIONS] -- PROGRAM [ARGS...]\n"
+	"       citadel deploy NAME [--runtime exec] [--bundle DIR] [OPTIONS] -- PROGRAM [ARGS...]\n"
 	"       citadel deploy --manifest FILE.json [--socket PATH]\n"
 	"   OPTIONS: [--memory SIZE] [--timeout DURATION] [--output-limit SIZE]\n"
 	"            [--max-instances N] [--min-instances N] [--keep-alive DURATION] [--cpus N]\n"
@@ -35,10 +36,13 @@ static const char deploy_usage[] =
 	"policy). The runtime follows from FILE: an ELF shared object defining cit_handler\n"
 	"(include/citadel/function.h) is native. With -- PROGRAM [ARGS...] any program is the\n"
 	"function (the exec runtime): PROGRAM is an absolute path in the function's read-only\n"
-	"view; each call runs it afresh with the request on its stdin, its stdout is the\n"
-	"response, its stderr goes to the log, and a non-zero exit fails the call.\n"
+	"view, or with --bundle DIR a path inside DIR; each call runs it afresh with the\n"
+	"request on its stdin, its stdout is the response, its stderr goes to the log, and a\n"
+	"non-zero exit fails the call.\n"
 	"\n"
 	"  --runtime NAME         native or exec (default: from FILE, or exec with --)\n"
+	"  --bundle DIR           exec: DIR's files go with the function (copied now, at most\n"
+	"                         256 MiB), read-only at " CIT_BUNDLE_PATH ", its working directory\n"
 	"  --memory SIZE          memory of the function: template and all instances, their\n"
 	"                         private directories included, 4M to 64G (default 256M)\n"
 	"  --timeout DURATION     per invocation, 1ms to 1h              (default 10s)\n"
@@ -59,7 +63,8 @@ static const char deploy_usage[] =
 	"                         \"output_limit\": \"16M\", \"max_instances\": N, \"min_instances\": N,\n"
 	"                         \"keep_alive\": \"60s\", \"cpus\": 0.5, \"pids\": N, \"fresh\": bool,\n"
 	"                         \"env\": {\"K\": \"V\"}, \"runtime\": \"exec\", \"command\": [\"/usr/bin/wc\",\n"
-	"                         \"-w\"]}; a relative code path is relative to FILE\n"
+	"                         \"-w\"], \"bundle\": \"dir\"}; relative code and bundle paths are\n"
+	"                         relative to FILE\n"
 	"  --socket PATH          the monitor's socket (default $CITADEL_SOCKET, else\n"
 	"                         " CIT_DEFAULT_SOCKET ")\n";
 
@@ -144,6 +149,7 @@ int cit_cmd_deploy(int argc, char **argv)
 	static const struct option own[] = {
 		{ "manifest", required_argument, NULL, 'M' }, { "socket", required_argument, NULL, 's' },
 		{ "runtime", required_argument, NULL, 'R' },  { "help", no_argument, NULL, 'h' },
+		{ "bundle", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* An exec function's command comes after "--", verbatim: options are read before it
@@ -166,6 +172,7 @@ int cit_cmd_deploy(int argc, char **argv)
 	memcpy(opts + n_spec, own, sizeof(own));
 	static struct cit_fn_draft d;
 	static const struct cit_spec_opt runtime_opt = { .flag = "runtime", .key = "runtime" };
+	static const struct cit_spec_opt bundle_opt = { .flag = "bundle", .key = "bundle" };
 	cit_spec_defaults(&d);
 	const char *sock = NULL, *manifest = NULL;
 	const struct cit_spec_opt *first = NULL; /* the first option given: none with a manifest */
@@ -190,6 +197,12 @@ int cit_cmd_deploy(int argc, char **argv)
 				return cit_usage_error("deploy", 2, "--runtime: %s", err.msg);
 			if (!first)
 				first = &runtime_opt;
+		} else if (c == 'B') {
+			if (!optarg[0])
+				return cit_usage_error("deploy", 2, "--bundle wants a directory");
+			snprintf(d.bundle, sizeof(d.bundle), "%s", optarg);
+			if (!first)
+				first = &bundle_opt;
 		} else if (c == 'h') {
 			fputs(deploy_usage, stdout);
 			return 0;
@@ -219,6 +232,9 @@ int cit_cmd_deploy(int argc, char **argv)
 		    cit_spec_command(&d, (const char *const *)argv + dashes + 1, (size_t)(argc - dashes - 1), &err) < 0)
 			return cit_usage_error("deploy", 2, "%s", err.msg);
 		snprintf(d.name, sizeof(d.name), "%s", argv[optind]);
+	} else if (d.bundle[0]) {
+		return cit_usage_error("deploy", 2, "--bundle is for exec functions, with their program after --: "
+						    "citadel deploy NAME --bundle DIR -- PROGRAM [ARGS...]");
 	} else if (!strcmp(d.spec.runtime, "exec")) {
 		return cit_usage_error("deploy", 2, "an exec function's program comes after --: citadel deploy NAME "
 						    "--runtime exec -- PROGRAM [ARGS...]");
@@ -248,7 +264,14 @@ int cit_cmd_deploy(int argc, char **argv)
 	 * memory, never a file that could stall it. An exec function has none: its program
 	 * is read in the function's own view. */
 	_cleanup_close_ int obj = -1;
-	if (!exec) {
+	if (exec && d.bundle[0]) {
+		uint64_t len;
+		rc = cit_bundle_pack(d.bundle, &obj, &len, &err);
+		if (rc < 0) {
+			fprintf(stderr, "citadel deploy: --bundle %s: %s\n", d.bundle, err.msg);
+			return 1;
+		}
+	} else if (!exec) {
 		_cleanup_close_ int code = open_regular(d.code, "the function's shared object (.so)", &err);
 		if (code < 0) {
 			fprintf(stderr, "citadel deploy: %s: %s\n", d.code, err.msg);

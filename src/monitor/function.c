@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fdutil.h"
@@ -79,7 +80,7 @@ static void zygote_release(struct monitor *m, struct zygote *z)
 static void zygote_log_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
 static void zygote_sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
 
-static struct zygote *zygote_new(struct monitor *m, const struct cit_runtime_info *runtime)
+static struct zygote *zygote_new(struct monitor *m, const struct cit_runtime_info *runtime, const char *bundle)
 {
 	struct zygote *z = calloc(1, sizeof(*z));
 	if (!z)
@@ -107,6 +108,10 @@ static struct zygote *zygote_new(struct monitor *m, const struct cit_runtime_inf
 		snprintf(program, sizeof(program), "%.*s/%s", (int)(slash - m->opts->runtime_path),
 			 m->opts->runtime_path, runtime->program);
 	int rc = cit_sandbox_add_bind(&cfg, program, ZYGOTE_PATH, CIT_BIND_RO, &err);
+	/* A bundled function's files, read-only like the rest of the view: its zygote is made
+	 * for it (a spare one has no such bind). */
+	if (rc == 0 && bundle)
+		rc = cit_sandbox_add_bind(&cfg, bundle, CIT_BUNDLE_PATH, CIT_BIND_RO, &err);
 	if (rc == 0 && (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(lp, O_CLOEXEC) < 0))
 		rc = cit_error_set(&err, -errno, "zygote channel");
 	if (rc == 0) {
@@ -155,7 +160,7 @@ void cit_zygote_spare(struct monitor *m, const struct cit_runtime_info *rt)
 {
 	unsigned i = cit_runtime_index(rt);
 	if (!m->spare[i] && !m->stopping)
-		m->spare[i] = zygote_new(m, rt);
+		m->spare[i] = zygote_new(m, rt, NULL);
 }
 
 static void send_load(struct monitor *m, struct function *fn)
@@ -210,8 +215,15 @@ void cit_fn_start(struct monitor *m, struct function *fn)
 	if (fn->z || fn->hashing)
 		return;
 	unsigned kind = cit_runtime_index(fn->runtime);
-	struct zygote *z = m->spare[kind] ? m->spare[kind] : zygote_new(m, fn->runtime);
-	m->spare[kind] = NULL;
+	struct zygote *z;
+	if (fn->spec.flags & CIT_FN_BUNDLE) {
+		char bundle[4200];
+		fn_path(m, fn->spec.name, fn->deploying ? ".new" : "", "bundle", bundle, sizeof(bundle));
+		z = zygote_new(m, fn->runtime, bundle);
+	} else {
+		z = m->spare[kind] ? m->spare[kind] : zygote_new(m, fn->runtime, NULL);
+		m->spare[kind] = NULL;
+	}
 	if (!z) {
 		snprintf(fn->error, sizeof(fn->error), "could not make a runtime zygote (see the monitor's log)");
 		fn->state = F_FAILED;
@@ -452,7 +464,8 @@ static void hex(const uint8_t *in, size_t n, char *out)
 static void fn_measure(struct function *fn)
 {
 	static _Thread_local char enc[CIT_FN_ENCODING_MAX];
-	long n = cit_fn_encode(&fn->spec, fn->tail, fn->code_sha256, enc, sizeof(enc));
+	long n = cit_fn_encode(&fn->spec, fn->tail, fn->code_sha256,
+			       (fn->spec.flags & CIT_FN_BUNDLE) ? fn->bundle_sha256 : NULL, enc, sizeof(enc));
 	if (n < 0 || (size_t)n > sizeof(enc))
 		return;
 	crypto_hash_sha256(fn->measurement, (const uint8_t *)enc, (unsigned long long)n);
@@ -644,10 +657,13 @@ static struct function *fn_alloc(const struct cit_fn_spec *spec, const char *con
 {
 	const struct cit_runtime_info *rt = cit_runtime_known(spec->runtime);
 	struct stat st = { 0 };
-	if (!rt || rt->takes_code != (code_fd >= 0)) {
-		cit_error_set(err, -EINVAL, rt && rt->takes_code ? "a %s function's code must come with it"
-								  : "a %s function takes no code file (its program is in "
-								    "the view)", spec->runtime);
+	/* A bundle comes with its deploy, as an archive; restored, it is a directory. */
+	bool bundle = from_client && (spec->flags & CIT_FN_BUNDLE);
+	if (!rt || (rt->takes_code || bundle) != (code_fd >= 0)) {
+		cit_error_set(err, -EINVAL, bundle ? "an exec function's bundle must come with it (a tar archive)"
+				 : rt && rt->takes_code ? "a %s function's code must come with it"
+							: "a %s function takes no code file (its program is in the view, "
+							  "or in its bundle)", spec->runtime);
 		return NULL;
 	}
 	if (code_fd < 0) {
@@ -709,27 +725,48 @@ static int write_file_at(int dirfd_, const char *name, const void *a, size_t ale
 	return rc;
 }
 
-/* Removes a function's directory and the files in it (it holds no directories). Runs in
- * the worker too, so it allocates nothing: the monitor's loop makes sandboxes with
- * clone3, whose child must never find a malloc lock held by another thread. */
-static void remove_dir(const char *path)
+/* Removes the entry name of the directory parent, and all beneath it when it is a
+ * directory (a bundle's tree: at most CIT_BUNDLE_MAX_DEPTH deep, the function's own
+ * directory above it). Never follows a link. Passes over a directory until a pass removes
+ * nothing, since removing entries while reading it may skip some. Returns whether name is
+ * gone. */
+static bool remove_tree_at(int parent, const char *name, unsigned depth)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	for (;;) {
-		_Alignas(8) char buf[4096];
-		ssize_t n = fd < 0 ? 0 : getdents64(fd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (ssize_t off = 0; off < n;) {
-			struct dirent64 *e = (struct dirent64 *)(buf + off);
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(fd, e->d_name, 0);
-			off += e->d_reclen;
+	if (unlinkat(parent, name, 0) == 0)
+		return true;
+	if (errno != EISDIR)
+		return false;
+	int fd = depth <= CIT_BUNDLE_MAX_DEPTH + 2 ? openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+						  : -1;
+	for (bool progress = fd >= 0; progress;) {
+		progress = false;
+		lseek(fd, 0, SEEK_SET);
+		for (;;) {
+			_Alignas(8) char buf[1024];
+			ssize_t n = getdents64(fd, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			for (ssize_t off = 0; off < n;) {
+				struct dirent64 *e = (struct dirent64 *)(buf + off);
+				off += e->d_reclen;
+				if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+					if (remove_tree_at(fd, e->d_name, depth + 1))
+						progress = true;
+				}
+			}
 		}
 	}
 	if (fd >= 0)
 		close(fd);
-	rmdir(path);
+	return unlinkat(parent, name, AT_REMOVEDIR) == 0;
+}
+
+/* Removes a function's directory and everything in it. Runs in the worker too, so it
+ * allocates nothing: the monitor's loop makes sandboxes with clone3, whose child must
+ * never find a malloc lock held by another thread. */
+static void remove_dir(const char *path)
+{
+	remove_tree_at(AT_FDCWD, path, 0);
 }
 
 /* Removing a function's files and closing its code take a 256 MiB file's worth of work
@@ -902,15 +939,128 @@ struct deploy_job {
 	int src;                  /* owned: the client's sealed data object */
 	size_t len;
 	char state_dir[4096];
+	char unpacker[4200];      /* citadel-unpack, beside the runtime's program */
 	struct cit_error err;
 	int rc;
 };
+
+/* SHA-256 of len bytes of fd, read with pread (never mapped: see measure_code). In the
+ * worker: allocation-free. */
+static int hash_fd(int fd, size_t len, uint8_t out[32])
+{
+	static uint8_t chunk[CHUNK];
+	crypto_hash_sha256_state st;
+	crypto_hash_sha256_init(&st);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(fd, chunk, len - done < CHUNK ? len - done : CHUNK, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		crypto_hash_sha256_update(&st, chunk, (size_t)n);
+		done += (size_t)n;
+	}
+	crypto_hash_sha256_final(&st, out);
+	return 0;
+}
+
+/* Runs citadel-unpack (src/unpack/unpack.c) on the archive src into the empty directory
+ * dir, and waits for it: 0, or its one-line reason in err. The archive is handed over as
+ * a new open file (its own offset: a client holding the same memfd cannot move it under
+ * the reader). In the worker, so no allocation: vfork and execve only. */
+static int run_unpacker(const char *unpacker, int src, int dir, struct cit_error *err)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
+	_cleanup_close_ int in = open(proc, O_RDONLY | O_CLOEXEC);
+	int pipefd[2];
+	if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+		return cit_error_set(err, -errno, "unpacking the bundle: %s", strerror(errno));
+	char *const argv[] = { (char *)unpacker, NULL };
+	char *const envp[] = { NULL };
+	pid_t pid = vfork();
+	if (pid == 0) {
+		/* Our fds may be 0 to 3 themselves: each goes high first. */
+		int a = fcntl(in, F_DUPFD, 10), d = fcntl(dir, F_DUPFD, 10), w = fcntl(pipefd[1], F_DUPFD, 10);
+		if (a < 0 || d < 0 || w < 0 || dup2(a, 0) < 0 || dup2(w, 1) < 0 || dup2(w, 2) < 0 || dup2(d, 3) < 0)
+			_exit(2);
+		execve(unpacker, argv, envp);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	if (pid < 0) {
+		close(pipefd[0]);
+		return cit_error_set(err, -errno, "unpacking the bundle: %s", strerror(errno));
+	}
+	char msg[sizeof(err->msg)];
+	size_t len = 0;
+	for (;;) { /* to its end, so that a chatty unpacker can never block on a full pipe */
+		char buf[512];
+		ssize_t n = read(pipefd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n && len + 1 < sizeof(msg); i++)
+			msg[len++] = buf[i] == '\n' ? ' ' : buf[i];
+	}
+	close(pipefd[0]);
+	while (len && msg[len - 1] == ' ')
+		len--;
+	msg[len] = '\0';
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+		return cit_error_say(err, -EINVAL, "%s", msg);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return cit_error_say(err, -ENOENT, "unpacking the bundle: cannot run %s", unpacker);
+	if (WIFSIGNALED(status))
+		return cit_error_say(err, -EIO, "unpacking the bundle: the unpacker was killed by signal %d%s%s",
+				     WTERMSIG(status), len ? ": " : "", msg);
+	return cit_error_say(err, -EIO, "%s", len ? msg : "unpacking the bundle: the unpacker failed");
+}
+
+/* A bundled exec function: its archive hashed (the measurement's "bundle" line), its spec
+ * saved, and the archive unpacked into NAME.new/bundle, with its hash beside it
+ * (bundle.sha256) for a restart. */
+static int save_bundle(struct deploy_job *d)
+{
+	struct function *fn = d->fn;
+	int rc = hash_fd(d->src, d->len, fn->bundle_sha256);
+	if (rc < 0)
+		return cit_error_set(&d->err, rc, "reading the bundle");
+	if ((rc = save_new(d->state_dir, fn, &d->err)) < 0)
+		return rc;
+	char dir[4300], line[66];
+	snprintf(dir, sizeof(dir), "%s/functions/%s.new/bundle", d->state_dir, fn->spec.name);
+	if (mkdir(dir, 0755) < 0)
+		return cit_error_set(&d->err, -errno, "creating %s", dir);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return cit_error_set(&d->err, -errno, "opening %s", dir);
+	if ((rc = run_unpacker(d->unpacker, d->src, dfd, &d->err)) < 0)
+		return rc;
+	hex(fn->bundle_sha256, 32, line);
+	line[64] = '\n';
+	snprintf(dir, sizeof(dir), "%s/functions/%s.new/bundle.sha256", d->state_dir, fn->spec.name);
+	_cleanup_close_ int fd = open(dir, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || (rc = cit_write_all(fd, line, 65)) < 0 || fsync(fd) < 0)
+		return cit_error_set(&d->err, fd < 0 || rc == 0 ? -errno : rc, "saving bundle.sha256");
+	return 0;
+}
 
 static void deploy_run(struct cit_job *job)
 {
 	struct deploy_job *d = (struct deploy_job *)job;
 	if (d->src < 0) { /* no code (exec): its spec is what is saved */
 		d->rc = save_new(d->state_dir, d->fn, &d->err);
+		return;
+	}
+	if (d->fn->spec.flags & CIT_FN_BUNDLE) {
+		d->rc = save_bundle(d);
 		return;
 	}
 	d->fn->code = measure_code(d->fn, d->src, d->len, true);
@@ -973,6 +1123,9 @@ int cit_fn_deploy(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	d->fn = fn;
 	d->src = steal_fd(&rx->fds[0]);
 	snprintf(d->state_dir, sizeof(d->state_dir), "%s", m->opts->state_dir);
+	const char *slash = strrchr(m->opts->runtime_path, '/');
+	snprintf(d->unpacker, sizeof(d->unpacker), "%.*s/citadel-unpack", (int)(slash - m->opts->runtime_path),
+		 m->opts->runtime_path);
 	/* The new version goes to the end of the table: lookups find the old one (first)
 	 * until the new one has loaded and replaced it. */
 	struct function **tail = &m->functions;
@@ -1108,6 +1261,17 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 			cit_mlog(m, "error", "restore_failed", "function=%s msg=\"%s\"", e->d_name,
 				 e2.msg[0] ? e2.msg : "unreadable spec or code");
 			continue;
+		}
+		if (fn->spec.flags & CIT_FN_BUNDLE) {
+			char hexsum[80];
+			fn_path(m, e->d_name, "", "bundle.sha256", path, sizeof(path));
+			if (cit_read_file(path, hexsum, sizeof(hexsum)) != 65 ||
+			    sodium_hex2bin(fn->bundle_sha256, 32, hexsum, 64, NULL, NULL, NULL) != 0) {
+				cit_mlog(m, "error", "restore_failed", "function=%s msg=\"its bundle.sha256 is missing or "
+					 "unreadable\"", e->d_name);
+				fn_free(m, fn);
+				continue;
+			}
 		}
 		if (!fn->runtime->takes_code) {
 			char hexsum[80];

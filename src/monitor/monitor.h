@@ -143,6 +143,7 @@ struct function {
 	char tail[CIT_ENV_BYTES + CIT_ARGS_BYTES]; /* the environment, then the command */
 	const struct cit_runtime_info *runtime;
 	uint8_t code_sha256[32];  /* the code's bytes (the .so; an exec program's, from LOADED) */
+	uint8_t bundle_sha256[32]; /* exec with CIT_FN_BUNDLE: its bundle archive's bytes */
 	uint8_t measurement[32];  /* SHA-256 of its canonical encoding (spec.h), once measured */
 	bool measured;            /* code_sha256 and measurement are known */
 	bool pinned;              /* exec: code_sha256 is the program deployed (code.sha256):

@@ -135,6 +135,10 @@ int cit_spec_finish(struct cit_fn_draft *d, struct cit_error *err)
 		return cit_error_say(err, -ENAMETOOLONG, "the name '%.40s...' is longer than %d bytes", d->name,
 				     CIT_NAME_MAX - 1);
 	snprintf(d->spec.name, sizeof(d->spec.name), "%s", d->name);
+	if (d->bundle[0])
+		d->spec.flags |= CIT_FN_BUNDLE;
+	else
+		d->spec.flags &= ~CIT_FN_BUNDLE;
 	const char *envv[CIT_ENV_MAX + 1] = { 0 }, *argv[CIT_ARGS_MAX + 1] = { 0 };
 	for (size_t off = 0, i = 0; off < d->spec.env_len && i < CIT_ENV_MAX; i++) {
 		envv[i] = d->env + off;

@@ -54,6 +54,9 @@ struct cit_fn_draft {
 	char code[4096];          /* the code's path as given, a manifest's resolved against its
 				   * base_dir; "" none yet; never opened here */
 	char args[CIT_ARGS_BYTES]; /* exec: spec.n_args NUL-terminated strings, spec.args_len bytes */
+	char bundle[4096];        /* exec: the bundle directory's path as given (--bundle, a
+				   * manifest's "bundle" resolved against its base_dir); "" none;
+				   * never opened here */
 	bool runtime_set;         /* the runtime was named (--runtime, "runtime"), not defaulted */
 };
 
@@ -91,8 +94,10 @@ int cit_spec_set(struct cit_fn_draft *d, const struct cit_spec_opt *o, const cha
 /* Reads a JSON manifest (len bytes of text, not NUL-terminated; at most
  * CIT_SPEC_MANIFEST_MAX) into d: one object whose keys are "name", "code" and the table's
  * keys, each given once in every object. Values apply over what d holds, in the
- * manifest's order, and d must then have a name and a code. A relative "code" is taken
- * relative to base_dir (as "base_dir/code"; NULL: kept as written); it is never opened.
+ * manifest's order, and d must then have a name and a code, or a "command" (with, for
+ * an exec function, an optional "bundle" directory). A relative "code" or "bundle" is
+ * taken relative to base_dir (as "base_dir/code"; NULL: kept as written); neither is
+ * opened.
  * d is left part-filled on failure. Returns 0 or:
  *   -EINVAL  not JSON, not an object, a key given twice, an unknown key (err names the
  *            keys, and the one meant when only case or '-' differ), a wrong value (err
@@ -104,8 +109,9 @@ int cit_spec_set(struct cit_fn_draft *d, const struct cit_spec_opt *o, const cha
 int cit_spec_manifest(struct cit_fn_draft *d, const char *text, size_t len, const char *base_dir,
 		      struct cit_spec_pos *at, struct cit_error *err);
 
-/* Completes d's spec: its name (d->name, at most CIT_NAME_MAX - 1 bytes) into spec.name,
- * then checks the whole spec and environment as the monitor will (cit_fn_spec_check()).
+/* Completes d's spec: its name (d->name, at most CIT_NAME_MAX - 1 bytes) into spec.name
+ * and CIT_FN_BUNDLE when d->bundle is set, then checks the whole spec, environment and
+ * command as the monitor will (cit_fn_spec_check()).
  * Does not look at d->code. Returns 0, -ENAMETOOLONG (a usage mistake: the name as given
  * does not fit) or -EINVAL (a spec the monitor would refuse), with err saying why. */
 int cit_spec_finish(struct cit_fn_draft *d, struct cit_error *err);

@@ -35,7 +35,7 @@ static int bad_value(struct cit_error *err, const char *key, const char *expect,
  * only case or '-' for '_' differ. */
 static int unknown_key(struct cit_error *err, const char *key)
 {
-	static const char *const fixed[] = { "name", "code", "runtime", "command" };
+	static const char *const fixed[] = { "name", "code", "runtime", "command", "bundle" };
 	size_t n_opts;
 	const struct cit_spec_opt *opts = cit_spec_options(&n_opts);
 	char list[512] = "", like[64] = "";
@@ -151,21 +151,27 @@ static int manifest_option(struct cit_fn_draft *d, const struct cit_spec_opt *o,
 	return 0;
 }
 
-/* "name" or "code" from a manifest into d. */
+_Static_assert(sizeof(((struct cit_fn_draft *)0)->code) == sizeof(((struct cit_fn_draft *)0)->bundle),
+	       "code and bundle paths have one size");
+
+/* "name", "code" or "bundle" from a manifest into d. */
 static int manifest_name_code(struct cit_fn_draft *d, const char *key, const json_t *v, const char *base_dir,
 			      struct cit_error *err)
 {
 	bool name = key[0] == 'n';
 	const char *s = json_string_value(v);
 	if (!s || !*s)
-		return bad_value(err, key, name ? "a string, the function's name" : "a string, the path of the function's .so",
+		return bad_value(err, key, name ? "a string, the function's name"
+					   : key[0] == 'c' ? "a string, the path of the function's .so"
+							   : "a string, the path of the exec function's bundle directory",
 				 NULL, v);
+	char *path = key[0] == 'c' ? d->code : d->bundle; /* both 4096 bytes */
 	if (name)
 		snprintf(d->name, sizeof(d->name), "%s", s);
 	else if (s[0] == '/' || !base_dir)
-		snprintf(d->code, sizeof(d->code), "%s", s);
+		snprintf(path, sizeof(d->code), "%s", s);
 	else
-		snprintf(d->code, sizeof(d->code), "%s/%s", base_dir, s);
+		snprintf(path, sizeof(d->code), "%s/%s", base_dir, s);
 	return 0;
 }
 
@@ -232,7 +238,7 @@ int cit_spec_manifest(struct cit_fn_draft *d, const char *text, size_t len, cons
 		for (size_t i = 0; i < n_opts && !o; i++)
 			if (!strcmp(key, opts[i].key))
 				o = &opts[i];
-		if (!strcmp(key, "name") || !strcmp(key, "code"))
+		if (!strcmp(key, "name") || !strcmp(key, "code") || !strcmp(key, "bundle"))
 			rc = manifest_name_code(d, key, v, base_dir, err);
 		else if (!strcmp(key, "runtime") || !strcmp(key, "command"))
 			rc = manifest_runtime_command(d, key, v, err);
@@ -257,6 +263,8 @@ int cit_spec_manifest(struct cit_fn_draft *d, const char *text, size_t len, cons
 	else if (rc == 0 && command && d->code[0])
 		rc = cit_error_say(err, -EINVAL, "\"code\" and \"command\" together: an exec function runs its "
 						 "program from the view; a native function is its \"code\"");
+	else if (rc == 0 && d->bundle[0] && !command)
+		rc = cit_error_say(err, -EINVAL, "\"bundle\" is for exec functions: give the \"command\" to run in it");
 	else if (rc == 0 && !command && !d->code[0])
 		rc = cit_error_say(err, -EINVAL, "no \"code\" (the path of the function's .so)");
 	return rc;

@@ -19,6 +19,39 @@ bool cit_fn_name_ok(const char *name)
 	return true;
 }
 
+bool cit_bundle_path_ok(const char *path)
+{
+	if (!path[0] || path[0] == '/' || strlen(path) >= 4096)
+		return false;
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += n + (p[n] == '/');
+	}
+	return true;
+}
+
+bool cit_bundle_link_ok(const char *path, const char *target)
+{
+	if (!target[0] || target[0] == '/' || strlen(target) >= 4096)
+		return false;
+	long depth = 0;
+	for (const char *p = path; (p = strchr(p, '/')); p++)
+		depth++; /* the link's directory is this deep */
+	for (const char *p = target; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			depth++;
+		}
+		p += n + (p[n] == '/');
+	}
+	return true;
+}
+
 int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const char *const *args,
 		      struct cit_error *err)
 {
@@ -35,9 +68,15 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 	if (s->n_args > CIT_ARGS_MAX || s->args_len > CIT_ARGS_BYTES)
 		return cit_error_say(err, -EINVAL, "the command has more than %d arguments or %d bytes", CIT_ARGS_MAX,
 				     CIT_ARGS_BYTES);
-	if (args && args[0] && args[0][0] != '/')
+	if ((s->flags & CIT_FN_BUNDLE) && rt->takes_code)
+		return cit_error_say(err, -EINVAL, "a bundle is for exec functions, not %s", rt->name);
+	if (args && args[0] && !(s->flags & CIT_FN_BUNDLE) && args[0][0] != '/')
 		return cit_error_say(err, -EINVAL, "the program '%.64s' must be an absolute path in the function's "
-						   "read-only view (such as /usr/bin/wc)", args[0]);
+						   "read-only view (such as /usr/bin/wc), or a path inside its --bundle",
+				     args[0]);
+	if (args && args[0] && (s->flags & CIT_FN_BUNDLE) && !cit_bundle_path_ok(args[0]))
+		return cit_error_say(err, -EINVAL, "the program '%.64s' must be a path inside the bundle (relative, "
+						   "such as bin/run or ./handler.sh, without '..')", args[0]);
 	if (s->memory_bytes < CIT_FN_MIN_MEMORY || s->memory_bytes > CIT_FN_MAX_MEMORY)
 		return cit_error_say(err, -EINVAL, "--memory must be between 4M and 64G");
 	if (s->timeout_ms < 1 || s->timeout_ms > CIT_FN_MAX_TIMEOUT_MS)
@@ -116,11 +155,19 @@ static void put_strings(char *out, size_t cap, size_t *len, const char *key, con
 	}
 }
 
-long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t code_sha256[32], char *out,
-		   size_t cap)
+static void put_hash(char *out, size_t cap, size_t *len, const char *key, const uint8_t sha256[32])
+{
+	put(out, cap, len, "%s sha256:", key);
+	for (int i = 0; i < 32; i++)
+		put(out, cap, len, "%02x", sha256[i]);
+	put(out, cap, len, "\n");
+}
+
+long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t code_sha256[32],
+		   const uint8_t *bundle_sha256, char *out, size_t cap)
 {
 	const struct cit_runtime_info *rt = cit_runtime_known(s->runtime);
-	if (!rt)
+	if (!rt || !(s->flags & CIT_FN_BUNDLE) != !bundle_sha256)
 		return -EINVAL;
 	size_t len = 0;
 	put(out, cap, &len, "citadel-function 1\nruntime %s %u\n", rt->name, rt->version);
@@ -132,9 +179,8 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 	const char *p = tail;
 	put_strings(out, cap, &len, "env", &p, s->n_env);
 	put_strings(out, cap, &len, "arg", &p, s->n_args);
-	put(out, cap, &len, "code sha256:");
-	for (int i = 0; i < 32; i++)
-		put(out, cap, &len, "%02x", code_sha256[i]);
-	put(out, cap, &len, "\n");
+	put_hash(out, cap, &len, "code", code_sha256);
+	if (bundle_sha256)
+		put_hash(out, cap, &len, "bundle", bundle_sha256);
 	return (long)len;
 }

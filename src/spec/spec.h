@@ -17,7 +17,17 @@
 
 /* What a function is: sent by DEPLOY, stored in the state directory, sent by LOAD. */
 #define CIT_FN_FRESH 0x1u         /* a new trustlet for every invocation */
-#define CIT_FN_FLAGS_ALL CIT_FN_FRESH
+#define CIT_FN_BUNDLE 0x2u        /* exec: the program and its files came as a bundle (a tar
+				   * archive, docs/functions.md), shown read-only at
+				   * CIT_BUNDLE_PATH; the program is a path inside it */
+#define CIT_FN_FLAGS_ALL (CIT_FN_FRESH | CIT_FN_BUNDLE)
+
+/* A bundle: where a function sees it, and its bounds (the CLI checks them for a clear
+ * message; the monitor's unpacker enforces them). */
+#define CIT_BUNDLE_PATH "/bundle"
+#define CIT_BUNDLE_MAX_BYTES (256ull << 20) /* the archive, and its files' bytes together */
+#define CIT_BUNDLE_MAX_ENTRIES 65536u       /* files, directories and symbolic links */
+#define CIT_BUNDLE_MAX_DEPTH 128u           /* directories, one inside another */
 
 struct cit_fn_spec {
 	char name[CIT_NAME_MAX];  /* [a-z0-9][a-z0-9_-]*, at most 63 */
@@ -61,9 +71,20 @@ struct cit_fn_spec {
 
 /* Checks a function's spec (also the one read back from disk): name syntax, runtime,
  * limits, environment, and an exec function's command (args: its strings, NULL-terminated,
- * or NULL). Returns 0 or -EINVAL with err saying which field. */
+ * or NULL): its program an absolute path, or with CIT_FN_BUNDLE a relative one that stays
+ * inside the bundle (no "..", no leading '/'). Returns 0 or -EINVAL with err saying which
+ * field. */
 int cit_fn_spec_check(const struct cit_fn_spec *spec, const char *const *env, const char *const *args,
 		      struct cit_error *err);
+
+/* True when path names a file inside a bundle: relative, no ".." component, shorter than
+ * PATH_MAX. */
+bool cit_bundle_path_ok(const char *path);
+
+/* True when a symbolic link at path (a bundle's entry: relative, canonical, no "..")
+ * whose target is target stays inside the bundle, its target read as a path from the
+ * link's own directory: relative, never climbing above the top, shorter than PATH_MAX. */
+bool cit_bundle_link_ok(const char *path, const char *target);
 
 /* True when name is a valid function name. */
 bool cit_fn_name_ok(const char *name);
@@ -102,12 +123,15 @@ unsigned cit_runtime_index(const struct cit_runtime_info *rt);
  *     arg LEN:ARG                                             (each, in order)
  *     code sha256:HEX                                         (the code's bytes: the
  *                                                             .so, or the exec program's)
+ *     bundle sha256:HEX                                       (only with CIT_FN_BUNDLE:
+ *                                                             the bundle archive's bytes)
  *
- * env and args are tail (n_env strings, then n_args strings, as DEPLOY carries them).
- * Writes at most cap bytes to out; returns the encoding's length (which may exceed cap:
- * then out is incomplete), or -EINVAL for a runtime it does not know. */
-long cit_fn_encode(const struct cit_fn_spec *spec, const char *tail, const uint8_t code_sha256[32], char *out,
-		   size_t cap);
+ * env and args are tail (n_env strings, then n_args strings, as DEPLOY carries them);
+ * bundle_sha256 is NULL unless the spec has CIT_FN_BUNDLE. Writes at most cap bytes to
+ * out; returns the encoding's length (which may exceed cap: then out is incomplete), or
+ * -EINVAL for a runtime it does not know or a bundle hash missing or out of place. */
+long cit_fn_encode(const struct cit_fn_spec *spec, const char *tail, const uint8_t code_sha256[32],
+		   const uint8_t *bundle_sha256, char *out, size_t cap);
 
 /* The largest encoding (for buffers). */
 #define CIT_FN_ENCODING_MAX (1024 + 2 * (CIT_ENV_BYTES + CIT_ARGS_BYTES) + 16 * (CIT_ENV_MAX + CIT_ARGS_MAX))

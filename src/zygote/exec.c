@@ -1,5 +1,7 @@
 /* The exec runtime: any Linux program is a function. The template opens the program (an
- * absolute path in the function's read-only view) at LOAD and measures its bytes; each
+ * absolute path in the function's read-only view, or a path inside its bundle, shown at
+ * CIT_BUNDLE_PATH, which is then the program's working directory) at LOAD and measures
+ * its bytes; each
  * call is served by a fresh instance, which runs the program as a child: the request is
  * its stdin, its stdout until it exits is the response, its stderr goes to the function's
  * log. A non-zero exit or a signal fails the call, naming it. When the program exits,
@@ -17,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -35,17 +38,24 @@ static int exec_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha
 	size_t n = 0;
 	while (rx->args[n])
 		n++;
-	if (n == 0 || rx->args[0][0] != '/')
+	bool bundled = rx->spec->flags & CIT_FN_BUNDLE;
+	if (n == 0 || (bundled ? !cit_bundle_path_ok(rx->args[0]) : rx->args[0][0] != '/'))
 		return cit_error_set(err, -EINVAL, "no program to run");
 	rt->argv = calloc(n + 1, sizeof(char *));
 	if (!rt->argv)
 		return cit_error_set(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		rt->argv[i] = (char *)rx->args[i]; /* rx's buffer lives on (LOAD's own) */
-	int fd = open(rx->args[0], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* A bundle's program is found inside it and nowhere else: its links may not lead out. */
+	if (bundled && (rt->bundle = open(CIT_BUNDLE_PATH, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return cit_error_set(err, -errno, "the bundle is not at " CIT_BUNDLE_PATH);
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, .resolve = RESOLVE_BENEATH };
+	int fd = bundled ? (int)syscall(SYS_openat2, rt->bundle, rx->args[0], &how, sizeof(how))
+			 : open(rx->args[0], (int)how.flags);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return cit_error_say(err, -errno, "the program is not in the function's read-only view (%s)",
+		return cit_error_say(err, -errno, bundled ? "the program is not in the bundle (%s)"
+							  : "the program is not in the function's read-only view (%s)",
 				     strerror(errno));
 	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
 		return cit_error_say(err, -EACCES, "the program is not an executable file");
@@ -103,6 +113,9 @@ static _Noreturn void run_program(struct cit_runtime *rt, int in, int out)
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0)
+		_exit(127);
+	/* A bundled program runs in its bundle, where a script's path is found. */
+	if (rt->bundle >= 0 && fchdir(rt->bundle) < 0)
 		_exit(127);
 	/* An ELF program runs from the file measured (which closes on exec); a script by its
 	 * path, as its interpreter wants it. */

@@ -293,7 +293,7 @@ static _Noreturn void serve(struct cit_runtime *rt)
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
-	struct cit_runtime rt = { .dev = -1, .devnull = -1, .sfd = -1, .prog = -1 };
+	struct cit_runtime rt = { .dev = -1, .devnull = -1, .sfd = -1, .prog = -1, .bundle = -1 };
 	/* Which runtime this zygote is: the monitor's runtime table names it. */
 	static const struct cit_runtime_ops *const runtimes[] = { &cit_runtime_native, &cit_runtime_exec };
 	const char *kind = argc > 1 ? argv[1] : "native";

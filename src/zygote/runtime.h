@@ -52,6 +52,8 @@ struct cit_runtime {
 	int prog;                   /* exec: the program, opened (O_PATH) at LOAD */
 	char **argv;                /* exec: its argv (argv[0] as given), owned */
 	bool script;                /* exec: the program is a script (#!), run by its path */
+	int bundle;                 /* exec: O_PATH fd of CIT_BUNDLE_PATH, the program's working
+				   * directory; -1 without a bundle */
 	struct cit_landlock_path ro[32]; /* the view's top-level entries but /tmp, /dev */
 	size_t n_ro;
 	int dev;                    /* O_PATH fd of /dev */

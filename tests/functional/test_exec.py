@@ -31,6 +31,7 @@ def progs():
 class Mon:
     def __init__(self, tmp):
         self.sock = str(tmp / "m.sock")
+        self.state = tmp / "state"
         self.log = tmp / "m.log"
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([str(CITADEL), "serve", "--state-dir", str(tmp / "state"), "--socket", self.sock],

@@ -211,7 +211,7 @@ static void manifests(void)
 		{ "{\"env\": {\"A\": \"1\", \"A\": \"2\"}}", -EINVAL, 1, { "duplicate key \"A\"" } },
 		{ "{\"Memory\": \"64M\"}", -EINVAL, 0,
 		  { "unknown key \"Memory\"", "did you mean \"memory\"?",
-		    "the keys are name, code, runtime, command, memory, timeout, output_limit, max_instances, "
+		    "the keys are name, code, runtime, command, bundle, memory, timeout, output_limit, max_instances, "
 		    "min_instances, keep_alive, cpus, pids, fresh, env" } },
 		{ "{\"max-instances\": 4}", -EINVAL, 0, { "unknown key \"max-instances\"", "did you mean \"max_instances\"?" } },
 		{ "{\"bogus\": 1}", -EINVAL, 0, { "unknown key \"bogus\" (the keys are name, code," } },
@@ -288,8 +288,55 @@ static void manifests(void)
 	       "only len bytes are read; at may be NULL");
 }
 
+/* Which program paths and link targets a bundle accepts: the rules the CLI, the monitor's
+ * spec check and the unpacker share. */
+static void bundle_paths(void)
+{
+	static const struct {
+		const char *path;
+		bool ok;
+	} programs[] = {
+		{ "run", true },         { "bin/run.sh", true },  { "./run", true },     { "a/./b", true },
+		{ "..x/run", true },     { "x../run", true },     { "", false },         { "/bin/cat", false },
+		{ "..", false },         { "../run", false },     { "a/../../run", false }, { "a/..", false },
+		{ "a//..//b", false },
+	};
+	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
+		tap_ok(cit_bundle_path_ok(programs[i].path) == programs[i].ok, "program '%s' %s", programs[i].path,
+		       programs[i].ok ? "accepted" : "refused");
+	static const struct {
+		const char *link, *target;
+		bool ok;
+	} links[] = {
+		{ "l", "data/x", true },        { "l", ".", true },             { "a/l", "..", true },
+		{ "a/b/l", "../../x", true },   { "a/l", "b/../../x", true },   { "l", "", false },
+		{ "l", "/etc/passwd", false },  { "l", "..", false },           { "a/l", "../..", false },
+		{ "a/l", "x/../../../y", false }, { "a/b/l", "../../../x", false },
+	};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		tap_ok(cit_bundle_link_ok(links[i].link, links[i].target) == links[i].ok, "link %s -> '%s' %s",
+		       links[i].link, links[i].target, links[i].ok ? "stays inside" : "leads out");
+	/* The spec check: a bundle's program is relative; without a bundle, absolute. */
+	static struct cit_fn_draft d;
+	struct cit_error err = { 0 };
+	const char *rel[] = { "bin/run" }, *abs[] = { "/usr/bin/wc" };
+	cit_spec_defaults(&d);
+	snprintf(d.name, sizeof(d.name), "f");
+	cit_spec_runtime(&d, "exec", &err);
+	cit_spec_command(&d, rel, 1, &err);
+	tap_ok(cit_spec_finish(&d, &err) == -EINVAL && has(err.msg, "absolute path"), "a relative program needs a bundle");
+	snprintf(d.bundle, sizeof(d.bundle), "dir");
+	tap_ok(cit_spec_finish(&d, &err) == 0 && (d.spec.flags & CIT_FN_BUNDLE), "with a bundle it passes: %s", err.msg);
+	cit_spec_command(&d, abs, 1, &err);
+	tap_ok(cit_spec_finish(&d, &err) == -EINVAL && has(err.msg, "inside the bundle"),
+	       "with a bundle an absolute program is refused");
+	d.bundle[0] = '\0';
+	tap_ok(cit_spec_finish(&d, &err) == 0 && !(d.spec.flags & CIT_FN_BUNDLE), "and passes without one");
+}
+
 int main(void)
 {
+	bundle_paths();
 	defaults_and_table();
 	option_values();
 	finish();
