@@ -10,3 +10,4 @@ int cit_cmd_ls(int argc, char **argv);
 int cit_cmd_rm(int argc, char **argv);
 int cit_cmd_logs(int argc, char **argv);
 int cit_cmd_restart(int argc, char **argv);
+int cit_cmd_token(int argc, char **argv);

@@ -124,7 +124,19 @@ static bool refusal_pending(int sock, void *buf, struct cit_error *err)
 int cit_client_call(int sock, uint16_t type, const void *payload, size_t plen, const void *tail, size_t tlen,
 		    int fd, void *buf, struct cit_rx *rx, struct cit_error *err)
 {
-	int rc = cit_proto_send_wait(sock, type, 1, payload, plen, tail, tlen, &fd, fd >= 0 ? 1 : 0);
+	/* CITADEL_TOKEN: an admin token, presented for this request (the monitor checks it). */
+	const char *token = getenv("CITADEL_TOKEN");
+	int rc = 0;
+	if (token && *token) {
+		struct cit_p_token t = { { 0 } };
+		if (strlen(token) != CIT_TOKEN_LEN || strspn(token, "0123456789abcdef") != CIT_TOKEN_LEN)
+			return cit_error_say(err, -EINVAL, "CITADEL_TOKEN is not an admin token (64 lowercase hex "
+							   "digits, as `citadel token add` prints)");
+		memcpy(t.token, token, CIT_TOKEN_LEN);
+		rc = cit_proto_send_wait(sock, CIT_MSG_ADMIN_TOKEN, 1, &t, sizeof(t), NULL, 0, NULL, 0);
+	}
+	if (rc == 0)
+		rc = cit_proto_send_wait(sock, type, 1, payload, plen, tail, tlen, &fd, fd >= 0 ? 1 : 0);
 	if (rc < 0) {
 		if (refusal_pending(sock, buf, err))
 			return err->code;

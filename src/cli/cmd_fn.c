@@ -257,7 +257,7 @@ int cit_cmd_deploy(int argc, char **argv)
 		return 2;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "citadel deploy: %s\n", err.msg);
+		fprintf(stderr, "citadel deploy: %s%s%s\n", manifest ? manifest : "", manifest ? ": " : "", err.msg);
 		return 2;
 	}
 	/* The code goes as a sealed data object: immutable from here on, and the monitor reads
@@ -470,7 +470,9 @@ static int simple(const char *cmd, uint16_t type, const char *name, const char *
 		struct cit_p_name name;
 		struct cit_p_logs logs;
 	} p = { 0 };
-	size_t plen = type == CIT_MSG_LIST ? sizeof(p.list) : type == CIT_MSG_LOGS ? sizeof(p.logs) : sizeof(p.name);
+	size_t plen = type == CIT_MSG_LIST || type == CIT_MSG_TOKEN_LIST ? sizeof(p.list)
+		      : type == CIT_MSG_LOGS				  ? sizeof(p.logs)
+									  : sizeof(p.name);
 	if (name)
 		snprintf(p.name.name, sizeof(p.name.name), "%s", name);
 	struct cit_error err = { 0 };
@@ -591,6 +593,50 @@ static int name_request(int argc, char **argv, const char *cmd, const char *usag
 		printf("removed %s\n", name);
 	else if (type == CIT_MSG_RESTART)
 		printf("restarted %s\n", name);
+	else if (r.len)
+		cit_write_all(1, r.data, r.len);
+	reply_done(&r);
+	return 0;
+}
+
+/* ---- token --------------------------------------------------------------------------- */
+
+int cit_cmd_token(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: citadel token add NAME [--socket PATH]\n"
+		"       citadel token ls [--socket PATH]\n"
+		"       citadel token rm NAME [--socket PATH]\n"
+		"\n"
+		"Manages the monitor's admin tokens (admins only). A token lets a client that is not\n"
+		"an admin by its user (an invoker, the HTTP gateway acting for its caller) make one\n"
+		"request as an admin: set CITADEL_TOKEN to it for the citadel commands. `add` prints\n"
+		"the new token once: the monitor keeps only its hash. `rm` revokes it at once.\n"
+		"\n" SOCKET_HELP;
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		if (argc < 2)
+			return cit_usage_error("token", 2, "add, ls or rm?");
+		fputs(usage, stdout);
+		return 0;
+	}
+	const char *verb = argv[1];
+	bool named = !strcmp(verb, "add") || !strcmp(verb, "rm");
+	if (!named && strcmp(verb, "ls"))
+		return cit_usage_error("token", 2, "unknown subcommand '%s' (add, ls or rm)", verb);
+	char cmd[16];
+	snprintf(cmd, sizeof(cmd), "token %s", verb);
+	const char *name, *sock = NULL;
+	int rc = name_args(argc - 1, argv + 1, cmd, usage, named, &name, &sock, NULL);
+	if (rc <= 0)
+		return -rc;
+	uint16_t type = !strcmp(verb, "add") ? CIT_MSG_TOKEN_ADD : named ? CIT_MSG_TOKEN_REMOVE : CIT_MSG_TOKEN_LIST;
+	struct reply r;
+	if (simple(cmd, type, name, sock, &r))
+		return 1;
+	if (type == CIT_MSG_TOKEN_ADD)
+		printf("%.*s\n", (int)r.len, (const char *)r.data);
+	else if (type == CIT_MSG_TOKEN_REMOVE)
+		printf("removed token %s\n", name);
 	else if (r.len)
 		cit_write_all(1, r.data, r.len);
 	reply_done(&r);

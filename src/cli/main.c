@@ -20,6 +20,7 @@ static const char usage[] =
 	"  rm        remove a deployed function\n"
 	"  logs      show a function's log\n"
 	"  restart   start a function again (after it failed)\n"
+	"  token     manage admin tokens (add, ls, rm); CITADEL_TOKEN presents one\n"
 	"  help      show this text\n"
 	"  version   print the version\n";
 
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "run", cit_cmd_run },       { "serve", cit_cmd_serve }, { "deploy", cit_cmd_deploy },
 		{ "invoke", cit_cmd_invoke }, { "ls", cit_cmd_ls },       { "rm", cit_cmd_rm },
-		{ "logs", cit_cmd_logs },     { "restart", cit_cmd_restart },
+		{ "logs", cit_cmd_logs },     { "restart", cit_cmd_restart }, { "token", cit_cmd_token },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

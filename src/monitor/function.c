@@ -356,6 +356,49 @@ static void log_append(struct monitor *m, struct function *fn, const char *buf, 
 		log_follow(m, fn, buf, n);
 }
 
+/* What the function wrote to stdout and stderr, each line marked as such ("output "),
+ * so that no raw line can pass for one of the monitor's (a level and an invocation
+ * number, or "citadel: "). z->log_mid carries a line cut between two reads. */
+#define LOG_RAW_MARK "output "
+
+static void log_raw(struct monitor *m, struct zygote *z, const char *buf, size_t n)
+{
+	char out[8192];
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		if (!z->log_mid) {
+			memcpy(out + o, LOG_RAW_MARK, sizeof(LOG_RAW_MARK) - 1);
+			o += sizeof(LOG_RAW_MARK) - 1;
+			z->log_mid = true;
+		}
+		size_t room = sizeof(out) - o - sizeof(LOG_RAW_MARK); /* a mark's room kept for the next line */
+		const char *nl = memchr(buf + i, '\n', n - i);
+		size_t take = nl ? (size_t)(nl - (buf + i)) + 1 : n - i;
+		if (take > room)
+			take = room;
+		memcpy(out + o, buf + i, take);
+		o += take;
+		i += take;
+		if (out[o - 1] == '\n')
+			z->log_mid = false;
+		if (o > sizeof(out) - 2 * sizeof(LOG_RAW_MARK) || i == n) {
+			log_append(m, z->fn, out, o);
+			o = 0;
+		}
+	}
+}
+
+/* A line of the monitor's own in the function's log: after a raw line cut short, on a
+ * line of its own. */
+static void log_own(struct monitor *m, struct zygote *z, const char *line, size_t n)
+{
+	if (z->log_mid) {
+		log_append(m, z->fn, "\n", 1);
+		z->log_mid = false;
+	}
+	log_append(m, z->fn, line, n);
+}
+
 /* Refills z's log bucket for the time since its last refill. */
 static void log_refill(struct zygote *z, uint64_t now)
 {
@@ -388,11 +431,11 @@ static void log_read(struct monitor *m, struct zygote *z)
 			char mark[128];
 			int k = snprintf(mark, sizeof(mark), "citadel: %llu lines of output dropped (a function may log "
 							     "%u KiB/s)\n", (unsigned long long)z->log_dropped, CIT_LOG_RATE >> 10);
-			log_append(m, z->fn, mark, (size_t)k);
+			log_own(m, z, mark, (size_t)k);
 			z->log_dropped = 0;
 		}
 		z->log_tokens -= (uint64_t)n;
-		log_append(m, z->fn, buf, (size_t)n);
+		log_raw(m, z, buf, (size_t)n);
 		return;
 	}
 	for (ssize_t i = 0; i < n; i++)
@@ -425,7 +468,7 @@ int cit_fn_log_line(struct monitor *m, struct function *fn, uint64_t invocation,
 		return -EAGAIN;
 	}
 	z->log_tokens -= n;
-	log_append(m, fn, line, n);
+	log_own(m, z, line, n);
 	return 0;
 }
 

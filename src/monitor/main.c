@@ -24,7 +24,7 @@ static const char usage[] =
 	"                     [--log-format logfmt|json] [--max-instances N] [--max-pids N]\n"
 	"                     [--max-clients N] [--idle-timeout DURATION] [--group GROUP]\n"
 	"                     [--peer-quota UID=SCALE]...\n"
-	"       citadeld [the same options]\n"
+	"       citadeld [the same options] | --version\n"
 	"\n"
 	"Runs the monitor (citadeld, which `citadel serve` runs) in the foreground: it keeps the\n"
 	"deployed functions (in the state directory; they survive a restart), makes their\n"
@@ -73,7 +73,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		{ "max-instances", required_argument, NULL, 'i' }, { "max-pids", required_argument, NULL, 'p' },
 		{ "max-clients", required_argument, NULL, 'c' }, { "idle-timeout", required_argument, NULL, 't' },
 		{ "group", required_argument, NULL, 'g' },     { "peer-quota", required_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
@@ -109,6 +109,10 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 			if (bad)
 				return usage_error(prog, "--peer-quota wants UID=SCALE, a uid and a number from 1 to 1024, "
 						   "not '%s'", optarg);
+			for (size_t i = 0; i < mo->n_peer_quota; i++)
+				if (mo->peer_quota[i].uid == (uid_t)uid)
+					return usage_error(prog, "--peer-quota for uid %llu is given twice",
+							   (unsigned long long)uid);
 			mo->peer_quota[mo->n_peer_quota].uid = (uid_t)uid;
 			mo->peer_quota[mo->n_peer_quota++].scale = (uint32_t)scale;
 			break;
@@ -126,6 +130,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 			mo->json_log = !strcmp(optarg, "json");
 			break;
 		case 'h': fputs(usage, stdout); return 0;
+		case 'V': printf("citadeld %s\n", CITADEL_VERSION); return 0;
 		case ':': return usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
 		default: return usage_error(prog, "unknown option '%s'", argv[optind - 1]);
 		}

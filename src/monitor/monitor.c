@@ -617,6 +617,9 @@ static int setup(struct monitor *m, struct cit_error *err)
 		int grc = find_group(group, &m->gid);
 		if (grc == 0)
 			snprintf(m->group_name, sizeof(m->group_name), "%s", group);
+		else if (m->opts->group && group[strspn(group, "0123456789")] == '\0')
+			return cit_error_say(err, grc, "--group %s: not a gid (a number below 4294967295), nor a group's "
+						       "name", group);
 		else if (m->opts->group)
 			return cit_error_say(err, grc, "--group %s: no such group in /etc/group (groupadd %s, a numeric "
 						       "gid, or --group none for a root-only socket)", group, group);
@@ -664,6 +667,8 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	m.buf = buf;
 	int rc = setup(&m, err);
+	if (rc == 0)
+		rc = cit_tokens_load(&m, err);
 	if (rc == 0)
 		rc = cit_fn_load_all(&m, err);
 	if (rc < 0)

@@ -126,6 +126,7 @@ struct zygote {
 	/* The log's rate limit (CIT_LOG_RATE): a token bucket of bytes; past it lines are
 	 * dropped and counted, and the pipe is read at most once per CIT_LOG_PAUSE_MS. */
 	uint64_t log_tokens, log_refill_ns, log_dropped, log_resume_ns;
+	bool log_mid;             /* its raw output's last byte was not a newline */
 	pid_t pid;                /* the zygote program's host pid (from ZYGOTE_READY) */
 	bool ready;               /* ZYGOTE_READY came */
 	uint64_t start_ns, cold_us;
@@ -256,6 +257,15 @@ struct client {
 	uint64_t serial;          /* unique in the monitor's life: a job finds its client by it */
 	uint32_t replies_pending; /* replies being made in the worker (a log being read): they
 				   * count as unread until sent, and then as sent */
+	uint64_t token_id;        /* ADMIN_TOKEN: the id of the message it is for */
+	int8_t token_state;       /* 1 valid, -1 not valid, 0 none pending (tokens.c) */
+	uint32_t token_index;     /* the valid token's, for the log */
+};
+
+/* An admin token the monitor accepts (tokens.c): its name and its SHA-256. */
+struct cit_token {
+	char name[CIT_NAME_MAX];
+	uint8_t hash[32];
 };
 
 struct monitor {
@@ -277,6 +287,8 @@ struct monitor {
 	uint64_t object_bytes_unread; /* sum of the clients' */
 	bool trim;                /* queues held much: give the heap back once they empty */
 	struct function *functions;
+	struct cit_token tokens[CIT_TOKENS_MAX];
+	uint32_t n_tokens;
 	struct zygote *spare[CIT_RUNTIMES]; /* per runtime kind, made on first use */
 	struct call *inflight;    /* calls running in a trustlet */
 	struct cit_timers timers; /* the calls' deadlines, the dying instances' waits */
@@ -336,6 +348,15 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err);
 cit_handler_fn cit_fn_deploy, cit_fn_list, cit_fn_remove, cit_fn_logs;
 cit_handler_fn cit_fn_restart; /* ends the template and instances, starts it again */
 cit_handler_fn cit_fn_on_ready, cit_fn_on_loaded, cit_fn_on_exited;
+/* tokens.c: admin tokens */
+cit_handler_fn cit_token_present, cit_token_add, cit_token_remove, cit_token_list;
+/* Reads STATE_DIR/admin-tokens (none is no token). Returns 0, or a negative errno with
+ * err naming the file and the bad line. */
+int cit_tokens_load(struct monitor *m, struct cit_error *err);
+/* The role client c's message id gets from a token presented for it (ADMIN_TOKEN just
+ * before): *role becomes CIT_ROLE_ADMIN for a valid token, is left as is for none.
+ * Consumes the token. Returns 0, or -EACCES when the token presented was not valid. */
+int cit_token_role(struct monitor *m, struct client *c, uint64_t id, uint8_t *role);
 /* pool.c: calls, and the trustlets' messages */
 cit_handler_fn cit_fn_invoke, cit_pool_on_hello, cit_pool_on_result, cit_pool_on_log, cit_pool_on_deadline;
 /* Answers a trustlet's request (p) with code and no value: a request it was not granted. */

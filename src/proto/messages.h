@@ -29,6 +29,12 @@
 	X(REMOVE, 4, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_remove)          \
 	X(LOGS, 5, cit_p_logs, 0, 0, CIT_TAIL_NONE, check_logs, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_logs)              \
 	X(RESTART, 6, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_fn_restart)        \
+	/* an admin token for the client's next message (same id): no reply of its own */                       \
+	X(ADMIN_TOKEN, 7, cit_p_token, 0, 0, CIT_TAIL_NONE, check_token, CIT_FROM_CLIENT, CIT_ROLE_INVOKER,                 \
+	  cit_token_present)                                                                                     \
+	X(TOKEN_ADD, 8, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_token_add)       \
+	X(TOKEN_REMOVE, 9, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_token_remove) \
+	X(TOKEN_LIST, 10, cit_p_list, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_token_list)     \
 	/* monitor -> client */                                                                                  \
 	X(OK, 16, cit_p_ok, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                    \
 	X(ERROR, 17, cit_p_status, 0, 0, CIT_TAIL_NONE, check_status, CIT_FROM_MONITOR, 0, NONE)                           \

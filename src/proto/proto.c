@@ -92,6 +92,15 @@ static int check_name(struct cit_rx *rx, const char **why)
 	return PADDED(CIT_P(rx, cit_p_name)->name) ? 0 : (*why = NOT_PADDED, -EPROTO);
 }
 
+static int check_token(struct cit_rx *rx, const char **why)
+{
+	const char *t = CIT_P(rx, cit_p_token)->token;
+	if (!PADDED(CIT_P(rx, cit_p_token)->token))
+		return *why = NOT_PADDED, -EPROTO;
+	return strlen(t) == CIT_TOKEN_LEN && strspn(t, "0123456789abcdef") == CIT_TOKEN_LEN
+		       ? 0 : (*why = "an admin token is 64 lowercase hex digits", -EPROTO);
+}
+
 static int check_logs(struct cit_rx *rx, const char **why)
 {
 	const struct cit_p_logs *p = rx->payload;

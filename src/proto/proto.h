@@ -91,6 +91,13 @@ struct cit_p_invoke {
 	uint32_t reserved;
 };
 
+#define CIT_TOKEN_LEN 64       /* an admin token: 64 lowercase hex digits (32 random bytes) */
+#define CIT_TOKENS_MAX 256     /* admin tokens a monitor keeps */
+
+struct cit_p_token {          /* ADMIN_TOKEN: the token for the client's next message */
+	char token[72];           /* CIT_TOKEN_LEN digits, NUL-padded */
+};
+
 struct cit_p_list {
 	uint32_t flags;           /* 0 */
 	uint32_t reserved;

@@ -74,6 +74,11 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 		return cit_error_say(err, -EINVAL, "the program '%.64s' must be an absolute path in the function's "
 						   "read-only view (such as /usr/bin/wc), or a path inside its --bundle",
 				     args[0]);
+	/* /proc/self/exe and the like name the runtime's own files, not a program of the view. */
+	if (args && args[0] && !(s->flags & CIT_FN_BUNDLE) &&
+	    (!strncmp(args[0], "/proc/", 6) || !strncmp(args[0], "/dev/", 5) || !strncmp(args[0], "/sys/", 5)))
+		return cit_error_say(err, -EINVAL, "the program '%.64s' is under /proc, /dev or /sys: give the path of "
+						   "a program file in the view (such as /usr/bin/wc)", args[0]);
 	if (args && args[0] && (s->flags & CIT_FN_BUNDLE) && !cit_bundle_path_ok(args[0]))
 		return cit_error_say(err, -EINVAL, "the program '%.64s' must be a path inside the bundle (relative, "
 						   "such as bin/run or ./handler.sh, without '..')", args[0]);

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import tarfile
+import time
 
 import pytest
 from conftest import BUILD, CITADEL
@@ -314,6 +315,9 @@ def test_the_monitor_refuses_archives_the_cli_never_makes(mon, tmp_path, entries
     before = kept()
     r = subprocess.run([str(RAW_DEPLOY), mon.sock, "rawbad", str(archive), "run"], capture_output=True, timeout=60)
     assert r.returncode == 1 and says in r.stdout, (r.stdout, r.stderr)
+    deadline = time.monotonic() + 30  # NAME.new is discarded just after the reply
+    while kept() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert kept() == before
     assert not (mon.state / "escape").exists() and not (mon.state / "functions" / "escape").exists()
     assert b"rawbad " not in mon.cli("ls").stdout

@@ -229,6 +229,8 @@ def test_the_measurement_covers_the_program(mon, progs, tmp_path):
     (["deploy", "x", "--", "/nonexistent/prog"], b"not in the function's read-only view"),
     (["deploy", "x", "--", "/etc/passwd"], b"not an executable file"),
     (["deploy", "x", "--", "/root/x"], b"not in the function's read-only view"),
+    (["deploy", "x", "--", "/proc/self/exe"], b"is under /proc, /dev or /sys"),
+    (["deploy", "x", "--", "/dev/null"], b"is under /proc, /dev or /sys"),
 ])
 def test_bad_exec_deploys_are_refused_clearly(mon, args, says):
     r = mon.cli(*args)
@@ -244,6 +246,11 @@ def test_a_manifest_with_a_command(mon, tmp_path):
     m.write_text('{"name": "bad", "command": ["/bin/cat"], "code": "x.so"}')
     r = mon.cli("deploy", "--manifest", str(m))
     assert r.returncode == 2 and b'"code" and "command" together' in r.stderr, r.stderr
+    # A mistake found after the file was read still names the file.
+    m.write_text('{"name": "bad", "command": ["cat"]}')
+    r = mon.cli("deploy", "--manifest", str(m))
+    assert r.returncode == 2 and r.stderr.startswith(b"citadel deploy: " + bytes(m) + b": the program 'cat'"), \
+        r.stderr
 
 
 def test_exec_functions_survive_a_monitor_restart(progs, tmp_path):

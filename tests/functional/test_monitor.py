@@ -2,6 +2,7 @@
 the lifecycle (templates, pooled trustlets, --fresh, keep-alive, restarts), what happens
 to misbehaving functions, and isolation between functions and between trustlets."""
 import array
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -1791,6 +1792,7 @@ REQUESTS = r'''
 #include <citadel/function.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 static int64_t in_init;
 int cit_init(void)
@@ -1811,6 +1813,9 @@ int cit_handler(const struct cit_request *q, struct cit_response *r)
 	memcpy(text, q->data, n);
 	text[n] = '\0';
 	cit_log(CIT_LOG_INFO, "handling %s\nforged line", text);
+	/* Straight to stderr (one write), lines that look like the monitor's. */
+	fprintf(stderr, "error invocation=1 forged by stderr\ncitadel: forged too\n");
+	fflush(stderr);
 	pthread_t t;
 	pthread_create(&t, NULL, logger, text);
 	pthread_join(t, NULL);
@@ -1837,7 +1842,10 @@ def test_a_call_logs_and_reads_its_deadline_through_the_monitor(mon, tmp_path):
     assert f"warn invocation={invocation} from a thread first\n" in logs, logs
     assert f"info invocation={second} handling second" in logs
     assert "\nforged line" not in logs
-    assert "info init line" in logs  # outside a call: stderr, still the log
+    assert "output info init line" in logs  # outside a call: stderr, still the log, marked as such
+    # Raw output cannot pass for the monitor's lines: each of its lines is marked.
+    assert "output error invocation=1 forged by stderr\noutput citadel: forged too\n" in logs, logs
+    assert "\nerror invocation=1 forged" not in logs and "\ncitadel: forged" not in logs
 
 
 # ---- the state directory's format ---------------------------------------------------------
@@ -1925,45 +1933,100 @@ def test_logs_follow_shows_new_lines_until_the_function_is_removed(mon, tmp_path
 INVOKERS = 4242  # a group id of the test's own (numeric: nothing is added to /etc/group)
 
 
-def test_roles_from_the_callers_credentials(tmp_path):
-    """Root is admin; members of the monitor's group (primary or supplementary) may invoke
-    and list, and are refused deploy, rm and logs with a message; anyone else is refused
-    at once, and told which group it lacks."""
-    top = Path(tempfile.mkdtemp(prefix="citadel-roles-"))
+@contextlib.contextmanager
+def group_monitor(tmp_path, prefix):
+    """A monitor whose invokers are group INVOKERS, on a socket other users can reach, and
+    a copy of the CLI and echo.so they can run and read. Yields (monitor, top directory)."""
+    top = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         top.chmod(0o755)
-        cli = top / "citadel"  # the CLI where other users can run it
-        shutil.copy2(CITADEL, cli)
+        shutil.copy2(CITADEL, top / "citadel")  # the CLI where other users can run it
         shutil.copy2(EXAMPLES / "echo.so", top / "echo.so")
-        sock = top / "run" / "citadel.sock"
         m = Monitor(tmp_path)
-        m.sock = str(sock)
+        m.sock = str(top / "run" / "citadel.sock")
         m.start("--group", str(INVOKERS))
         try:
-            assert m.deploy("echo").returncode == 0
-            assert sock.stat().st_gid == INVOKERS and (sock.stat().st_mode & 0o777) == 0o660
-            assert (sock.parent.stat().st_mode & 0o777) == 0o710
-
-            def as_user(uid, gid, *args, groups=()):
-                return subprocess.run([str(cli), *args, "--socket", str(sock)], user=uid, group=gid,
-                                      extra_groups=list(groups), capture_output=True, timeout=30, cwd="/")
-
-            for uid, gid, groups in ((4243, INVOKERS, ()), (4245, 4245, (INVOKERS,))):
-                r = as_user(uid, gid, "invoke", "echo", "--data", "hi", groups=groups)
-                assert r.returncode == 0 and r.stdout == b"hi", r
-                assert as_user(uid, gid, "ls", groups=groups).returncode == 0
-                for args in (("rm", "echo"), ("logs", "echo"), ("restart", "echo")):
-                    r = as_user(uid, gid, *args, groups=groups)
-                    assert r.returncode == 1 and b"permission denied" in r.stderr and b"admin" in r.stderr, r
-                r = as_user(uid, gid, "deploy", "mine", str(top / "echo.so"), groups=groups)
-                assert r.returncode == 1 and b"permission denied" in r.stderr, r
-            r = as_user(4244, 4244, "ls")  # not even the socket's directory is open to it
-            assert r.returncode == 1 and b"permission denied" in r.stderr and b"group" in r.stderr, r
-            assert "echo" in m.ls()  # nothing an invoker tried changed anything
+            yield m, top
         finally:
             m.stop()
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_roles_from_the_callers_credentials(tmp_path):
+    """Root is admin; members of the monitor's group (primary or supplementary) may invoke
+    and list, and are refused deploy, rm and logs with a message; anyone else is refused
+    at once, and told which group it lacks."""
+    with group_monitor(tmp_path, "citadel-roles-") as (m, top):
+        sock = Path(m.sock)
+        assert m.deploy("echo").returncode == 0
+        assert sock.stat().st_gid == INVOKERS and (sock.stat().st_mode & 0o777) == 0o660
+        assert (sock.parent.stat().st_mode & 0o777) == 0o710
+
+        def as_user(uid, gid, *args, groups=()):
+            return subprocess.run([str(top / "citadel"), *args, "--socket", str(sock)], user=uid, group=gid,
+                                  extra_groups=list(groups), capture_output=True, timeout=30, cwd="/")
+
+        for uid, gid, groups in ((4243, INVOKERS, ()), (4245, 4245, (INVOKERS,))):
+            r = as_user(uid, gid, "invoke", "echo", "--data", "hi", groups=groups)
+            assert r.returncode == 0 and r.stdout == b"hi", r
+            assert as_user(uid, gid, "ls", groups=groups).returncode == 0
+            for args in (("rm", "echo"), ("logs", "echo"), ("restart", "echo")):
+                r = as_user(uid, gid, *args, groups=groups)
+                assert r.returncode == 1 and b"permission denied" in r.stderr and b"admin" in r.stderr, r
+            r = as_user(uid, gid, "deploy", "mine", str(top / "echo.so"), groups=groups)
+            assert r.returncode == 1 and b"permission denied" in r.stderr, r
+        r = as_user(4244, 4244, "ls")  # not even the socket's directory is open to it
+        assert r.returncode == 1 and b"permission denied" in r.stderr and b"group" in r.stderr, r
+        assert "echo" in m.ls()  # nothing an invoker tried changed anything
+
+
+def test_an_admin_token_grants_one_request(tmp_path):
+    """An invoker who presents an admin token (CITADEL_TOKEN) is an admin for that request;
+    a wrong or revoked token is refused; the monitor keeps only the tokens' hashes, and
+    they survive a restart."""
+    with group_monitor(tmp_path, "citadel-tokens-") as (m, top):
+        def as_invoker(*args, token=None):
+            env = {"PATH": os.environ["PATH"]}
+            if token is not None:
+                env["CITADEL_TOKEN"] = token
+            return subprocess.run([str(top / "citadel"), *args, "--socket", m.sock], user=4243, group=INVOKERS,
+                                  capture_output=True, timeout=30, cwd="/", env=env)
+
+        r = m.cli("token", "add", "gateway")
+        assert r.returncode == 0, r.stderr
+        token = r.stdout.decode().strip()
+        assert re.fullmatch(r"[0-9a-f]{64}", token), token
+        assert m.cli("token", "add", "gateway").returncode == 1  # a name once
+        assert m.cli("token", "ls").stdout == b"gateway\n"
+        # Only its hash is kept, owner-readable only.
+        saved = m.state / "admin-tokens"
+        assert token not in saved.read_text() and (saved.stat().st_mode & 0o077) == 0
+        assert hashlib.sha256(token.encode()).hexdigest() in saved.read_text()
+        # Without it an invoker may not deploy; with it, it may, for that request.
+        r = as_invoker("deploy", "mine", str(top / "echo.so"))
+        assert r.returncode == 1 and b"permission denied" in r.stderr, r
+        r = as_invoker("deploy", "mine", str(top / "echo.so"), token=token)
+        assert r.returncode == 0, r
+        assert as_invoker("invoke", "mine", "--data", "tok", token=token).stdout == b"tok"
+        # A wrong one is refused, and said so; so is what is no token at all.
+        wrong = ("0" if token[0] != "0" else "1") + token[1:]
+        r = as_invoker("rm", "mine", token=wrong)
+        assert r.returncode == 1 and b"the admin token is not valid" in r.stderr, r
+        r = as_invoker("rm", "mine", token="not-hex")
+        assert r.returncode == 1 and b"CITADEL_TOKEN is not an admin token" in r.stderr, r
+        assert "mine" in m.ls()
+        # It survives a restart, and is revoked at once.
+        m.stop()
+        m.start("--group", str(INVOKERS))
+        assert as_invoker("logs", "mine", token=token).returncode == 0
+        assert m.cli("token", "rm", "gateway").returncode == 0
+        r = as_invoker("rm", "mine", token=token)
+        assert r.returncode == 1 and b"the admin token is not valid" in r.stderr, r
+        assert m.cli("token", "ls").stdout == b""
+        # Invokers may not manage tokens.
+        r = as_invoker("token", "add", "mine")
+        assert r.returncode == 1 and b"permission denied" in r.stderr, r
 
 
 def test_without_a_group_the_socket_is_root_only(new_monitor):
@@ -2047,6 +2110,10 @@ def test_the_monitor_takes_over_no_directory_and_no_file_of_anyone_elses(tmp_pat
         assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
         st = os.stat(m.sock)
         assert st.st_gid == INVOKERS and (st.st_mode & 0o777) == 0o660
+        # The socket exists before the monitor has logged what it did to reach it.
+        deadline = time.monotonic() + 30
+        while "event=serving" not in m.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert "event=socket_dir" in m.log.read_text()
     finally:
         m.stop()

@@ -63,7 +63,37 @@ static size_t good_payload(uint16_t type, uint8_t *p)
 		memcpy(((struct cit_p_hello *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
 	if (type == CIT_MSG_RMDIR)
 		memcpy(((struct cit_p_dir *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
+	if (type == CIT_MSG_ADMIN_TOKEN)
+		memset(((struct cit_p_token *)p)->token, 'a', CIT_TOKEN_LEN);
 	return r->size;
+}
+
+/* An admin token is 64 lowercase hex digits, NUL-padded: anything else is malformed. */
+static void admin_tokens(void)
+{
+	static const struct {
+		const char *token;
+		int rc;
+	} rows[] = {
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 1 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", -EPROTO },   /* 63 */
+		{ "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", -EPROTO },  /* upper */
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", -EPROTO },  /* not hex */
+		{ "", -EPROTO },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		static _Alignas(16) uint8_t p[sizeof(struct cit_p_token)];
+		memset(p, 0, sizeof(p));
+		memcpy(p, rows[i].token, strlen(rows[i].token));
+		int rc = parse(build(CIT_MSG_ADMIN_TOKEN, p, sizeof(p), 0, 0), 0, NULL);
+		tap_ok(rc == rows[i].rc, "ADMIN_TOKEN '%.8s...' (%zu digits) -> %d", rows[i].token, strlen(rows[i].token), rc);
+	}
+	/* Bytes after the NUL: not padded. */
+	static _Alignas(16) uint8_t p[sizeof(struct cit_p_token)];
+	memset(p, 0, sizeof(p));
+	memset(p, 'a', CIT_TOKEN_LEN);
+	p[sizeof(p) - 1] = 'x';
+	tap_ok(parse(build(CIT_MSG_ADMIN_TOKEN, p, sizeof(p), 0, 0), 0, NULL) == -EPROTO, "ADMIN_TOKEN with junk after its NUL");
 }
 
 static void every_type(void)
@@ -257,5 +287,6 @@ int main(void)
 	spec_rows();
 	dir_rows();
 	socket_rows();
+	admin_tokens();
 	return tap_done();
 }
