@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/fdutil.h"
@@ -19,6 +21,7 @@
 #define BLOCK 512
 
 struct pack {
+	int top;                  /* the directory packed */
 	int out;                  /* the memfd */
 	uint64_t len;             /* bytes written so far */
 	unsigned entries;
@@ -151,7 +154,14 @@ static int pack_entry(struct pack *p, int dfd, const char *name, size_t plen)
 		if (n < 0)
 			return cit_error_say(p->err, -errno, "%s: %s", p->path, strerror(errno));
 		target[n] = '\0';
-		if (!cit_bundle_link_ok(p->path, target))
+		/* As text, then through the links it passes, resolved by the kernel beneath the
+		 * top (x/l -> .., y -> x/l/x/l/../../.. reads as inside and is not). */
+		struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+		int fd = cit_bundle_link_ok(p->path, target) ? (int)syscall(SYS_openat2, p->top, p->path, &how, sizeof(how))
+							     : (errno = EXDEV, -1);
+		if (fd >= 0)
+			close(fd);
+		else if (errno == EXDEV || errno == ELOOP)
 			return cit_error_say(p->err, -EINVAL, "%s -> %s: a symbolic link out of the bundle (links must be "
 							      "relative and stay inside it)", p->path, target);
 		return header(p, p->path, '2', 0777, 0, target);
@@ -246,7 +256,8 @@ int cit_bundle_pack(const char *dir, int *obj, uint64_t *len, struct cit_error *
 	if (top < 0)
 		return cit_error_say(err, -errno, "%s", errno == ENOTDIR ? "not a directory" : strerror(errno));
 	static struct pack p;
-	p = (struct pack){ .out = memfd_create("citadel-bundle", MFD_CLOEXEC | MFD_ALLOW_SEALING), .err = err };
+	p = (struct pack){ .top = top, .out = memfd_create("citadel-bundle", MFD_CLOEXEC | MFD_ALLOW_SEALING),
+			   .err = err };
 	if (p.out < 0)
 		return cit_error_say(err, -errno, "memfd_create: %s", strerror(errno));
 	static const char end[2 * BLOCK];

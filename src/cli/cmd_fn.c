@@ -200,6 +200,8 @@ int cit_cmd_deploy(int argc, char **argv)
 		} else if (c == 'B') {
 			if (!optarg[0])
 				return cit_usage_error("deploy", 2, "--bundle wants a directory");
+			if (d.bundle[0])
+				return cit_usage_error("deploy", 2, "--bundle is given twice: a function has one bundle");
 			snprintf(d.bundle, sizeof(d.bundle), "%s", optarg);
 			if (!first)
 				first = &bundle_opt;
@@ -268,7 +270,8 @@ int cit_cmd_deploy(int argc, char **argv)
 		uint64_t len;
 		rc = cit_bundle_pack(d.bundle, &obj, &len, &err);
 		if (rc < 0) {
-			fprintf(stderr, "citadel deploy: --bundle %s: %s\n", d.bundle, err.msg);
+			fprintf(stderr, "citadel deploy: %s%s%s %s: %s\n", manifest ? manifest : "",
+				manifest ? ": \"bundle\"" : "--bundle", "", d.bundle, err.msg);
 			return 1;
 		}
 	} else if (!exec) {
@@ -623,6 +626,8 @@ int cit_cmd_token(int argc, char **argv)
 	bool named = !strcmp(verb, "add") || !strcmp(verb, "rm");
 	if (!named && strcmp(verb, "ls"))
 		return cit_usage_error("token", 2, "unknown subcommand '%s' (add, ls or rm)", verb);
+	if (named && (argc < 3 || argv[2][0] == '-'))
+		return cit_usage_error("token", 2, "token %s wants the token's NAME", verb);
 	char cmd[16];
 	snprintf(cmd, sizeof(cmd), "token %s", verb);
 	const char *name, *sock = NULL;

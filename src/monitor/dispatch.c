@@ -52,5 +52,6 @@ int cit_dispatch(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	p->role = role;
 	int rc = h(m, p, rx);
 	p->role = own;
+	c->token_grant = -1;
 	return rc;
 }

@@ -334,8 +334,12 @@ static void log_follow(struct monitor *m, struct function *fn, const char *buf, 
 	}
 }
 
-/* Appends what the function wrote to its log, rotating at CIT_LOG_MAX. */
-static void log_append(struct monitor *m, struct function *fn, const char *buf, size_t n)
+#define LOG_RAW_MARK "output "
+
+/* Appends what the function wrote to its log, rotating at CIT_LOG_MAX. mid: buf begins
+ * inside a line of raw output, so a new file begins with the raw mark (no line of a file
+ * is ever without its mark). */
+static void log_append(struct monitor *m, struct function *fn, const char *buf, size_t n, bool mid)
 {
 	if (!fn || fn->log_fd < 0)
 		return;
@@ -349,6 +353,8 @@ static void log_append(struct monitor *m, struct function *fn, const char *buf, 
 		close(fn->log_fd);
 		fn->log_fd = open(cur, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		fn->log_size = 0;
+		if (mid && fn->log_fd >= 0 && cit_write_all(fn->log_fd, LOG_RAW_MARK, sizeof(LOG_RAW_MARK) - 1) == 0)
+			fn->log_size += sizeof(LOG_RAW_MARK) - 1;
 	}
 	if (fn->log_fd >= 0 && cit_write_all(fn->log_fd, buf, n) == 0)
 		fn->log_size += n;
@@ -358,13 +364,14 @@ static void log_append(struct monitor *m, struct function *fn, const char *buf, 
 
 /* What the function wrote to stdout and stderr, each line marked as such ("output "),
  * so that no raw line can pass for one of the monitor's (a level and an invocation
- * number, or "citadel: "). z->log_mid carries a line cut between two reads. */
-#define LOG_RAW_MARK "output "
-
+ * number, or "citadel: "), and its control characters but tab shown as spaces (no escape
+ * sequence reaches a terminal showing the log, nor a carriage return hides the mark).
+ * z->log_mid carries a line cut between two reads. */
 static void log_raw(struct monitor *m, struct zygote *z, const char *buf, size_t n)
 {
 	char out[8192];
 	size_t o = 0;
+	bool mid = z->log_mid; /* where out's first byte is */
 	for (size_t i = 0; i < n;) {
 		if (!z->log_mid) {
 			memcpy(out + o, LOG_RAW_MARK, sizeof(LOG_RAW_MARK) - 1);
@@ -376,14 +383,18 @@ static void log_raw(struct monitor *m, struct zygote *z, const char *buf, size_t
 		size_t take = nl ? (size_t)(nl - (buf + i)) + 1 : n - i;
 		if (take > room)
 			take = room;
-		memcpy(out + o, buf + i, take);
+		for (size_t k = 0; k < take; k++) {
+			unsigned char ch = (unsigned char)buf[i + k];
+			out[o + k] = (ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f ? ' ' : (char)ch;
+		}
 		o += take;
 		i += take;
 		if (out[o - 1] == '\n')
 			z->log_mid = false;
 		if (o > sizeof(out) - 2 * sizeof(LOG_RAW_MARK) || i == n) {
-			log_append(m, z->fn, out, o);
+			log_append(m, z->fn, out, o, mid);
 			o = 0;
+			mid = z->log_mid;
 		}
 	}
 }
@@ -393,10 +404,10 @@ static void log_raw(struct monitor *m, struct zygote *z, const char *buf, size_t
 static void log_own(struct monitor *m, struct zygote *z, const char *line, size_t n)
 {
 	if (z->log_mid) {
-		log_append(m, z->fn, "\n", 1);
+		log_append(m, z->fn, "\n", 1, true);
 		z->log_mid = false;
 	}
-	log_append(m, z->fn, line, n);
+	log_append(m, z->fn, line, n, false);
 }
 
 /* Refills z's log bucket for the time since its last refill. */
@@ -712,7 +723,10 @@ static struct function *fn_alloc(const struct cit_fn_spec *spec, const char *con
 	if (code_fd < 0) {
 		/* nothing to check */
 	} else if (fstat(code_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > CODE_MAX) {
-		cit_error_set(err, -EINVAL, "the function's code must be a regular file of at most 256 MiB");
+		cit_error_say(err, -EINVAL, (spec->flags & CIT_FN_BUNDLE) ? "the bundle must be a tar archive of 1 byte to "
+									  "256 MiB"
+									: "the function's code must be a regular file of "
+									  "1 byte to 256 MiB");
 		return NULL;
 	}
 	if (code_fd >= 0 && from_client && cit_object_check(code_fd, (uint64_t)st.st_size, CODE_MAX) < 0) {
@@ -1551,6 +1565,9 @@ int cit_fn_logs(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 		free(steal_ptr(&c->follow_pending));
 		c->follow_pending_len = 0;
 		snprintf(c->follow, sizeof(c->follow), "%s", name);
+		/* Granted by a token: it lasts as long as the token (token rm ends it). */
+		snprintf(c->follow_token, sizeof(c->follow_token), "%s",
+			 c->token_grant >= 0 ? m->tokens[c->token_grant].name : "");
 		c->follow_id = id;
 		c->follow_dropped = 0;
 		c->follow_waiting = true;

@@ -346,6 +346,7 @@ static void accept_clients(struct monitor *m, struct cit_ev *ev, uint32_t events
 			continue;
 		}
 		c->fd = fd;
+		c->token_grant = -1;
 		c->uid = cred.uid;
 		c->serial = ++m->client_serial;
 		/* Room for a reply to each of the calls a connection may have at once: a client

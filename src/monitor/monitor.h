@@ -260,6 +260,9 @@ struct client {
 	uint64_t token_id;        /* ADMIN_TOKEN: the id of the message it is for */
 	int8_t token_state;       /* 1 valid, -1 not valid, 0 none pending (tokens.c) */
 	uint32_t token_index;     /* the valid token's, for the log */
+	int32_t token_grant;      /* while a message a token raised is handled: that token's
+				   * index; else -1 */
+	char follow_token[CIT_NAME_MAX]; /* the token that granted its follow, "" for none */
 };
 
 /* An admin token the monitor accepts (tokens.c): its name and its SHA-256. */

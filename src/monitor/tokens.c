@@ -185,6 +185,11 @@ int cit_token_remove(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 				cit_reply_error(m, c, rx->hdr.id, rc, "out of memory");
 			} else {
 				cit_mlog(m, "info", "token_removed", "name=%s", name);
+				/* What it granted that lasts (a followed log) ends with it. */
+				for (struct client *o = m->clients; o; o = o->next)
+					if (o->follow[0] && !strcmp(o->follow_token, name))
+						cit_client_unfollow(m, o, "the admin token that allowed following this "
+									  "log was revoked");
 			}
 			return 0;
 		}
@@ -207,10 +212,12 @@ int cit_token_role(struct monitor *m, struct client *c, uint64_t id, uint8_t *ro
 {
 	int state = c->token_state && c->token_id == id ? c->token_state : 0;
 	c->token_state = 0; /* for this message only */
+	c->token_grant = -1;
 	if (state < 0)
 		return -EACCES;
 	if (state > 0) {
 		*role = CIT_ROLE_ADMIN;
+		c->token_grant = (int32_t)c->token_index;
 		cit_mlog(m, "info", "admin_by_token", "token=%s uid=%d", m->tokens[c->token_index].name, (int)c->uid);
 	}
 	return 0;

@@ -199,8 +199,10 @@ const char *cit_spec_runtime_of(const char *path, const uint8_t *head, size_t le
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		size_t sl = strlen(later[i].suffix);
 		if (pl > sl && !strcmp(path + pl - sl, later[i].suffix)) {
+			const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 			cit_error_say(err, -EINVAL, "the %s runtime is not available yet; to run the file as a program, "
-						    "deploy NAME --runtime exec -- /usr/bin/... %s", later[i].runtime, path);
+						    "send its directory with it: deploy NAME --bundle DIR -- %s (a script "
+						    "with a #! line)", later[i].runtime, base);
 			return NULL;
 		}
 	}

@@ -99,10 +99,14 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 				     CIT_FN_MAX_CPU_MILLIS / 1000);
 	if (s->keepalive_s > CIT_FN_MAX_KEEPALIVE_S)
 		return cit_error_say(err, -EINVAL, "--keep-alive must be at most 30 days");
-	if (s->pids > CIT_FN_MAX_PIDS || s->pids < (uint64_t)s->max_instances + 2)
+	/* An exec instance is two processes while it serves: itself and its program. */
+	uint64_t per = strcmp(rt->name, "exec") ? 1 : 2, least = per * s->max_instances + 2;
+	if (s->pids > CIT_FN_MAX_PIDS || s->pids < least)
 		return cit_error_say(err, -EINVAL, "--pids (%u) must allow --max-instances (%u) and the template: at "
-						   "least %u, at most %u", s->pids, s->max_instances,
-				     s->max_instances + 2, CIT_FN_MAX_PIDS);
+						   "least %llu%s, at most %u", s->pids, s->max_instances,
+				     (unsigned long long)least,
+				     per == 2 ? " (an exec call is two processes: its instance and its program)" : "",
+				     CIT_FN_MAX_PIDS);
 	for (size_t i = 0; env && env[i]; i++) {
 		const char *eq = strchr(env[i], '=');
 		if (!eq || eq == env[i])

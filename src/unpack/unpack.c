@@ -12,7 +12,8 @@
  *   regular files    written 0644, or 0755 when any execute bit was set;
  *   directories      made 0755 (missing parents are made too);
  *   symbolic links   whose target is relative and, read as a path from the link's own
- *                    directory, stays inside the bundle ("links out" are refused);
+ *                    directory, stays inside the bundle, and, resolved through the other
+ *                    links once all are made, still does ("links out" are refused);
  *   anything else    devices, FIFOs, sockets and hard links are refused;
  *   names            relative, no "..", each at most 4095 bytes and CIT_BUNDLE_MAX_DEPTH
  *                    directories deep; a name given twice is refused;
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
 		die(1, "is not a tar archive: %s", a ? archive_error_string(a) : "out of memory");
 	unsigned long long total = 0;
 	unsigned entries = 0;
+	static char *links[CIT_BUNDLE_MAX_ENTRIES]; /* the links made, checked at the end */
+	size_t n_links = 0;
 	for (;;) {
 		struct archive_entry *e;
 		int r = archive_read_next_header(a, &e);
@@ -272,6 +275,8 @@ int main(int argc, char **argv)
 			if (symlinkat(target, dir, leaf) < 0)
 				die(errno == EEXIST ? 1 : 2, "%s %s: %s", errno == EEXIST ? "has twice" : "could not make",
 				    path, strerror(errno));
+			if (!(links[n_links++] = strdup(path)))
+				die(2, "could not be unpacked: out of memory");
 		} else {
 			die(1, "has %s, %s: only files, directories and symbolic links may be in it", path,
 			    type_name(type));
@@ -279,5 +284,15 @@ int main(int argc, char **argv)
 		close(dir);
 	}
 	archive_read_free(a);
+	/* Each link read as text stays inside; read through the links it passes (x/l -> ..,
+	 * then y -> x/l/x/l/../../..), it must too: the kernel resolves each beneath the top. */
+	for (size_t i = 0; i < n_links; i++) {
+		struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+		int fd = (int)syscall(SYS_openat2, DIR_FD, links[i], &how, sizeof(how));
+		if (fd < 0 && (errno == EXDEV || errno == ELOOP))
+			die(1, "has a symbolic link out of it: %s (through the links it passes)", links[i]);
+		if (fd >= 0)
+			close(fd);
+	}
 	return 0;
 }

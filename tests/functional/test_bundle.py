@@ -231,7 +231,15 @@ def _too_deep(b):
     return b"more than 128 directories deep"
 
 
-@pytest.mark.parametrize("spoil", [_link_out, _absolute_link, _fifo, _socket, _too_deep])
+def _link_out_through_links(b):
+    # Each reads as inside; resolved through x/l (-> ..), y leads out.
+    (b / "x").mkdir()
+    os.symlink("..", b / "x" / "l")
+    os.symlink("x/l/x/l/x/l/../../../etc", b / "y")
+    return b"y -> x/l/x/l/x/l/../../../etc: a symbolic link out of the bundle"
+
+
+@pytest.mark.parametrize("spoil", [_link_out, _absolute_link, _link_out_through_links, _fifo, _socket, _too_deep])
 def test_the_cli_refuses_what_cannot_be_bundled(mon, tmp_path, spoil):
     b = tmp_path / "x"
     b.mkdir()
@@ -301,6 +309,8 @@ RUN = b"#!/bin/sh\ncat\n"
      b"inside something that is not a directory"),
     ([entry("run", data=RUN), entry("d", tarfile.DIRTYPE), entry("d/l", tarfile.SYMTYPE, link=".."),
       entry("d/l/run", data=b"replaced")], b"inside something that is not a directory"),
+    ([entry("run", data=RUN), entry("x", tarfile.DIRTYPE), entry("x/l", tarfile.SYMTYPE, link=".."),
+      entry("y", tarfile.SYMTYPE, link="x/l/x/l/x/l/../../../etc")], b"has a symbolic link out of it: y"),
     ([entry("run", data=RUN), entry("run", data=b"#!/bin/sh\necho replaced\n")], b"has run twice"),
     ([entry("run", data=RUN), entry("x", data=b"a"), entry("x", tarfile.DIRTYPE)], b"has x twice"),
 ])

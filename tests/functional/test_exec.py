@@ -230,12 +230,34 @@ def test_the_measurement_covers_the_program(mon, progs, tmp_path):
     (["deploy", "x", "--", "/etc/passwd"], b"not an executable file"),
     (["deploy", "x", "--", "/root/x"], b"not in the function's read-only view"),
     (["deploy", "x", "--", "/proc/self/exe"], b"is under /proc, /dev or /sys"),
+    (["deploy", "x", str(EXAMPLES / "upper.py")], b"deploy NAME --bundle DIR -- upper.py"),
+    (["deploy", "x", "--max-instances", "4", "--pids", "6", "--", "/usr/bin/wc"], b"at least 10 (an exec call is two"),
     (["deploy", "x", "--", "/dev/null"], b"is under /proc, /dev or /sys"),
 ])
 def test_bad_exec_deploys_are_refused_clearly(mon, args, says):
     r = mon.cli(*args)
     assert r.returncode in (1, 2) and says in r.stderr, r.stderr
     assert b"x " not in mon.cli("ls").stdout
+
+
+def test_no_line_of_output_goes_unmarked_when_the_log_rotates(mon):
+    """The log rotates at 1 MiB: a line of output cut by the rotation goes on in the new
+    file under its mark, so no line there can pass for the monitor's."""
+    prog = ("import sys, time\n"
+            "d = sys.stdin.read()\n"
+            "sys.stderr.write('A' * 1000000 if d == '1' else 'B' * 100000 + '\\nforged line\\n')\n")
+    mon.deploy("rotating", "/usr/bin/python3", "-c", prog)
+    assert mon.invoke("rotating", b"1").returncode == 0
+    time.sleep(0.6)  # the log rate's bucket refills (256 KiB/s) for the second write
+    assert mon.invoke("rotating", b"2").returncode == 0
+    deadline = time.monotonic() + 30
+    while b"forged line" not in (log := mon.cli("logs", "rotating").stdout) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = log.split(b"\n")[:-1]
+    assert b"output forged line" in lines, log[-300:]
+    assert all(l.startswith((b"output ", b"debug ", b"info ", b"warn ", b"error ", b"citadel: ")) for l in lines), \
+        [l[:40] for l in lines if not l.startswith(b"output ")]
+    assert mon.cli("rm", "rotating").returncode == 0
 
 
 def test_a_manifest_with_a_command(mon, tmp_path):

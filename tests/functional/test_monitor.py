@@ -1813,8 +1813,9 @@ int cit_handler(const struct cit_request *q, struct cit_response *r)
 	memcpy(text, q->data, n);
 	text[n] = '\0';
 	cit_log(CIT_LOG_INFO, "handling %s\nforged line", text);
-	/* Straight to stderr (one write), lines that look like the monitor's. */
-	fprintf(stderr, "error invocation=1 forged by stderr\ncitadel: forged too\n");
+	/* Straight to stderr (one write), lines that look like the monitor's, one behind
+	 * terminal escapes and a carriage return. */
+	fprintf(stderr, "error invocation=1 forged by stderr\ncitadel: forged too\n\033[2K\rerror invocation=1 esc\n");
 	fflush(stderr);
 	pthread_t t;
 	pthread_create(&t, NULL, logger, text);
@@ -1846,6 +1847,7 @@ def test_a_call_logs_and_reads_its_deadline_through_the_monitor(mon, tmp_path):
     # Raw output cannot pass for the monitor's lines: each of its lines is marked.
     assert "output error invocation=1 forged by stderr\noutput citadel: forged too\n" in logs, logs
     assert "\nerror invocation=1 forged" not in logs and "\ncitadel: forged" not in logs
+    assert "\x1b" not in logs and "\r" not in logs and "output  [2K error invocation=1 esc\n" in logs, logs
 
 
 # ---- the state directory's format ---------------------------------------------------------
@@ -2016,14 +2018,30 @@ def test_an_admin_token_grants_one_request(tmp_path):
         r = as_invoker("rm", "mine", token="not-hex")
         assert r.returncode == 1 and b"CITADEL_TOKEN is not an admin token" in r.stderr, r
         assert "mine" in m.ls()
-        # It survives a restart, and is revoked at once.
+        # It survives a restart, and is revoked at once: a log it let an invoker follow
+        # stops with it.
         m.stop()
         m.start("--group", str(INVOKERS))
         assert as_invoker("logs", "mine", token=token).returncode == 0
-        assert m.cli("token", "rm", "gateway").returncode == 0
+        m.deploy("hello")  # logs at its start: the follow's first bytes show it is on
+        env = {"PATH": os.environ["PATH"], "CITADEL_TOKEN": token}
+        follow = subprocess.Popen([str(top / "citadel"), "logs", "-f", "hello", "--socket", m.sock], user=4243,
+                                  group=INVOKERS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", env=env)
+        try:
+            ready, _, _ = select.select([follow.stdout], [], [], 30)
+            assert ready and b"hello" in os.read(follow.stdout.fileno(), 65536)
+            assert m.cli("token", "rm", "gateway").returncode == 0
+            assert follow.wait(timeout=30) == 1
+            assert b"was revoked" in follow.stderr.read()
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.wait()
         r = as_invoker("rm", "mine", token=token)
         assert r.returncode == 1 and b"the admin token is not valid" in r.stderr, r
         assert m.cli("token", "ls").stdout == b""
+        r = m.cli("token", "add")
+        assert r.returncode == 2 and b"wants the token's NAME" in r.stderr, r.stderr
         # Invokers may not manage tokens.
         r = as_invoker("token", "add", "mine")
         assert r.returncode == 1 and b"permission denied" in r.stderr, r
