@@ -11,6 +11,7 @@ citadel="$build/citadel"
 default_sock=/run/citadel/citadel.sock
 sock="${CITADEL_SOCKET:-$default_sock}"
 state="${CITADEL_STATE_DIR:-/var/lib/citadel}"
+listen="${CITADEL_LISTEN:-127.0.0.1:8080}" # the HTTP gateway's address (citadeld reads it too)
 # Absolute, as the monitor wants its state directory and another terminal its socket.
 case $sock in /*) ;; *) sock="$PWD/$sock" ;; esac
 case $state in /*) ;; *) state="$PWD/$state" ;; esac
@@ -28,7 +29,7 @@ if "$citadel" ls >/dev/null 2>&1; then
 	echo "citadel: a monitor is already serving on $sock; stop it first (or set CITADEL_SOCKET)." >&2
 	exit 1
 fi
-"$citadel" serve --state-dir "$state" --socket "$sock" &
+"$citadel" serve --state-dir "$state" --socket "$sock" --listen "$listen" &
 monitor=$!
 trap 'kill -TERM $monitor 2>/dev/null; wait $monitor; exit 0' INT TERM
 i=0
@@ -53,7 +54,11 @@ show() {
 	"$citadel" invoke "$@"
 }
 echo
-echo "Citadel's monitor is serving on $sock (state in $state), with the examples deployed:"
+if [ "$listen" = none ]; then
+	echo "Citadel's monitor is serving on $sock (state in $state), with the examples deployed:"
+else
+	echo "Citadel's monitor is serving on $sock and http://$listen (state in $state), with the examples deployed:"
+fi
 show hello --data "Ada"
 show json --data '{"name": "citadel", "cores": 2, "load": 0.5}'
 printf '\n$ echo hello | citadel invoke sha256\n'
@@ -73,6 +78,9 @@ cat <<EOT
   $cli invoke echo --file /etc/os-release
   $cli ls --json
   $cli logs hello
+EOT
+[ "$listen" = none ] || echo "  curl -s -d you http://$listen/function/hello"
+cat <<EOT
   $cli deploy mine my_function.so      # see docs/functions.md
 
 The monitor's log follows; Ctrl-C stops it and every sandbox with it.

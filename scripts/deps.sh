@@ -3,8 +3,8 @@
 # missing. Idempotent and non-interactive: a second run does nothing and prints nothing.
 #   scripts/deps.sh build|test|bench
 set -eu
-build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev"
-test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev"
+build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev libmicrohttpd-dev"
+test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl"
 bench="$test bubblewrap crun runc firejail python3-matplotlib"
 case "${1:-build}" in
 build) want=$build ;;

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Monitors the tests start serve no HTTP unless a test asks (--listen): many run at once,
+# and the default port is one. tests/functional/test_http.py starts its own gateways.
+os.environ["CITADEL_LISTEN"] = "none"
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / os.environ.get("CITADEL_BUILD", "build")
 CITADEL = BUILD / "citadel"

@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "objects/objects.h"
 #include "spec/draft.h"
+#include "spec/info.h"
 
 #define INVOKE_MAX (1ull << 30)
 
@@ -558,19 +559,7 @@ int cit_cmd_ls(int argc, char **argv)
 			       (unsigned long long)f[i].p99_us);
 			continue;
 		}
-		json_t *o = json_pack("{s:s, s:s%, s:s%, s:s%, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-				      "s:I, s:I, s:I, s:I, s:s}",
-				      "name", name_, "runtime", f[i].runtime, strnlen(f[i].runtime, sizeof(f[i].runtime)),
-				      "state", f[i].state, strnlen(f[i].state, sizeof(f[i].state)), "measurement",
-				      f[i].measurement, strnlen(f[i].measurement, 64), "live", (json_int_t)f[i].live,
-				      "idle", (json_int_t)f[i].idle, "busy", (json_int_t)f[i].busy, "queued",
-				      (json_int_t)f[i].queued, "max_instances", (json_int_t)f[i].max_instances,
-				      "min_instances", (json_int_t)f[i].min_instances, "invocations",
-				      (json_int_t)f[i].invocations, "errors", (json_int_t)f[i].errors, "p50_us",
-				      (json_int_t)f[i].p50_us, "p99_us", (json_int_t)f[i].p99_us, "cold_us",
-				      (json_int_t)f[i].cold_us, "template_us", (json_int_t)f[i].template_us,
-				      "lukewarm_us", (json_int_t)f[i].lukewarm_us, "memory_bytes",
-				      (json_int_t)f[i].memory_bytes, "error", err_);
+		json_t *o = cit_fn_info_json(&f[i]);
 		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		printf("%s%s", i ? "," : "", s ? s : "null");
 		free(s);

@@ -40,7 +40,7 @@ int cit_dispatch(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	struct client *c = container_of(p, struct client, peer);
 	uint8_t role = p->role;
 	if (cit_token_role(m, c, rx->hdr.id, &role) < 0) {
-		cit_reply_error(m, c, rx->hdr.id, -EACCES, "permission denied: the admin token is not valid");
+		cit_reply_error(m, c, rx->hdr.id, -EKEYREJECTED, "permission denied: the admin token is not valid");
 		return -EACCES;
 	}
 	if (role < r->role) {

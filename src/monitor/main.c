@@ -23,7 +23,7 @@ static const char usage[] =
 	"usage: citadel serve [--state-dir DIR] [--socket PATH] [--runtime PATH]\n"
 	"                     [--log-format logfmt|json] [--max-instances N] [--max-pids N]\n"
 	"                     [--max-clients N] [--idle-timeout DURATION] [--group GROUP]\n"
-	"                     [--peer-quota UID=SCALE]...\n"
+	"                     [--peer-quota UID=SCALE]... [--listen ADDR:PORT|none] [--max-body SIZE]\n"
 	"       citadeld [the same options] | --version\n"
 	"\n"
 	"Runs the monitor (citadeld, which `citadel serve` runs) in the foreground: it keeps the\n"
@@ -50,7 +50,10 @@ static const char usage[] =
 	"                       (default " CIT_MON_GROUP " when that group exists, else none)\n"
 	"  --peer-quota UID=SCALE  what the caller with that uid may hold, all its connections\n"
 	"                       together, times SCALE (1 to 1024; repeatable): by default 256\n"
-	"                       connections, 1024 calls in flight, 16 MiB queued inline\n";
+	"                       connections, 1024 calls in flight, 16 MiB queued inline\n"
+	"  --listen ADDR:PORT   the HTTP gateway's address, or none (default $CITADEL_LISTEN,\n"
+	"                       else " CIT_MON_LISTEN "; docs/http-api.md)\n"
+	"  --max-body SIZE      HTTP: the largest request body         (default 64M)\n";
 
 /* A usage error: one line saying what was wrong, then where to look. Returns 2, the exit
  * status. */
@@ -74,6 +77,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		{ "max-clients", required_argument, NULL, 'c' }, { "idle-timeout", required_argument, NULL, 't' },
 		{ "group", required_argument, NULL, 'g' },     { "peer-quota", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
+		{ "listen", required_argument, NULL, 'L' },    { "max-body", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
@@ -98,6 +102,11 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 				return usage_error(prog, "--idle-timeout wants a duration from 100ms to 24h, not '%s'", optarg);
 			break;
 		case 'd': mo->state_dir = optarg; break;
+		case 'L': mo->listen = optarg; break;
+		case 'B':
+			if (cit_parse_size(optarg, &mo->max_body) < 0 || mo->max_body < 1 || mo->max_body > (1ull << 30))
+				return usage_error(prog, "--max-body wants a size from 1 byte to 1G, not '%s'", optarg);
+			break;
 		case 'q': {
 			char *eq = strchr(optarg, '=');
 			uint64_t uid, scale;
@@ -158,13 +167,19 @@ int main(int argc, char **argv)
 
 	struct cit_monitor_opts mo = { .state_dir = CIT_DEFAULT_STATE_DIR, .max_instances = CIT_MON_MAX_INSTANCES,
 				       .max_pids = CIT_MON_MAX_PIDS, .max_clients = CIT_MON_MAX_CLIENTS,
-				       .idle_timeout_ms = CIT_MON_IDLE_TIMEOUT_MS };
+				       .idle_timeout_ms = CIT_MON_IDLE_TIMEOUT_MS, .max_body = CIT_MON_MAX_BODY,
+				       .http_connections = CIT_MON_HTTP_CONNECTIONS,
+				       .http_per_address = CIT_MON_HTTP_PER_ADDRESS,
+				       .http_idle_timeout_s = CIT_MON_HTTP_IDLE_S,
+				       .http_header_bytes = CIT_MON_HTTP_HEADER_BYTES };
 	char runtime[PATH_MAX];
 	runtime[0] = '\0';
 	int status = parse_options(prog, argc, argv, &mo, runtime);
 	if (status >= 0)
 		return status;
 	mo.socket_path = cit_socket_path(mo.socket_path);
+	if (!mo.listen)
+		mo.listen = getenv("CITADEL_LISTEN") && *getenv("CITADEL_LISTEN") ? getenv("CITADEL_LISTEN") : CIT_MON_LISTEN;
 	if (!runtime[0]) { /* citadel-zygote is installed beside citadeld */
 		ssize_t len = readlink("/proc/self/exe", runtime, sizeof(runtime) - 32);
 		if (len <= 0) {

@@ -127,7 +127,7 @@ static struct peer_quota *quota_of(struct monitor *m, uid_t uid)
 	if (!q)
 		return NULL;
 	q->uid = uid;
-	q->scale = 1;
+	q->scale = uid == CIT_GATEWAY_UID ? CIT_GATEWAY_SCALE : 1;
 	for (size_t i = 0; i < m->opts->n_peer_quota; i++)
 		if (m->opts->peer_quota[i].uid == uid)
 			q->scale = m->opts->peer_quota[i].scale;
@@ -288,6 +288,33 @@ static enum cit_role role_of(struct monitor *m, int fd, const struct ucred *cred
 	return role;
 }
 
+/* c (its quota set) serves fd from now on, in the epoll set and the client list. On
+ * failure fd is closed and c freed; returns 0 or -1. */
+static int client_add(struct monitor *m, struct client *c, int fd, uid_t uid, enum cit_role role)
+{
+	c->fd = fd;
+	c->token_grant = -1;
+	c->uid = uid;
+	c->serial = ++m->client_serial;
+	/* Room for a reply to each of the calls a connection may have at once: a client
+	 * may send that many requests before it reads a reply (CLIENT_OUTQ_MAX). */
+	int sndbuf = (int)CLIENT_OUTQ_MAX;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
+	c->peer = (struct cit_peer){ { client_event }, CIT_FROM_CLIENT, (uint8_t)role };
+	if (cit_ep_add(m, fd, &c->peer.ev) < 0) {
+		close(fd);
+		free(c);
+		return -1;
+	}
+	c->quota->connections++;
+	c->next = m->clients;
+	if (m->clients)
+		m->clients->prev = c;
+	m->clients = c;
+	m->n_clients++;
+	return 0;
+}
+
 static void accept_clients(struct monitor *m, struct cit_ev *ev, uint32_t events)
 {
 	(void)ev;
@@ -345,17 +372,8 @@ static void accept_clients(struct monitor *m, struct cit_ev *ev, uint32_t events
 			free(c);
 			continue;
 		}
-		c->fd = fd;
-		c->token_grant = -1;
-		c->uid = cred.uid;
-		c->serial = ++m->client_serial;
-		/* Room for a reply to each of the calls a connection may have at once: a client
-		 * may send that many requests before it reads a reply (CLIENT_OUTQ_MAX). */
-		int sndbuf = (int)CLIENT_OUTQ_MAX;
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
-		c->first_deadline_ns = cit_now_ns() + CLIENT_FIRST_MESSAGE_S * 1000000000ull;
-		c->peer = (struct cit_peer){ { client_event }, CIT_FROM_CLIENT, (uint8_t)role_of(m, fd, &cred) };
-		if (c->peer.role == CIT_ROLE_NONE) {
+		enum cit_role role = role_of(m, fd, &cred);
+		if (role == CIT_ROLE_NONE) {
 			cit_proto_send_status(fd, CIT_MSG_ERROR, 0, -EACCES,
 					      "permission denied: uid %d is not a member of the monitor's group%s%s",
 					      (int)cred.uid, m->group_name[0] ? " " : "", m->group_name);
@@ -364,19 +382,25 @@ static void accept_clients(struct monitor *m, struct cit_ev *ev, uint32_t events
 			free(c);
 			continue;
 		}
-		if (cit_ep_add(m, fd, &c->peer.ev) == 0)
-			c->quota->connections++;
-		else {
-			close(fd);
-			free(c);
+		if (client_add(m, c, fd, cred.uid, role) < 0)
 			continue;
-		}
-		c->next = m->clients;
-		if (m->clients)
-			m->clients->prev = c;
-		m->clients = c;
-		m->n_clients++;
+		c->first_deadline_ns = cit_now_ns() + CLIENT_FIRST_MESSAGE_S * 1000000000ull;
 	}
+}
+
+struct client *cit_client_adopt(struct monitor *m, int fd, uid_t uid, enum cit_role role)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	if (c && !(c->quota = quota_of(m, uid))) {
+		free(c);
+		c = NULL;
+	}
+	if (!c || client_add(m, c, fd, uid, role) < 0) {
+		if (!c)
+			close(fd);
+		return NULL;
+	}
+	return c;
 }
 
 /* One caller's messages. A caller that breaks the protocol is told why and dropped; one
@@ -663,7 +687,7 @@ static int setup(struct monitor *m, struct cit_error *err)
 
 int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 {
-	struct monitor m = { .opts = opts, .ep = -1, .listen_fd = -1, .sig_fd = -1, .lock_fd = -1,
+	struct monitor m = { .opts = opts, .ep = -1, .listen_fd = -1, .sig_fd = -1, .lock_fd = -1, .http_fd = -1,
 			     .reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC) };
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	m.buf = buf;
@@ -671,10 +695,13 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 	if (rc == 0)
 		rc = cit_tokens_load(&m, err);
 	if (rc == 0)
+		rc = cit_gateway_listen(&m, err);
+	if (rc == 0)
 		rc = cit_fn_load_all(&m, err);
 	if (rc < 0)
 		goto out;
 	cit_zygote_spare(&m, cit_runtime_known("native")); /* the others' on first use */
+	cit_gateway_start(&m);
 	cit_mlog(&m, "info", "serving", "socket=%s state_dir=%s pid=%d", opts->socket_path, opts->state_dir,
 		 (int)getpid());
 	struct epoll_event evs[64];
@@ -695,6 +722,7 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 out:
 	m.stopping = true;
 	cit_worker_stop(&m);
+	cit_gateway_stop(&m);
 	cit_fn_stop_all(&m);
 	cit_timer_free(&m.timers);
 	while (m.clients)

@@ -30,7 +30,22 @@ struct cit_monitor_opts {
 	const char *group;        /* invokers' group; NULL: CIT_MON_GROUP if it exists; "none" */
 	struct { uid_t uid; uint32_t scale; } peer_quota[16]; /* callers given a larger quota */
 	size_t n_peer_quota;
+	const char *listen;       /* the HTTP gateway's ADDR:PORT, or "none" */
+	uint64_t max_body;        /* HTTP: bytes of a request body */
+	uint32_t http_connections, http_per_address, http_idle_timeout_s, http_header_bytes;
 };
+
+/* The HTTP gateway's defaults (serve --listen, --max-body; docs/http-api.md). */
+#define CIT_MON_LISTEN "127.0.0.1:8080"
+#define CIT_MON_MAX_BODY (64ull << 20)
+#define CIT_MON_HTTP_CONNECTIONS 1024
+#define CIT_MON_HTTP_PER_ADDRESS 256
+#define CIT_MON_HTTP_IDLE_S 30
+#define CIT_MON_HTTP_HEADER_BYTES (64u << 10)
+/* The gateway is one client of the monitor, for all its callers: its quota is that of
+ * this pseudo-uid (no process runs as it), CIT_GATEWAY_SCALE times a caller's. */
+#define CIT_GATEWAY_UID ((uid_t)0xfffffffeu)
+#define CIT_GATEWAY_SCALE 16u
 
 #define CIT_MON_GROUP "citadel"
 
@@ -292,6 +307,8 @@ struct monitor {
 	struct function *functions;
 	struct cit_token tokens[CIT_TOKENS_MAX];
 	uint32_t n_tokens;
+	int http_fd;              /* the gateway's listening socket, -1 for none */
+	bool http_loopback;       /* it listens on a loopback address */
 	struct zygote *spare[CIT_RUNTIMES]; /* per runtime kind, made on first use */
 	struct call *inflight;    /* calls running in a trustlet */
 	struct cit_timers timers; /* the calls' deadlines, the dying instances' waits */
@@ -351,6 +368,17 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err);
 cit_handler_fn cit_fn_deploy, cit_fn_list, cit_fn_remove, cit_fn_logs;
 cit_handler_fn cit_fn_restart; /* ends the template and instances, starts it again */
 cit_handler_fn cit_fn_on_ready, cit_fn_on_loaded, cit_fn_on_exited;
+/* gateway.c: the HTTP gateway's keeper */
+/* Binds opts->listen ("none": nothing). Returns 0 or a negative errno with err. */
+int cit_gateway_listen(struct monitor *m, struct cit_error *err);
+/* Starts the gateway in its sandbox (when listening and not running); on failure tries
+ * again a second later. */
+void cit_gateway_start(struct monitor *m);
+/* Ends the gateway and closes the listening socket. */
+void cit_gateway_stop(struct monitor *m);
+/* A client of the monitor on fd (owned), as if it had connected with uid and role (the
+ * gateway's channel). Returns it, or NULL (fd closed). */
+struct client *cit_client_adopt(struct monitor *m, int fd, uid_t uid, enum cit_role role);
 /* tokens.c: admin tokens */
 cit_handler_fn cit_token_present, cit_token_add, cit_token_remove, cit_token_list;
 /* Reads STATE_DIR/admin-tokens (none is no token). Returns 0, or a negative errno with

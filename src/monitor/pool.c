@@ -477,7 +477,9 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 		return cit_reply_error(m, cl, id, -EIO, "function %s has failed: %s (`citadel restart %s` or a "
 				       "redeploy starts it again)", fn->spec.name, fn->error, fn->spec.name);
 	}
-	if (cl->calls >= CLIENT_CALLS_MAX)
+	/* A connection's own bounds grow with its caller's quota (the gateway's is larger:
+	 * it is one connection for all its callers). */
+	if (cl->calls >= CLIENT_CALLS_MAX * cl->quota->scale)
 		return cit_reply_error(m, cl, id, -EBUSY, "this connection has %u calls in flight already", cl->calls);
 	if (fn->q_len >= QUEUE_MAX)
 		return cit_reply_error(m, cl, id, -EBUSY,
@@ -492,7 +494,7 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 	const char *why;
 	if (cit_client_may_queue(cl, len, &why) < 0)
 		return cit_reply_error(m, cl, id, -EBUSY, "%s", why);
-	if (cl->queued_bytes + len > CLIENT_QUEUED_MAX || m->queued_bytes + len > MON_QUEUED_MAX)
+	if (cl->queued_bytes + len > (uint64_t)CLIENT_QUEUED_MAX * cl->quota->scale || m->queued_bytes + len > MON_QUEUED_MAX)
 		return cit_reply_error(m, cl, id, -EBUSY, "too many request bytes wait in queues (%s): send "
 				       "large requests as data objects, or fewer at once",
 				       cl->queued_bytes + len > CLIENT_QUEUED_MAX ? "this connection's" : "the monitor's");

@@ -2,7 +2,8 @@
  * its callers) may present one for a single request, and the monitor checks it itself.
  *
  * A token is 32 random bytes in lowercase hex, made by the monitor (TOKEN_ADD, `citadel
- * token add NAME`) and shown once; the monitor keeps only its SHA-256, with its name, in
+ * token add NAME`) and shown once (the first, "admin", made at a state directory's first
+ * start, is left in STATE_DIR/admin-token for the operator); the monitor keeps only its SHA-256, with its name, in
  * STATE_DIR/admin-tokens ("NAME HEX\n" lines, 0600), read at start and rewritten (a
  * worker's job: written, synced, renamed) when one is added or removed.
  *
@@ -32,13 +33,54 @@ static void token_hash(const char *token, uint8_t out[32])
 	crypto_hash_sha256(out, (const uint8_t *)token, CIT_TOKEN_LEN);
 }
 
+/* A state directory's first start: one token, "admin", its hash in admin-tokens and the
+ * token itself in admin-token for the operator (both 0600), written before anything is
+ * served. */
+static int first_token(struct monitor *m, struct cit_error *err)
+{
+	uint8_t raw[32];
+	char token[CIT_TOKEN_LEN + 2], line[LINE_MAX_ + 2], hexsum[65], path[4200];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(token, CIT_TOKEN_LEN + 1, raw, sizeof(raw));
+	struct cit_token *t = &m->tokens[0];
+	snprintf(t->name, sizeof(t->name), "admin");
+	token_hash(token, t->hash);
+	sodium_bin2hex(hexsum, sizeof(hexsum), t->hash, 32);
+	int n = snprintf(line, sizeof(line), "admin %s\n", hexsum);
+	token[CIT_TOKEN_LEN] = '\n';
+	const struct {
+		const char *name;
+		const char *text;
+		size_t len;
+	} files[] = { { "admin-token", token, CIT_TOKEN_LEN + 1 }, { TOKENS_FILE, line, (size_t)n } };
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", m->opts->state_dir, files[i].name);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		rc = fd < 0 ? -errno : cit_write_all(fd, files[i].text, files[i].len);
+		if (rc == 0 && fsync(fd) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0)
+			cit_error_set(err, rc, "writing %s", path);
+	}
+	sodium_memzero(raw, sizeof(raw));
+	sodium_memzero(token, sizeof(token));
+	if (rc == 0) {
+		m->n_tokens = 1;
+		cit_mlog(m, "info", "admin_token_made", "file=%s/admin-token", m->opts->state_dir);
+	}
+	return rc;
+}
+
 int cit_tokens_load(struct monitor *m, struct cit_error *err)
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/" TOKENS_FILE, m->opts->state_dir);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return errno == ENOENT ? 0 : cit_error_set(err, -errno, "reading %s", path);
+		return errno == ENOENT ? first_token(m, err) : cit_error_set(err, -errno, "reading %s", path);
 	char line[LINE_MAX_ + 2];
 	int rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f)) {

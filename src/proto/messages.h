@@ -38,6 +38,8 @@
 	/* monitor -> client */                                                                                  \
 	X(OK, 16, cit_p_ok, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                    \
 	X(ERROR, 17, cit_p_status, 0, 0, CIT_TAIL_NONE, check_status, CIT_FROM_MONITOR, 0, NONE)                           \
+	/* monitor -> its HTTP gateway, first on the gateway's channel */                                        \
+	X(GATEWAY_START, 18, cit_p_gateway, 1, 1, CIT_TAIL_NONE, check_gateway, CIT_FROM_MONITOR, 0, NONE)                 \
 	/* monitor <-> runtime: zygote and template */                                                           \
 	X(ZYGOTE_READY, 32, cit_p_ready, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_TEMPLATE, 0, cit_fn_on_ready)           \
 	X(LOAD, 33, cit_fn_spec, 0, 1, CIT_TAIL_ENV, check_spec, CIT_FROM_MONITOR, 0, NONE)                              \

@@ -101,6 +101,15 @@ static int check_token(struct cit_rx *rx, const char **why)
 		       ? 0 : (*why = "an admin token is 64 lowercase hex digits", -EPROTO);
 }
 
+static int check_gateway(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_gateway *g = CIT_P(rx, cit_p_gateway);
+	if (g->flags || g->reserved)
+		return *why = "unknown flags", -EPROTO;
+	return g->max_body && g->max_connections && g->max_per_address && g->idle_timeout_s && g->header_bytes
+		       ? 0 : (*why = "a gateway limit of 0", -EPROTO);
+}
+
 static int check_logs(struct cit_rx *rx, const char **why)
 {
 	const struct cit_p_logs *p = rx->payload;

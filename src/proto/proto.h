@@ -98,6 +98,16 @@ struct cit_p_token {          /* ADMIN_TOKEN: the token for the client's next me
 	char token[72];           /* CIT_TOKEN_LEN digits, NUL-padded */
 };
 
+struct cit_p_gateway {        /* GATEWAY_START (its fd: the listening socket) */
+	uint64_t max_body;        /* bytes of a request body */
+	uint32_t max_connections; /* HTTP connections at once */
+	uint32_t max_per_address; /* of them, from one client address */
+	uint32_t idle_timeout_s;  /* a connection with nothing happening this long is closed */
+	uint32_t header_bytes;    /* memory for one connection's request line and headers */
+	uint32_t flags;           /* 0 */
+	uint32_t reserved;
+};
+
 struct cit_p_list {
 	uint32_t flags;           /* 0 */
 	uint32_t reserved;

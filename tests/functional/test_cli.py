@@ -390,7 +390,11 @@ def test_make_runs_hints_work_as_printed(tmp_path):
     """What the demo prints to try "in another terminal" runs as printed, in a shell that
     knows nothing of the demo's environment: its socket (not the default here) included."""
     sock, state = tmp_path / "demo.sock", tmp_path / "demo-state"
-    env = {"PATH": os.environ["PATH"], "CITADEL_SOCKET": str(sock), "CITADEL_STATE_DIR": str(state)}
+    with socket.socket() as s:  # a free port for its HTTP gateway
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"PATH": os.environ["PATH"], "CITADEL_SOCKET": str(sock), "CITADEL_STATE_DIR": str(state),
+           "CITADEL_LISTEN": f"127.0.0.1:{port}"}
     demo = subprocess.Popen(["sh", str(ROOT / "scripts/demo.sh"), str(BUILD)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
@@ -409,6 +413,8 @@ def test_make_runs_hints_work_as_printed(tmp_path):
                            env={"PATH": os.environ["PATH"]})
         assert r.returncode == 0, (script, r.stderr)
         assert b"Hello, you!" in r.stdout and b"hello" in r.stdout, r.stdout
+        assert r.stdout.count(b"Hello, you!") == 2, r.stdout  # once over the socket, once over HTTP
+        assert f"curl -s -d you http://127.0.0.1:{port}/function/hello" in text, text
         assert (state / "functions" / "hello").is_dir()
     finally:
         if demo.poll() is None:

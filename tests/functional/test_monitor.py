@@ -2000,7 +2000,7 @@ def test_an_admin_token_grants_one_request(tmp_path):
         token = r.stdout.decode().strip()
         assert re.fullmatch(r"[0-9a-f]{64}", token), token
         assert m.cli("token", "add", "gateway").returncode == 1  # a name once
-        assert m.cli("token", "ls").stdout == b"gateway\n"
+        assert m.cli("token", "ls").stdout == b"admin\ngateway\n"  # "admin": made at the first start
         # Only its hash is kept, owner-readable only.
         saved = m.state / "admin-tokens"
         assert token not in saved.read_text() and (saved.stat().st_mode & 0o077) == 0
@@ -2039,7 +2039,7 @@ def test_an_admin_token_grants_one_request(tmp_path):
                 follow.wait()
         r = as_invoker("rm", "mine", token=token)
         assert r.returncode == 1 and b"the admin token is not valid" in r.stderr, r
-        assert m.cli("token", "ls").stdout == b""
+        assert m.cli("token", "ls").stdout == b"admin\n"
         r = m.cli("token", "add")
         assert r.returncode == 2 and b"wants the token's NAME" in r.stderr, r.stderr
         # Invokers may not manage tokens.

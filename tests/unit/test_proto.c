@@ -65,6 +65,10 @@ static size_t good_payload(uint16_t type, uint8_t *p)
 		memcpy(((struct cit_p_dir *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
 	if (type == CIT_MSG_ADMIN_TOKEN)
 		memset(((struct cit_p_token *)p)->token, 'a', CIT_TOKEN_LEN);
+	if (type == CIT_MSG_GATEWAY_START)
+		*(struct cit_p_gateway *)p = (struct cit_p_gateway){ .max_body = 1, .max_connections = 1,
+								     .max_per_address = 1, .idle_timeout_s = 1,
+								     .header_bytes = 1 };
 	return r->size;
 }
 

@@ -1,0 +1,507 @@
+/* citadel-gateway: Citadel's HTTP front door (docs/http-api.md).
+ *
+ * citadeld starts it in a sandbox of its own (its own user, no network of its own, the
+ * host's system directories read-only) with fd 0 its channel to the monitor: a client
+ * connection like the CLI's, whose role is invoker and whose quota is the gateway's. The
+ * first message on it, GATEWAY_START, carries the listening socket citadeld bound and the
+ * limits. The gateway parses HTTP (libmicrohttpd, one internal epoll thread), turns each
+ * request into one protocol request, suspends the connection, and answers when the reply
+ * comes back on the channel (a reader thread matches replies to requests by id). It holds
+ * no token: a request's `Authorization: Bearer TOKEN` is passed on to the monitor
+ * (ADMIN_TOKEN), which checks it and grants that one request admin.
+ *
+ * It exits when its channel closes (the monitor is gone); the monitor starts it again when
+ * it dies. Exit status: 0 after its channel closed, 1 when it could not start. */
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/fdutil.h"
+#include "common/util.h"
+#include "objects/objects.h"
+#include "proto/proto.h"
+#include "spec/info.h"
+#include "spec/spec.h"
+
+#define CHAN 0
+
+/* One HTTP request, from its headers to its response. */
+struct req {
+	struct req *next;         /* in the pending table while its reply is awaited */
+	struct MHD_Connection *conn;
+	uint64_t id;              /* its protocol request's id */
+	uint16_t type;            /* the protocol request it makes (0: answered by us) */
+	union {
+		struct cit_p_invoke invoke;
+		struct cit_p_list list;
+	} p;                      /* its payload */
+	size_t plen;
+	char name[CIT_NAME_MAX];
+	char token[CIT_TOKEN_LEN + 1]; /* from Authorization: Bearer, "" for none */
+	bool bad_token;           /* an Authorization header that is no token */
+	char *body;               /* owned: the request body so far */
+	size_t len, cap;
+	bool too_big;             /* the body passed max_body: answered 413, not kept */
+	bool over_budget;         /* the gateway holds too many bodies: answered 503, not kept */
+	bool waiting;             /* suspended until its reply */
+	/* The answer, once known. */
+	bool done;
+	unsigned status;
+	char *out;                /* owned */
+	size_t out_len;
+	int out_fd;               /* a data object to send instead of out (owned), or -1 */
+	uint64_t out_fd_len;
+	const char *ctype;
+};
+
+static struct cit_p_gateway cfg;
+/* Request bodies held at once, all connections together: past the budget a request is
+ * answered 503 rather than the gateway running out of memory (its sandbox's limit is
+ * this budget and 256 MiB more, set by the monitor). */
+static _Atomic uint64_t held;
+static uint64_t budget;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct req *pending;
+static uint64_t next_id = 1;
+
+/* ---- answers --------------------------------------------------------------------------- */
+
+static void answer(struct req *r, unsigned status, const char *ctype, const char *body, size_t len)
+{
+	free(r->out);
+	r->out = malloc(len ? len : 1);
+	if (r->out)
+		memcpy(r->out, body, len);
+	r->out_len = r->out ? len : 0;
+	r->status = status;
+	r->ctype = ctype;
+	r->done = true;
+}
+
+/* {"error": "...", "code": "..."} with status. */
+__attribute__((format(printf, 4, 5))) static void fail(struct req *r, unsigned status, const char *code,
+							const char *fmt, ...)
+{
+	char msg[CIT_TEXT_MAX + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (s)
+		answer(r, status, "application/json", s, strlen(s));
+	else
+		answer(r, 500, "text/plain", "out of memory\n", 14);
+	free(s);
+	json_decref(o);
+}
+
+/* The monitor's refusal (a negative errno and its text) as an HTTP status. */
+static void fail_errno(struct req *r, int code, const char *text)
+{
+	static const struct {
+		int code;
+		unsigned status;
+		const char *name;
+	} map[] = {
+		{ -ENOENT, 404, "not_found" },          { -EACCES, 403, "forbidden" },
+		{ -EKEYREJECTED, 401, "unauthorized" },
+		{ -EPERM, 403, "forbidden" },           { -ETIMEDOUT, 504, "timeout" },
+		{ -EMSGSIZE, 413, "too_large" },        { -EFBIG, 413, "too_large" },
+		{ -EUSERS, 429, "too_many_requests" },  { -EAGAIN, 429, "too_many_requests" },
+		{ -EBUSY, 429, "too_many_requests" },   { -EEXIST, 409, "exists" },
+		{ -ESHUTDOWN, 503, "unavailable" },     { -EINVAL, 400, "bad_request" },
+		{ -ENOSPC, 507, "no_space" },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].code == code) {
+			fail(r, map[i].status, map[i].name, "%s", text);
+			return;
+		}
+	fail(r, 500, "function_error", "%s", text); /* the function's own failure */
+}
+
+/* ---- the channel to the monitor ---------------------------------------------------- */
+
+/* Sends r's protocol request (after its token, when it has one); on a send failure the
+ * request is answered 503. Returns whether it was sent (r then waits for its reply). */
+static bool send_request(struct req *r)
+{
+	void *payload = &r->p;
+	size_t plen = r->plen;
+	pthread_mutex_lock(&lock);
+	r->id = next_id++;
+	r->next = pending;
+	pending = r;
+	r->waiting = true;
+	pthread_mutex_unlock(&lock);
+	int rc = 0;
+	if (r->token[0]) {
+		struct cit_p_token t = { { 0 } };
+		memcpy(t.token, r->token, CIT_TOKEN_LEN);
+		rc = cit_proto_send_wait(CHAN, CIT_MSG_ADMIN_TOKEN, r->id, &t, sizeof(t), NULL, 0, NULL, 0);
+	}
+	if (rc == 0 && r->type == CIT_MSG_INVOKE)
+		rc = cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->body, r->len);
+	else if (rc == 0)
+		rc = cit_proto_send_wait(CHAN, r->type, r->id, payload, plen, NULL, 0, NULL, 0);
+	if (rc == 0)
+		return true;
+	pthread_mutex_lock(&lock);
+	for (struct req **p = &pending; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	r->waiting = false;
+	pthread_mutex_unlock(&lock);
+	fail(r, 503, "unavailable", "the monitor cannot be reached: %s", strerror(-rc));
+	return false;
+}
+
+/* A reply: its request's answer, and its connection resumed. */
+static void on_reply(struct cit_rx *rx)
+{
+	pthread_mutex_lock(&lock);
+	struct req *r = NULL;
+	for (struct req **p = &pending; *p; p = &(*p)->next)
+		if ((*p)->id == rx->hdr.id) {
+			r = *p;
+			*p = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&lock);
+	if (!r)
+		return; /* an ADMIN_TOKEN has no reply; nothing else is unasked for */
+	if (rx->hdr.type == CIT_MSG_ERROR) {
+		const struct cit_p_status *st = CIT_P(rx, cit_p_status);
+		char text[CIT_TEXT_MAX + 1];
+		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
+		fail_errno(r, st->code, text);
+	} else if (r->type == CIT_MSG_LIST) {
+		const void *data = rx->data;
+		size_t len = rx->nfds ? (size_t)rx->obj_len : rx->data_len;
+		void *map = NULL;
+		json_t *a = json_array();
+		if (!rx->nfds || cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, &data, &map) == 0)
+			for (size_t i = 0; i + sizeof(struct cit_fn_info) <= len; i += sizeof(struct cit_fn_info)) {
+				const struct cit_fn_info *f = (const struct cit_fn_info *)((const char *)data + i);
+				if (r->name[0] && strncmp(f->name, r->name, sizeof(f->name)))
+					continue;
+				json_array_append_new(a, cit_fn_info_json(f));
+			}
+		if (map)
+			munmap(map, len);
+		if (r->name[0] && json_array_size(a) == 0) {
+			fail(r, 404, "not_found", "no function named %s", r->name);
+		} else {
+			char *s = json_dumps(r->name[0] ? json_array_get(a, 0) : a, JSON_COMPACT);
+			if (s)
+				answer(r, 200, "application/json", s, strlen(s));
+			else
+				fail(r, 500, "internal", "out of memory");
+			free(s);
+		}
+		json_decref(a);
+	} else if (rx->nfds) {
+		/* A large response: its data object is sent as it is (sendfile). */
+		r->out_fd = steal_fd(&rx->fds[0]);
+		r->out_fd_len = rx->obj_len;
+		r->status = 200;
+		r->ctype = "application/octet-stream";
+		r->done = true;
+	} else {
+		answer(r, 200, r->type == CIT_MSG_INVOKE ? "application/octet-stream" : "text/plain", rx->data,
+		       rx->data_len);
+	}
+	r->waiting = false;
+	MHD_resume_connection(r->conn);
+}
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	static _Alignas(16) char buf[CIT_MSG_MAX];
+	for (;;) {
+		struct cit_rx rx;
+		struct cit_error err = { 0 };
+		int rc = cit_proto_recv_wait(CHAN, buf, &rx, &err);
+		if (rc <= 0) {
+			if (rc < 0)
+				fprintf(stderr, "citadel-gateway: the monitor's channel: %s\n", err.msg);
+			_exit(0); /* the monitor is gone: so are we (it starts a new gateway) */
+		}
+		on_reply(&rx);
+		cit_rx_close(&rx);
+	}
+	return NULL;
+}
+
+/* ---- routing --------------------------------------------------------------------------- */
+
+/* The function name in url after prefix ("/function/"), up to suffix (NULL: the end;
+ * "/invoke"); false when url is not of that shape or the name is not valid. */
+static bool name_in(const char *url, const char *prefix, const char *suffix, char name[CIT_NAME_MAX])
+{
+	size_t p = strlen(prefix);
+	if (strncmp(url, prefix, p))
+		return false;
+	const char *start = url + p, *end = suffix ? strstr(start, suffix) : start + strlen(start);
+	if (!end || (suffix && strcmp(end, suffix)) || end == start || (size_t)(end - start) >= CIT_NAME_MAX)
+		return false;
+	memcpy(name, start, (size_t)(end - start));
+	name[end - start] = '\0';
+	return cit_fn_name_ok(name);
+}
+
+static bool is(const char *method, const char *want)
+{
+	return !strcmp(method, want);
+}
+
+/* Decides what r is, once its body is in: answered here (r->done), or a protocol
+ * request (r->type, r->p) to send. */
+static void route(struct req *r, const char *url, const char *method)
+{
+	if (!strcmp(url, "/healthz")) {
+		if (!is(method, "GET") && !is(method, "HEAD"))
+			return fail(r, 405, "method_not_allowed", "/healthz takes GET");
+		return answer(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+	}
+	bool invoke = name_in(url, "/function/", NULL, r->name);
+	if (!invoke && name_in(url, "/v1/functions/", "/invoke", r->name)) {
+		if (!is(method, "POST"))
+			return fail(r, 405, "method_not_allowed", "%s takes POST", url);
+		invoke = true;
+	}
+	if (invoke) {
+		if (!is(method, "POST") && !is(method, "GET"))
+			return fail(r, 405, "method_not_allowed", "/function/%s takes POST or GET", r->name);
+		if (r->too_big)
+			return fail(r, 413, "too_large", "the request body is over %llu bytes",
+				    (unsigned long long)cfg.max_body);
+		if (r->over_budget)
+			return fail(r, 503, "unavailable", "the gateway holds too many request bodies: try again later");
+		snprintf(r->p.invoke.name, sizeof(r->p.invoke.name), "%s", r->name);
+		r->plen = sizeof(r->p.invoke);
+		r->type = CIT_MSG_INVOKE;
+		return;
+	}
+	/* The admin routes: each needs the admin token, which the monitor checks. */
+	bool list = !strcmp(url, "/v1/functions") || !strcmp(url, "/v1/functions/");
+	bool one = !list && name_in(url, "/v1/functions/", NULL, r->name);
+	if (list || one) {
+		if (!is(method, "GET"))
+			return fail(r, 405, "method_not_allowed", "%s takes GET here", url);
+		if (r->bad_token || !r->token[0])
+			return fail(r, 401, "unauthorized", "%s needs the admin token (Authorization: Bearer TOKEN)", url);
+		r->plen = sizeof(r->p.list);
+		r->type = CIT_MSG_LIST;
+		return;
+	}
+	if (!strncmp(url, "/function/", 10) || !strncmp(url, "/v1/functions/", 14))
+		return fail(r, 404, "not_found", "not a function's route: a name is 1 to 63 of a-z, 0-9, '-' and '_'");
+	fail(r, 404, "not_found", "no route %s", url);
+}
+
+/* Authorization: Bearer TOKEN, kept for the monitor to check. */
+static void take_token(struct req *r, struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h)
+		return;
+	if (strncasecmp(h, "Bearer ", 7) || strlen(h + 7) != CIT_TOKEN_LEN ||
+	    strspn(h + 7, "0123456789abcdef") != CIT_TOKEN_LEN) {
+		r->bad_token = true;
+		return;
+	}
+	memcpy(r->token, h + 7, CIT_TOKEN_LEN + 1);
+}
+
+struct framing {
+	unsigned lengths;
+	bool chunked;
+	unsigned long long length;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct framing *f = cls;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		f->lengths++;
+		f->length = strtoull(value, NULL, 10);
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->chunked = true;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
+{
+	struct MHD_Response *resp =
+		r->out_fd >= 0 ? MHD_create_response_from_fd((uint64_t)r->out_fd_len, r->out_fd)
+			       : MHD_create_response_from_buffer(r->out_len, r->out ? r->out : (char *)"",
+								 MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	r->out_fd = -1; /* the response owns it now */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype ? r->ctype : "text/plain");
+	enum MHD_Result ok = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **ptr)
+{
+	(void)cls;
+	(void)version;
+	struct req *r = *ptr;
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return MHD_NO;
+		r->conn = c;
+		r->out_fd = -1;
+		take_token(r, c);
+		*ptr = r;
+		/* Answered before the body is read: two Content-Lengths (or one beside chunked
+		 * encoding) are a request smuggler's, and a body declared over the limit is not
+		 * waited for. */
+		struct framing f = { 0 };
+		MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+		if (f.lengths > 1 || (f.lengths && f.chunked)) {
+			fail(r, 400, "bad_request", "the request has %s: its body's length is ambiguous",
+			     f.chunked ? "Content-Length and chunked encoding" : "Content-Length twice");
+			return respond(c, r);
+		}
+		if (f.length > cfg.max_body) {
+			fail(r, 413, "too_large", "the request body is over %llu bytes", (unsigned long long)cfg.max_body);
+			return respond(c, r);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		bool drop = !r->too_big && !r->over_budget &&
+			    (r->len + *upload_size > cfg.max_body || held + *upload_size > budget);
+		if (drop) {
+			/* Read on and dropped: the answer is 413, or 503. */
+			if (r->len + *upload_size > cfg.max_body)
+				r->too_big = true;
+			else
+				r->over_budget = true;
+			held -= r->cap;
+			free(r->body);
+			r->body = NULL;
+			r->len = r->cap = 0;
+		}
+		if (!r->too_big && !r->over_budget) {
+			if (r->len + *upload_size > r->cap) {
+				size_t cap = r->cap ? r->cap : 4096;
+				while (cap < r->len + *upload_size)
+					cap *= 2;
+				char *b = realloc(r->body, cap);
+				if (!b)
+					return MHD_NO;
+				held += cap - r->cap;
+				r->body = b;
+				r->cap = cap;
+			}
+			memcpy(r->body + r->len, upload, *upload_size);
+			r->len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->done)
+		return respond(c, r);
+	if (r->waiting)
+		return MHD_YES; /* resumed for nothing: still waiting */
+	route(r, url, method);
+	if (r->done)
+		return respond(c, r);
+	/* Suspended before the request goes: its reply may come at once (the reader thread
+	 * resumes it). */
+	MHD_suspend_connection(c);
+	if (!send_request(r))
+		MHD_resume_connection(c); /* answered 503 */
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode why)
+{
+	(void)cls;
+	(void)c;
+	(void)why;
+	struct req *r = *ptr;
+	if (!r)
+		return;
+	held -= r->cap;
+	free(r->body);
+	free(r->out);
+	if (r->out_fd >= 0)
+		close(r->out_fd);
+	free(r);
+	*ptr = NULL;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	fputs("citadel-gateway: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1) {
+		fputs("usage: citadel-gateway (started by citadeld: fd 0 is its channel to the monitor)\n", stderr);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* The monitor's word first: the listening socket and the limits. */
+	static _Alignas(16) char buf[CIT_MSG_MAX];
+	struct cit_rx rx;
+	struct cit_error err = { 0 };
+	int rc = cit_proto_recv_wait(CHAN, buf, &rx, &err);
+	if (rc <= 0 || rx.hdr.type != CIT_MSG_GATEWAY_START || rx.nfds != 1) {
+		fprintf(stderr, "citadel-gateway: no GATEWAY_START from the monitor: %s\n", rc < 0 ? err.msg : "closed");
+		return 1;
+	}
+	cfg = *CIT_P(&rx, cit_p_gateway);
+	budget = cfg.max_body * 2 > (256ull << 20) ? cfg.max_body * 2 : 256ull << 20;
+	int listen_fd = steal_fd(&rx.fds[0]);
+	cit_rx_close(&rx);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg.idle_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg.header_bytes, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "citadel-gateway: the HTTP server did not start\n");
+		return 1;
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, reader, NULL) != 0) {
+		fprintf(stderr, "citadel-gateway: no reader thread\n");
+		return 1;
+	}
+	fprintf(stderr, "citadel-gateway: serving HTTP\n");
+	pthread_join(t, NULL);
+	return 0;
+}
