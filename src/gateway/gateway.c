@@ -31,6 +31,7 @@
 #include "common/util.h"
 #include "objects/objects.h"
 #include "proto/proto.h"
+#include "spec/draft.h"
 #include "spec/info.h"
 #include "spec/spec.h"
 
@@ -45,8 +46,12 @@ struct req {
 	union {
 		struct cit_p_invoke invoke;
 		struct cit_p_list list;
+		struct cit_p_name name;
+		struct cit_p_logs logs;
 	} p;                      /* its payload */
 	size_t plen;
+	struct cit_fn_draft *draft; /* owned: a deploy's spec, environment and command */
+	int code;                 /* a deploy's code or bundle, a sealed data object, or -1 */
 	char name[CIT_NAME_MAX];
 	char token[CIT_TOKEN_LEN + 1]; /* from Authorization: Bearer, "" for none */
 	bool bad_token;           /* an Authorization header that is no token */
@@ -153,10 +158,16 @@ static bool send_request(struct req *r)
 		memcpy(t.token, r->token, CIT_TOKEN_LEN);
 		rc = cit_proto_send_wait(CHAN, CIT_MSG_ADMIN_TOKEN, r->id, &t, sizeof(t), NULL, 0, NULL, 0);
 	}
-	if (rc == 0 && r->type == CIT_MSG_INVOKE)
+	if (rc == 0 && r->type == CIT_MSG_INVOKE) {
 		rc = cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->body, r->len);
-	else if (rc == 0)
+	} else if (rc == 0 && r->type == CIT_MSG_DEPLOY) {
+		static char tail[CIT_ENV_BYTES + CIT_ARGS_BYTES];
+		size_t tlen = cit_spec_tail(r->draft, tail, sizeof(tail));
+		rc = cit_proto_send_wait(CHAN, r->type, r->id, &r->draft->spec, sizeof(r->draft->spec), tail, tlen,
+					 &r->code, r->code >= 0 ? 1 : 0);
+	} else if (rc == 0) {
 		rc = cit_proto_send_wait(CHAN, r->type, r->id, payload, plen, NULL, 0, NULL, 0);
+	}
 	if (rc == 0)
 		return true;
 	pthread_mutex_lock(&lock);
@@ -215,16 +226,30 @@ static void on_reply(struct cit_rx *rx)
 			free(s);
 		}
 		json_decref(a);
+	} else if (r->type == CIT_MSG_DEPLOY) {
+		json_t *o = json_pack("{s:s, s:s%}", "name", r->name, "measurement", (const char *)rx->data,
+				      (size_t)(rx->data_len < 64 ? rx->data_len : 64));
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (s)
+			answer(r, 201, "application/json", s, strlen(s));
+		else
+			fail(r, 500, "internal", "out of memory");
+		free(s);
+		json_decref(o);
+	} else if (r->type == CIT_MSG_REMOVE) {
+		char text[CIT_NAME_MAX + 16];
+		int n = snprintf(text, sizeof(text), "{\"removed\":\"%s\"}", r->name); /* a checked name */
+		answer(r, 200, "application/json", text, (size_t)n);
 	} else if (rx->nfds) {
 		/* A large response: its data object is sent as it is (sendfile). */
 		r->out_fd = steal_fd(&rx->fds[0]);
 		r->out_fd_len = rx->obj_len;
 		r->status = 200;
-		r->ctype = "application/octet-stream";
+		r->ctype = r->type == CIT_MSG_LOGS ? "text/plain; charset=utf-8" : "application/octet-stream";
 		r->done = true;
 	} else {
-		answer(r, 200, r->type == CIT_MSG_INVOKE ? "application/octet-stream" : "text/plain", rx->data,
-		       rx->data_len);
+		answer(r, 200, r->type == CIT_MSG_LOGS ? "text/plain; charset=utf-8" : "application/octet-stream",
+		       rx->data, rx->data_len);
 	}
 	r->waiting = false;
 	MHD_resume_connection(r->conn);
@@ -273,7 +298,93 @@ static bool is(const char *method, const char *want)
 
 /* Decides what r is, once its body is in: answered here (r->done), or a protocol
  * request (r->type, r->p) to send. */
-static void route(struct req *r, const char *url, const char *method)
+/* A deploy's settings from the query string, in order: name, runtime, command (repeated:
+ * the program, then each argument), env (repeated, K=V) and every deploy option by its
+ * manifest key or flag (memory=64M, output_limit=1M, fresh=true), read by the module the
+ * CLI uses. */
+struct query {
+	struct cit_fn_draft *d;
+	const char *argv[CIT_ARGS_MAX];
+	size_t argc;
+	struct cit_error err;
+	int rc;
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct query *q = cls;
+	if (q->rc < 0)
+		return MHD_NO;
+	if (!value)
+		value = "";
+	if (!strcmp(key, "name")) {
+		snprintf(q->d->name, sizeof(q->d->name), "%s", value);
+	} else if (!strcmp(key, "runtime")) {
+		q->rc = cit_spec_runtime(q->d, value, &q->err);
+	} else if (!strcmp(key, "command")) {
+		if (q->argc == CIT_ARGS_MAX)
+			q->rc = cit_error_say(&q->err, -EINVAL, "more than %d command words", CIT_ARGS_MAX);
+		else
+			q->argv[q->argc++] = value;
+	} else {
+		char flag[64];
+		snprintf(flag, sizeof(flag), "%s", key);
+		for (char *c = flag; *c; c++)
+			*c = *c == '_' ? '-' : *c;
+		const struct cit_spec_opt *o = cit_spec_option(flag);
+		if (!o)
+			q->rc = cit_error_say(&q->err, -EINVAL, "unknown setting '%.40s' (name, runtime, command, env, and "
+								"the options of citadel deploy)", key);
+		else if (cit_spec_set(q->d, o, value, &q->err) < 0)
+			q->rc = cit_error_say(&q->err, -EINVAL, "%s: %s", key, q->err.msg);
+	}
+	return q->rc < 0 ? MHD_NO : MHD_YES;
+}
+
+/* POST /v1/functions: the body is the code (a native function's .so) or, for an exec
+ * function, its bundle (a tar archive; none: its program is in the view). */
+static void deploy(struct req *r, struct MHD_Connection *c)
+{
+	static struct query q; /* the MHD thread's alone */
+	if (!(r->draft = calloc(1, sizeof(*r->draft))))
+		return fail(r, 500, "internal", "out of memory");
+	q = (struct query){ .d = r->draft };
+	cit_spec_defaults(r->draft);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+	if (q.rc == 0 && !r->draft->name[0])
+		q.rc = cit_error_say(&q.err, -EINVAL, "no name (name=NAME in the query)");
+	if (q.rc == 0 && q.argc && !r->draft->runtime_set)
+		q.rc = cit_spec_runtime(r->draft, "exec", &q.err);
+	if (q.rc == 0 && q.argc)
+		q.rc = cit_spec_command(r->draft, q.argv, q.argc, &q.err);
+	bool exec = !strcmp(r->draft->spec.runtime, "exec");
+	if (q.rc == 0 && exec && !q.argc)
+		q.rc = cit_error_say(&q.err, -EINVAL, "an exec function needs its command (command=PROGRAM, then "
+						      "command=ARG for each argument)");
+	if (q.rc == 0 && !exec && r->len) {
+		const char *rt = cit_spec_runtime_of("", (const uint8_t *)r->body, r->len, &q.err);
+		if (!rt)
+			q.rc = -EINVAL;
+		else if (!r->draft->runtime_set)
+			q.rc = cit_spec_runtime(r->draft, rt, &q.err);
+	}
+	if (q.rc == 0 && !exec && !r->len)
+		q.rc = cit_error_say(&q.err, -EINVAL, "the body must be the function's code (its .so)");
+	if (q.rc == 0 && exec && r->len)
+		snprintf(r->draft->bundle, sizeof(r->draft->bundle), "(the request's body)");
+	if (q.rc == 0)
+		q.rc = cit_spec_finish(r->draft, &q.err);
+	if (q.rc < 0)
+		return fail(r, 400, "bad_request", "%s", q.err.msg);
+	snprintf(r->name, sizeof(r->name), "%s", r->draft->spec.name);
+	r->code = r->len ? cit_object_create(r->body, r->len) : -1;
+	if (r->len && r->code < 0)
+		return fail(r, 500, "internal", "the code's data object: %s", strerror(-r->code));
+	r->type = CIT_MSG_DEPLOY;
+}
+
+static void route(struct req *r, struct MHD_Connection *c, const char *url, const char *method)
 {
 	if (!strcmp(url, "/healthz")) {
 		if (!is(method, "GET") && !is(method, "HEAD"))
@@ -302,11 +413,27 @@ static void route(struct req *r, const char *url, const char *method)
 	/* The admin routes: each needs the admin token, which the monitor checks. */
 	bool list = !strcmp(url, "/v1/functions") || !strcmp(url, "/v1/functions/");
 	bool one = !list && name_in(url, "/v1/functions/", NULL, r->name);
-	if (list || one) {
-		if (!is(method, "GET"))
-			return fail(r, 405, "method_not_allowed", "%s takes GET here", url);
+	bool logs = !list && !one && name_in(url, "/v1/functions/", "/logs", r->name);
+	if (list || one || logs) {
+		bool del = one && is(method, "DELETE"), post = list && is(method, "POST");
+		if (!is(method, "GET") && !del && !post)
+			return fail(r, 405, "method_not_allowed", "%s takes %s", url,
+				    one ? "GET or DELETE" : list ? "GET or POST" : "GET");
 		if (r->bad_token || !r->token[0])
 			return fail(r, 401, "unauthorized", "%s needs the admin token (Authorization: Bearer TOKEN)", url);
+		if (post) {
+			if (r->too_big)
+				return fail(r, 413, "too_large", "the request body is over %llu bytes",
+					    (unsigned long long)cfg.max_body);
+			return deploy(r, c);
+		}
+		if (del || logs) {
+			/* cit_p_logs begins as cit_p_name does: the name, NUL-padded. */
+			snprintf(r->p.logs.name, sizeof(r->p.logs.name), "%s", r->name);
+			r->plen = del ? sizeof(r->p.name) : sizeof(r->p.logs);
+			r->type = del ? CIT_MSG_REMOVE : CIT_MSG_LOGS;
+			return;
+		}
 		r->plen = sizeof(r->p.list);
 		r->type = CIT_MSG_LIST;
 		return;
@@ -375,6 +502,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->conn = c;
 		r->out_fd = -1;
+		r->code = -1;
 		take_token(r, c);
 		*ptr = r;
 		/* Answered before the body is read: two Content-Lengths (or one beside chunked
@@ -429,7 +557,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond(c, r);
 	if (r->waiting)
 		return MHD_YES; /* resumed for nothing: still waiting */
-	route(r, url, method);
+	route(r, c, url, method);
 	if (r->done)
 		return respond(c, r);
 	/* Suspended before the request goes: its reply may come at once (the reader thread
@@ -449,6 +577,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
 	if (!r)
 		return;
 	held -= r->cap;
+	free(r->draft);
+	if (r->code >= 0)
+		close(r->code);
 	free(r->body);
 	free(r->out);
 	if (r->out_fd >= 0)

@@ -185,6 +185,64 @@ def test_the_first_start_leaves_an_admin_token_for_the_operator(gw):
     assert gw.m.cli("token", "ls").stdout.split() == [b"admin", b"tests"]
 
 
+def admin(gw):
+    return {"Authorization": f"Bearer {gw.token}"}
+
+
+def test_deploy_logs_and_delete_over_http(gw):
+    """A native function deployed with its .so as the body and its options in the query,
+    its log read, and removed, all over HTTP; the measurement is the one ls shows."""
+    code = (EXAMPLES / "hello.so").read_bytes()
+    error_of(gw.request("POST", "/v1/functions?name=hi", code), 401, "unauthorized")
+    st, _, body = gw.request("POST", "/v1/functions?name=hi&memory=64M&timeout=2s&env=WHO=web", code,
+                             headers=admin(gw))
+    assert st == 201, body
+    got = json.loads(body)
+    assert got["name"] == "hi" and len(got["measurement"]) == 64
+    listed = json.loads(gw.m.cli("ls", "--json").stdout)
+    assert next(f for f in listed if f["name"] == "hi")["measurement"] == got["measurement"]
+    assert gw.request("POST", "/function/hi", b"Ada")[2] == b"Hello, Ada!\n"
+    st, headers, log = gw.request("GET", "/v1/functions/hi/logs", headers=admin(gw))
+    assert st == 200 and headers["content-type"].startswith("text/plain") and b"hello" in log, log
+    error_of(gw.request("GET", "/v1/functions/hi/logs"), 401, "unauthorized")
+    st, _, body = gw.request("DELETE", "/v1/functions/hi", headers=admin(gw))
+    assert st == 200 and json.loads(body) == {"removed": "hi"}
+    error_of(gw.request("POST", "/function/hi", b"x"), 404, "not_found")
+    error_of(gw.request("DELETE", "/v1/functions/hi", headers=admin(gw)), 404, "not_found")
+
+
+def test_deploy_an_exec_function_over_http(gw, tmp_path):
+    """A program of the view by its command; a bundle as a tar body."""
+    st, _, body = gw.request("POST", "/v1/functions?name=count&command=/usr/bin/wc&command=-c", headers=admin(gw))
+    assert st == 201, body
+    assert gw.request("POST", "/function/count", b"12345")[2].split() == [b"5"]
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "run.sh").write_text("#!/bin/sh\nprintf 'from the bundle: '; cat\n")
+    (b / "run.sh").chmod(0o755)
+    archive = subprocess.run(["tar", "-C", str(b), "-cf", "-", "."], capture_output=True, check=True).stdout
+    st, _, body = gw.request("POST", "/v1/functions?name=tarred&runtime=exec&command=run.sh", archive,
+                             headers=admin(gw))
+    assert st == 201, body
+    assert gw.request("POST", "/function/tarred", b"x")[2] == b"from the bundle: x"
+
+
+@pytest.mark.parametrize("query, body, says", [
+    ("?memory=64M", b"", "no name"),
+    ("?name=x&memory=3M", b"\x7fELF", "memory"),
+    ("?name=x&bogus=1", b"\x7fELF", "unknown setting 'bogus'"),
+    ("?name=x", b"", "the body must be the function's code"),
+    ("?name=x", b"not an ELF file", "not"),
+    ("?name=x&runtime=exec", b"", "needs its command"),
+    ("?name=Bad Name&command=/usr/bin/wc", b"", "not valid"),
+    ("?name=x&command=relative", b"", "absolute path"),
+])
+def test_bad_deploys_over_http_are_400s_that_say_why(gw, query, body, says):
+    st, headers, out = gw.request("POST", "/v1/functions" + query.replace(" ", "%20"), body, headers=admin(gw))
+    assert st == 400 and says in json.loads(out)["error"], (st, out)
+    assert b'"x"' not in gw.request("GET", "/v1/functions", headers=admin(gw))[2]
+
+
 # ---- hostile requests ----------------------------------------------------------------------
 
 HOSTILE = [

@@ -559,7 +559,8 @@ def test_event_log_as_json(new_monitor):
     m.stop()
     events = [json.loads(line) for line in m.log.read_text().splitlines()]
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "serving" and kinds[-1] == "stopped" and "deployed" in kinds
+    # A new state directory's first events: its admin token, then serving.
+    assert kinds[:2] == ["admin_token_made", "serving"] and kinds[-1] == "stopped" and "deployed" in kinds
     deployed = next(e for e in events if e["event"] == "deployed")
     assert deployed["function"] == "hello" and len(deployed["measurement"]) == 64
     assert all(e["ts"].endswith("Z") and e["level"] in ("info", "warn", "error") for e in events)
