@@ -4,7 +4,7 @@
 #   scripts/deps.sh build|test|bench
 set -eu
 build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev libmicrohttpd-dev"
-test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl"
+test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl iproute2 chromium"
 bench="$test bubblewrap crun runc firejail python3-matplotlib"
 case "${1:-build}" in
 build) want=$build ;;

@@ -60,6 +60,8 @@ struct req {
 	bool too_big;             /* the body passed max_body: answered 413, not kept */
 	bool over_budget;         /* the gateway holds too many bodies: answered 503, not kept */
 	bool waiting;             /* suspended until its reply */
+	bool metrics;             /* a LIST for /metrics */
+	bool page;                /* the status page or its script: sent with its security headers */
 	/* The answer, once known. */
 	bool done;
 	unsigned status;
@@ -182,6 +184,60 @@ static bool send_request(struct req *r)
 	return false;
 }
 
+/* The functions' figures in Prometheus's text format (version 0.0.4): counts and names,
+ * never request data. Latency: the monitor keeps the p50 and p99 of recent warm calls
+ * (a summary's quantiles) and the last start-up phases' times (gauges). */
+static void write_metrics(FILE *f, const struct cit_fn_info *fi, size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} m[] = {
+		{ "citadel_invocations_total", "counter", "Calls served, failed ones included." },
+		{ "citadel_errors_total", "counter", "Calls that failed." },
+		{ "citadel_instances", "gauge", "Instances alive, by state (idle or busy)." },
+		{ "citadel_queued_calls", "gauge", "Calls waiting for an instance." },
+		{ "citadel_max_instances", "gauge", "The function's --max-instances." },
+		{ "citadel_memory_limit_bytes", "gauge", "The function's --memory: template and instances together." },
+		{ "citadel_invoke_latency_seconds", "summary", "Warm calls' latency inside the monitor, recent calls." },
+		{ "citadel_phase_seconds", "gauge", "The last start-up phases: cold (a zygote), template (loading), "
+						    "lukewarm (an instance, median of recent)." },
+		{ "citadel_function_up", "gauge", "1 when the function is ready or starting, 0 when it failed." },
+	};
+	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+		for (size_t i = 0; i < n; i++) {
+			char name[CIT_NAME_MAX], state[17];
+			snprintf(name, sizeof(name), "%.*s", (int)strnlen(fi[i].name, sizeof(fi[i].name)), fi[i].name);
+			snprintf(state, sizeof(state), "%.*s", (int)strnlen(fi[i].state, sizeof(fi[i].state)), fi[i].state);
+			const struct cit_fn_info *x = &fi[i];
+			switch (k) {
+			case 0: fprintf(f, "%s{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->invocations); break;
+			case 1: fprintf(f, "%s{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->errors); break;
+			case 2:
+				fprintf(f, "%s{function=\"%s\",state=\"idle\"} %u\n", m[k].name, name, x->idle);
+				fprintf(f, "%s{function=\"%s\",state=\"busy\"} %u\n", m[k].name, name, x->busy);
+				break;
+			case 3: fprintf(f, "%s{function=\"%s\"} %u\n", m[k].name, name, x->queued); break;
+			case 4: fprintf(f, "%s{function=\"%s\"} %u\n", m[k].name, name, x->max_instances); break;
+			case 5: fprintf(f, "%s{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->memory_bytes); break;
+			case 6:
+				fprintf(f, "%s{function=\"%s\",quantile=\"0.5\"} %.6f\n", m[k].name, name, (double)x->p50_us / 1e6);
+				fprintf(f, "%s{function=\"%s\",quantile=\"0.99\"} %.6f\n", m[k].name, name, (double)x->p99_us / 1e6);
+				fprintf(f, "%s_count{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->invocations);
+				break;
+			case 7:
+				fprintf(f, "%s{function=\"%s\",phase=\"cold\"} %.6f\n", m[k].name, name, (double)x->cold_us / 1e6);
+				fprintf(f, "%s{function=\"%s\",phase=\"template\"} %.6f\n", m[k].name, name,
+					(double)x->template_us / 1e6);
+				fprintf(f, "%s{function=\"%s\",phase=\"lukewarm\"} %.6f\n", m[k].name, name,
+					(double)x->lukewarm_us / 1e6);
+				break;
+			default: fprintf(f, "%s{function=\"%s\"} %d\n", m[k].name, name, strcmp(state, "failed") != 0); break;
+			}
+		}
+	}
+}
+
 /* A reply: its request's answer, and its connection resumed. */
 static void on_reply(struct cit_rx *rx)
 {
@@ -201,6 +257,24 @@ static void on_reply(struct cit_rx *rx)
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
 		fail_errno(r, st->code, text);
+	} else if (r->type == CIT_MSG_LIST && r->metrics) {
+		const void *data = rx->data;
+		size_t len = rx->nfds ? (size_t)rx->obj_len : rx->data_len;
+		void *map = NULL;
+		char *text = NULL;
+		size_t tlen = 0;
+		FILE *f = open_memstream(&text, &tlen);
+		if (f && (!rx->nfds || cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, &data, &map) == 0))
+			write_metrics(f, data, len / sizeof(struct cit_fn_info));
+		if (f)
+			fclose(f);
+		if (map)
+			munmap(map, len);
+		if (text)
+			answer(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, tlen);
+		else
+			fail(r, 500, "internal", "out of memory");
+		free(text);
 	} else if (r->type == CIT_MSG_LIST) {
 		const void *data = rx->data;
 		size_t len = rx->nfds ? (size_t)rx->obj_len : rx->data_len;
@@ -273,6 +347,67 @@ static void *reader(void *arg)
 	}
 	return NULL;
 }
+
+/* ---- the status page --------------------------------------------------------------------- */
+
+/* GET /: a page for people, and its script (GET /status.js), which reads /metrics every two
+ * seconds: names and counts, never request data, the same access as /metrics (beyond
+ * loopback it asks for the admin token and keeps it in the tab's session storage). */
+static const char status_html[] =
+	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Citadel</title>\n"
+	"<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+	"td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child"
+	"{text-align:left}.failed{color:#b00}#note{color:#666}</style></head>\n"
+	"<body><h1>Citadel</h1><p id=\"note\">loading&hellip;</p>\n"
+	"<p id=\"auth\" hidden>Admin token: <input id=\"token\" type=\"password\" size=\"66\"> "
+	"<button id=\"use\">use</button></p>\n"
+	"<table><thead><tr><th>function</th><th>state</th><th>idle</th><th>busy</th><th>queued</th>"
+	"<th>invocations</th><th>errors</th><th>p50 (ms)</th><th>p99 (ms)</th></tr></thead>"
+	"<tbody id=\"functions\"></tbody></table>\n"
+	"<script src=\"/status.js\"></script></body></html>\n";
+
+static const char status_js[] =
+	"'use strict';\n"
+	"function parse(text) {\n"
+	"  const fns = {};\n"
+	"  for (const line of text.split('\\n')) {\n"
+	"    const m = /^(\\w+)\\{([^}]*)\\} (\\S+)$/.exec(line);\n"
+	"    if (!m) continue;\n"
+	"    const labels = {};\n"
+	"    for (const kv of m[2].split(',')) { const [k, v] = kv.split('='); labels[k] = JSON.parse(v); }\n"
+	"    const f = fns[labels.function] = fns[labels.function] || {};\n"
+	"    const key = m[1] + (labels.state ? '.' + labels.state : '') + (labels.quantile ? '.' + labels.quantile : '');\n"
+	"    f[key] = Number(m[3]);\n"
+	"  }\n"
+	"  return fns;\n"
+	"}\n"
+	"function cell(row, text, cls) { const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; }\n"
+	"async function refresh() {\n"
+	"  const token = sessionStorage.getItem('citadel-token');\n"
+	"  const r = await fetch('/metrics', { headers: token ? { Authorization: 'Bearer ' + token } : {} });\n"
+	"  const note = document.getElementById('note');\n"
+	"  if (r.status === 401) { document.getElementById('auth').hidden = false; note.textContent = 'This gateway "
+	"listens beyond loopback: the figures need the admin token.'; return; }\n"
+	"  if (!r.ok) { note.textContent = 'The gateway answered ' + r.status + '.'; return; }\n"
+	"  const fns = parse(await r.text());\n"
+	"  const body = document.getElementById('functions');\n"
+	"  body.replaceChildren();\n"
+	"  for (const name of Object.keys(fns).sort()) {\n"
+	"    const f = fns[name], row = body.insertRow();\n"
+	"    const up = f.citadel_function_up === 1;\n"
+	"    cell(row, name); cell(row, up ? 'up' : 'failed', up ? '' : 'failed');\n"
+	"    cell(row, f['citadel_instances.idle']); cell(row, f['citadel_instances.busy']);\n"
+	"    cell(row, f.citadel_queued_calls); cell(row, f.citadel_invocations_total); cell(row, f.citadel_errors_total);\n"
+	"    cell(row, (f['citadel_invoke_latency_seconds.0.5'] * 1000).toFixed(2));\n"
+	"    cell(row, (f['citadel_invoke_latency_seconds.0.99'] * 1000).toFixed(2));\n"
+	"  }\n"
+	"  note.textContent = Object.keys(fns).length + ' functions, ' + new Date().toLocaleTimeString();\n"
+	"}\n"
+	"document.getElementById('use').onclick = () => {\n"
+	"  sessionStorage.setItem('citadel-token', document.getElementById('token').value.trim());\n"
+	"  document.getElementById('auth').hidden = true; refresh();\n"
+	"};\n"
+	"refresh(); setInterval(refresh, 2000);\n";
 
 /* ---- routing --------------------------------------------------------------------------- */
 
@@ -391,6 +526,26 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 			return fail(r, 405, "method_not_allowed", "/healthz takes GET");
 		return answer(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
 	}
+	if (!strcmp(url, "/") || !strcmp(url, "/status.js")) {
+		if (!is(method, "GET") && !is(method, "HEAD"))
+			return fail(r, 405, "method_not_allowed", "%s takes GET", url);
+		bool page = !strcmp(url, "/");
+		r->page = true;
+		return answer(r, 200, page ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8",
+			      page ? status_html : status_js, (page ? sizeof(status_html) : sizeof(status_js)) - 1);
+	}
+	if (!strcmp(url, "/metrics")) {
+		if (!is(method, "GET"))
+			return fail(r, 405, "method_not_allowed", "/metrics takes GET");
+		/* Names and counts: open on loopback, an admin's elsewhere. */
+		if (!(cfg.flags & CIT_GATEWAY_LOOPBACK) && (r->bad_token || !r->token[0]))
+			return fail(r, 401, "unauthorized", "/metrics needs the admin token here (Authorization: Bearer "
+							    "TOKEN): the gateway listens beyond loopback");
+		r->plen = sizeof(r->p.list);
+		r->type = CIT_MSG_LIST;
+		r->metrics = true;
+		return;
+	}
 	bool invoke = name_in(url, "/function/", NULL, r->name);
 	if (!invoke && name_in(url, "/v1/functions/", "/invoke", r->name)) {
 		if (!is(method, "POST"))
@@ -486,6 +641,12 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
 		return MHD_NO;
 	r->out_fd = -1; /* the response owns it now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype ? r->ctype : "text/plain");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->page) {
+		MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; script-src 'self'; "
+									 "connect-src 'self'; style-src 'unsafe-inline'");
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	}
 	enum MHD_Result ok = MHD_queue_response(c, r->status, resp);
 	MHD_destroy_response(resp);
 	return ok;

@@ -143,7 +143,8 @@ void cit_gateway_start(struct monitor *m)
 					   .max_connections = m->opts->http_connections,
 					   .max_per_address = m->opts->http_per_address,
 					   .idle_timeout_s = m->opts->http_idle_timeout_s,
-					   .header_bytes = m->opts->http_header_bytes };
+					   .header_bytes = m->opts->http_header_bytes,
+					   .flags = m->http_loopback ? CIT_GATEWAY_LOOPBACK : 0 };
 		rc = cit_proto_send(c->fd, CIT_MSG_GATEWAY_START, 0, &g, sizeof(g), NULL, 0, &m->http_fd, 1);
 		if (rc < 0)
 			cit_error_set(&err, rc, "starting the gateway");

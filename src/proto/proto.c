@@ -104,7 +104,7 @@ static int check_token(struct cit_rx *rx, const char **why)
 static int check_gateway(struct cit_rx *rx, const char **why)
 {
 	const struct cit_p_gateway *g = CIT_P(rx, cit_p_gateway);
-	if (g->flags || g->reserved)
+	if ((g->flags & ~CIT_GATEWAY_LOOPBACK) || g->reserved)
 		return *why = "unknown flags", -EPROTO;
 	return g->max_body && g->max_connections && g->max_per_address && g->idle_timeout_s && g->header_bytes
 		       ? 0 : (*why = "a gateway limit of 0", -EPROTO);

@@ -104,9 +104,10 @@ struct cit_p_gateway {        /* GATEWAY_START (its fd: the listening socket) */
 	uint32_t max_per_address; /* of them, from one client address */
 	uint32_t idle_timeout_s;  /* a connection with nothing happening this long is closed */
 	uint32_t header_bytes;    /* memory for one connection's request line and headers */
-	uint32_t flags;           /* 0 */
+	uint32_t flags;           /* CIT_GATEWAY_* */
 	uint32_t reserved;
 };
+#define CIT_GATEWAY_LOOPBACK 0x1u /* it listens on a loopback address */
 
 struct cit_p_list {
 	uint32_t flags;           /* 0 */

@@ -243,6 +243,70 @@ def test_bad_deploys_over_http_are_400s_that_say_why(gw, query, body, says):
     assert b'"x"' not in gw.request("GET", "/v1/functions", headers=admin(gw))[2]
 
 
+def metric(text, line_start):
+    return float(next(l for l in text.splitlines() if l.startswith(line_start)).split()[-1])
+
+
+def test_metrics_in_prometheus_text_and_no_request_data(gw):
+    before = gw.request("GET", "/metrics")
+    assert before[0] == 200 and before[1]["content-type"].startswith("text/plain; version=0.0.4"), before
+    n = metric(before[2].decode(), 'citadel_invocations_total{function="echo"}')
+    assert gw.request("POST", "/function/echo", b"secret-request-bytes")[0] == 200
+    assert gw.request("POST", "/function/crash", b"x")[0] == 500
+    st, _, body = gw.request("GET", "/metrics")
+    text = body.decode()
+    assert metric(text, 'citadel_invocations_total{function="echo"}') == n + 1
+    assert metric(text, 'citadel_errors_total{function="crash"}') >= 1
+    assert metric(text, 'citadel_function_up{function="echo"}') == 1
+    assert 'citadel_invoke_latency_seconds{function="echo",quantile="0.99"}' in text
+    assert "# TYPE citadel_invocations_total counter" in text
+    assert "secret-request-bytes" not in text
+
+
+def test_beyond_loopback_metrics_need_the_token(tmp_path):
+    """Listening on an address that is not loopback (one the test adds in a network
+    namespace of its own), /metrics is an admin's."""
+    port = free_port()
+    state, sock, log = tmp_path / "s", tmp_path / "s.sock", open(tmp_path / "m.log", "wb")
+    proc = subprocess.Popen(["unshare", "--net", "--", "sh", "-c",
+                             "ip link set lo up && ip addr add 10.123.0.1/32 dev lo && exec \"$0\" \"$@\"",
+                             str(CITADEL), "serve", "--state-dir", str(state), "--socket", str(sock),
+                             "--listen", f"10.123.0.1:{port}"], stderr=log)
+    try:
+        def curl(*args):
+            return subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "curl", "-s", "-w", "\n%{http_code}",
+                                   *args, f"http://10.123.0.1:{port}/metrics"], capture_output=True, timeout=30)
+        deadline = time.monotonic() + 30
+        while not (r := curl()).stdout.endswith(b"401") and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "m.log").read_text()
+            time.sleep(0.1)
+        assert r.stdout.endswith(b"401") and b"needs the admin token" in r.stdout, r
+        token = (state / "admin-token").read_text().strip()
+        r = curl("-H", f"Authorization: Bearer {token}")
+        assert r.stdout.endswith(b"200") and b"# TYPE citadel_invocations_total counter" in r.stdout, r
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_the_status_page_shows_the_functions_in_chromium(gw, tmp_path):
+    """The page people open: loaded in headless Chromium (Debian's), its script reads
+    /metrics and shows each function's row."""
+    assert gw.request("POST", "/function/echo", b"page")[0] == 200
+    st, headers, _ = gw.request("GET", "/")
+    assert st == 200 and headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in headers["content-security-policy"]
+    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--disable-domain-reliability", "--no-pings", f"--user-data-dir={tmp_path / 'profile'}",
+                        "--virtual-time-budget=10000", "--dump-dom", f"http://127.0.0.1:{gw.port}/"],
+                       capture_output=True, timeout=180)
+    dom = r.stdout.decode()
+    assert "<td>echo</td><td>up</td>" in dom and "<td>crash</td>" in dom, (dom[-2000:], r.stderr[-2000:])
+    assert "functions, " in dom  # the script ran and filled the note
+
+
 # ---- hostile requests ----------------------------------------------------------------------
 
 HOSTILE = [
