@@ -36,6 +36,7 @@ bench:
 	@$(MAKE) --no-print-directory all
 	$(PY) bench/sandbox_bench.py
 	$(PY) bench/monitor_bench.py
+	$(PY) bench/http_bench.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -5,7 +5,7 @@
 set -eu
 build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev libmicrohttpd-dev"
 test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl iproute2 chromium"
-bench="$test bubblewrap crun runc firejail python3-matplotlib"
+bench="$test bubblewrap crun runc firejail python3-matplotlib wrk nginx-light fcgiwrap"
 case "${1:-build}" in
 build) want=$build ;;
 test) want=$test ;;
@@ -24,6 +24,14 @@ if [ "$(id -u)" != 0 ]; then
 	sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages that ship a service (nginx, fcgiwrap: the benchmark starts its own, on ports of
+# its own) must not start it on install: a policy-rc.d saying no, for the install only.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e $policy ]; then
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+	$sudo chmod 755 $policy
+	trap '$sudo rm -f $policy' EXIT
+fi
 $sudo apt-get update -qq
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
