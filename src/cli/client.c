@@ -156,14 +156,3 @@ int cit_client_call(int sock, uint16_t type, const void *payload, size_t plen, c
 	return 0;
 }
 
-int cit_client_reply_data(struct cit_rx *rx, const void **data, size_t *len, void **map)
-{
-	*map = NULL;
-	if (!rx->nfds) {
-		*data = rx->data;
-		*len = rx->data_len;
-		return 0;
-	}
-	*len = (size_t)rx->obj_len;
-	return cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, data, map);
-}

@@ -25,9 +25,6 @@ int cit_client_connect(const char *path, struct cit_error *err);
 int cit_client_call(int sock, uint16_t type, const void *payload, size_t plen, const void *tail, size_t tlen,
 		    int fd, void *buf, struct cit_rx *rx, struct cit_error *err);
 
-/* The reply's bytes, inline or mapped from its data object; *map is what to munmap
- * (*map_len bytes) afterwards, or NULL. Returns 0 or a negative errno. */
-int cit_client_reply_data(struct cit_rx *rx, const void **data, size_t *len, void **map);
 
 /* A usage error of `citadel CMD`: one line saying what was wrong, then where to look.
  * Returns status (the exit status to stop with). */

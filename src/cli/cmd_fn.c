@@ -271,8 +271,10 @@ int cit_cmd_deploy(int argc, char **argv)
 		uint64_t len;
 		rc = cit_bundle_pack(d.bundle, &obj, &len, &err);
 		if (rc < 0) {
-			fprintf(stderr, "citadel deploy: %s%s%s %s: %s\n", manifest ? manifest : "",
-				manifest ? ": \"bundle\"" : "--bundle", "", d.bundle, err.msg);
+			if (manifest)
+				fprintf(stderr, "citadel deploy: %s: \"bundle\" %s: %s\n", manifest, d.bundle, err.msg);
+			else
+				fprintf(stderr, "citadel deploy: --bundle %s: %s\n", d.bundle, err.msg);
 			return 1;
 		}
 	} else if (!exec) {
@@ -432,7 +434,7 @@ int cit_cmd_invoke(int argc, char **argv)
 	const void *out;
 	size_t len;
 	void *map;
-	rc = cit_client_reply_data(&rx, &out, &len, &map);
+	rc = cit_rx_data(&rx, &out, &len, &map);
 	if (rc == 0 && len)
 		rc = cit_write_all(1, out, len);
 	if (map)
@@ -488,7 +490,7 @@ static int simple(const char *cmd, uint16_t type, const char *name, const char *
 		fprintf(stderr, "citadel %s: %s\n", cmd, err.msg);
 		return 1;
 	}
-	if (cit_client_reply_data(&r->rx, &r->data, &r->len, &r->map) < 0) {
+	if (cit_rx_data(&r->rx, &r->data, &r->len, &r->map) < 0) {
 		fprintf(stderr, "citadel %s: malformed reply\n", cmd);
 		cit_rx_close(&r->rx);
 		return 1;
@@ -694,7 +696,7 @@ int cit_cmd_logs(int argc, char **argv)
 		const void *data;
 		size_t len;
 		void *map;
-		rc = cit_client_reply_data(&rx, &data, &len, &map);
+		rc = cit_rx_data(&rx, &data, &len, &map);
 		if (rc == 0 && len && cit_write_all(1, data, len) < 0)
 			rc = -EPIPE; /* our reader has gone: so do we, quietly */
 		if (map)

@@ -96,6 +96,18 @@ static void answer(struct req *r, unsigned status, const char *ctype, const char
 	r->done = true;
 }
 
+/* o (a JSON value, owned: released here) as the answer, with status. */
+static void answer_json(struct req *r, unsigned status, json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (s)
+		answer(r, status, "application/json", s, strlen(s));
+	else
+		answer(r, 500, "text/plain", "out of memory\n", 14);
+	free(s);
+	json_decref(o);
+}
+
 /* {"error": "...", "code": "..."} with status. */
 __attribute__((format(printf, 4, 5))) static void fail(struct req *r, unsigned status, const char *code,
 							const char *fmt, ...)
@@ -105,14 +117,7 @@ __attribute__((format(printf, 4, 5))) static void fail(struct req *r, unsigned s
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_t *o = json_pack("{s:s, s:s}", "error", msg, "code", code);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (s)
-		answer(r, status, "application/json", s, strlen(s));
-	else
-		answer(r, 500, "text/plain", "out of memory\n", 14);
-	free(s);
-	json_decref(o);
+	answer_json(r, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
 
 /* The monitor's refusal (a negative errno and its text) as an HTTP status. */
@@ -258,13 +263,13 @@ static void on_reply(struct cit_rx *rx)
 		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
 		fail_errno(r, st->code, text);
 	} else if (r->type == CIT_MSG_LIST && r->metrics) {
-		const void *data = rx->data;
-		size_t len = rx->nfds ? (size_t)rx->obj_len : rx->data_len;
+		const void *data;
+		size_t len;
 		void *map = NULL;
 		char *text = NULL;
 		size_t tlen = 0;
 		FILE *f = open_memstream(&text, &tlen);
-		if (f && (!rx->nfds || cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, &data, &map) == 0))
+		if (f && cit_rx_data(rx, &data, &len, &map) == 0)
 			write_metrics(f, data, len / sizeof(struct cit_fn_info));
 		if (f)
 			fclose(f);
@@ -276,11 +281,11 @@ static void on_reply(struct cit_rx *rx)
 			fail(r, 500, "internal", "out of memory");
 		free(text);
 	} else if (r->type == CIT_MSG_LIST) {
-		const void *data = rx->data;
-		size_t len = rx->nfds ? (size_t)rx->obj_len : rx->data_len;
+		const void *data;
+		size_t len = 0;
 		void *map = NULL;
 		json_t *a = json_array();
-		if (!rx->nfds || cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, &data, &map) == 0)
+		if (cit_rx_data(rx, &data, &len, &map) == 0)
 			for (size_t i = 0; i + sizeof(struct cit_fn_info) <= len; i += sizeof(struct cit_fn_info)) {
 				const struct cit_fn_info *f = (const struct cit_fn_info *)((const char *)data + i);
 				if (r->name[0] && strncmp(f->name, r->name, sizeof(f->name)))
@@ -291,25 +296,14 @@ static void on_reply(struct cit_rx *rx)
 			munmap(map, len);
 		if (r->name[0] && json_array_size(a) == 0) {
 			fail(r, 404, "not_found", "no function named %s", r->name);
+			json_decref(a);
 		} else {
-			char *s = json_dumps(r->name[0] ? json_array_get(a, 0) : a, JSON_COMPACT);
-			if (s)
-				answer(r, 200, "application/json", s, strlen(s));
-			else
-				fail(r, 500, "internal", "out of memory");
-			free(s);
+			answer_json(r, 200, r->name[0] ? json_incref(json_array_get(a, 0)) : json_incref(a));
+			json_decref(a);
 		}
-		json_decref(a);
 	} else if (r->type == CIT_MSG_DEPLOY) {
-		json_t *o = json_pack("{s:s, s:s%}", "name", r->name, "measurement", (const char *)rx->data,
-				      (size_t)(rx->data_len < 64 ? rx->data_len : 64));
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (s)
-			answer(r, 201, "application/json", s, strlen(s));
-		else
-			fail(r, 500, "internal", "out of memory");
-		free(s);
-		json_decref(o);
+		answer_json(r, 201, json_pack("{s:s, s:s%}", "name", r->name, "measurement", (const char *)rx->data,
+					      (size_t)(rx->data_len < 64 ? rx->data_len : 64)));
 	} else if (r->type == CIT_MSG_REMOVE) {
 		char text[CIT_NAME_MAX + 16];
 		int n = snprintf(text, sizeof(text), "{\"removed\":\"%s\"}", r->name); /* a checked name */

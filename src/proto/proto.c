@@ -430,3 +430,15 @@ int cit_fn_spec_parse(void *buf, size_t len, size_t cap, struct cit_rx *rx, stru
 		return rc;
 	return cit_fn_spec_check(rx->spec, rx->env, rx->args, err);
 }
+
+int cit_rx_data(struct cit_rx *rx, const void **data, size_t *len, void **map)
+{
+	*map = NULL;
+	if (!rx->nfds) {
+		*data = rx->data;
+		*len = rx->data_len;
+		return 0;
+	}
+	*len = (size_t)rx->obj_len;
+	return cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, data, map);
+}

@@ -253,6 +253,12 @@ int cit_proto_parse(void *buf, size_t n, struct cit_rx *rx, struct cit_error *er
 /* Closes the fds of rx that the caller has not taken (set to -1 those it took). */
 void cit_rx_close(struct cit_rx *rx);
 
+/* A CIT_TAIL_DATA message's bytes: inline (*data points into rx's buffer), or its data
+ * object mapped read-only (*map is what to munmap, *len bytes, afterwards; else NULL).
+ * Returns 0, or cit_object_map()'s error (-EPERM not sealed, -EPROTO wrong size, an mmap
+ * errno). */
+int cit_rx_data(struct cit_rx *rx, const void **data, size_t *len, void **map);
+
 /* Sends one message: header, the payload (plen bytes), the tail (tlen bytes), nfds fds.
  * Never blocks (MSG_DONTWAIT) and never raises SIGPIPE. Returns 0, -EAGAIN when the
  * peer's queue is full, or another negative errno. */

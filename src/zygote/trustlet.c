@@ -168,14 +168,9 @@ pid_t cit_trustlet_fork(struct cit_runtime *rt, int chan)
 /* The request's bytes: inline in the message, or a data object mapped read-only. */
 static int map_request(struct cit_rx *rx, const void **data, size_t *len, void **map)
 {
-	*map = NULL;
-	if (!rx->nfds) {
-		*data = rx->data_len ? rx->data : NULL;
-		*len = rx->data_len;
-		return 0;
-	}
-	*len = (size_t)rx->obj_len;
-	int rc = cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, data, map);
+	int rc = cit_rx_data(rx, data, len, map);
+	if (rc == 0 && !*len)
+		*data = NULL;
 	return rc == -EPERM || rc == -EPROTO ? -EPROTO : rc;
 }
 
