@@ -11,7 +11,13 @@ wrk (keep-alive, 64 connections, 2 threads) sends `POST /function/hello` (body "
   function as a CGI program): a process per request, the way OpenFaaS's classic watchdog
   runs functions.
 
-The three are measured in turns, `--rounds` times, and each figure is the median of its
+And, to choose the gateway's HTTP library by measurement (bench/httplib_hello.c), each
+candidate answering the same bytes itself, one thread as the gateway runs it:
+
+- mhd: libmicrohttpd, as the gateway uses it (one internal epoll thread);
+- h2o: libh2o's own event loop (evloop), one thread.
+
+All are measured in turns, `--rounds` times, and each figure is the median of its
 rounds; the ratios compare medians of the same run. Goals (issue 16): citadel at least
 50% of nginx's requests/s and 10x fcgiwrap's, p99 at most 5 ms at that rate.
 Writes bench/results/http.json and http.png.
@@ -144,6 +150,14 @@ def main():
         procs.append(nginx)
         targets = {"citadel": (cit_port, "/function/hello"), "nginx": (static_port, "/"),
                    "fcgiwrap": (cgi_port, "/hello")}
+        hello = BUILD / "httplib_hello"
+        if hello.exists():
+            for lib in ("mhd", "h2o"):
+                port = free_port()
+                procs.append(subprocess.Popen([str(hello), lib, str(port)]))
+                targets[lib] = (port, "/")
+        else:
+            print("(no build/httplib_hello: libh2o-evloop-dev is missing; scripts/deps.sh bench installs it)")
         for port, path in targets.values():
             wait_http(port, path)
         runs = {k: [] for k in targets}
@@ -162,6 +176,9 @@ def main():
             res[name]["non_2xx"] = sum(r["non_2xx"] for r in rs)
         res["ratio_rps_citadel_to_nginx"] = res["citadel"]["rps"] / res["nginx"]["rps"]
         res["ratio_rps_citadel_to_fcgiwrap"] = res["citadel"]["rps"] / res["fcgiwrap"]["rps"]
+        if "h2o" in res:
+            res["ratio_rps_h2o_to_mhd"] = res["h2o"]["rps"] / res["mhd"]["rps"]
+            res["ratio_rps_citadel_to_mhd"] = res["citadel"]["rps"] / res["mhd"]["rps"]
         print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "http.json").write_text(json.dumps(res, indent=2) + "\n")
@@ -187,12 +204,13 @@ def plot(res, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = ["nginx", "citadel", "fcgiwrap"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.bar(names, [res[n]["rps"] for n in names], color=["#999", "#36c", "#c63"])
+    names = [n for n in ("nginx", "h2o", "mhd", "citadel", "fcgiwrap") if n in res]
+    colors = {"nginx": "#999", "h2o": "#bbb", "mhd": "#bbb", "citadel": "#36c", "fcgiwrap": "#c63"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.bar(names, [res[n]["rps"] for n in names], color=[colors[n] for n in names])
     ax1.set_ylabel("requests/s (median of rounds)")
-    ax1.set_title("POST /function/hello, 64 connections")
-    ax2.bar(names, [res[n]["p99_ms"] for n in names], color=["#999", "#36c", "#c63"])
+    ax1.set_title("POST, 64 connections (h2o, mhd: the libraries alone)")
+    ax2.bar(names, [res[n]["p99_ms"] for n in names], color=[colors[n] for n in names])
     ax2.set_ylabel("p99 latency (ms)")
     ax2.set_title(f"citadel: {res['ratio_rps_citadel_to_nginx']:.0%} of nginx, "
                   f"{res['ratio_rps_citadel_to_fcgiwrap']:.1f}x fcgiwrap")

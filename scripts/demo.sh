@@ -42,7 +42,7 @@ until [ -S "$sock" ] && "$citadel" ls >/dev/null 2>&1; do
 	sleep 0.05
 done
 
-for f in hello echo json sha256 matmul; do
+for f in hello echo json sha256 matmul http; do
 	"$citadel" deploy "$f" "$build/examples/$f.so" >/dev/null || exit 1
 done
 "$citadel" deploy crash "$build/examples/crash.so" >/dev/null
@@ -79,7 +79,12 @@ cat <<EOT
   $cli ls --json
   $cli logs hello
 EOT
-[ "$listen" = none ] || echo "  curl -s -d you http://$listen/function/hello"
+if [ "$listen" != none ]; then
+	echo "  curl -s -d you http://$listen/function/hello"
+	echo "  curl -i 'http://$listen/function/http/any/path?status=201'   # what a function sees of HTTP"
+	echo "  curl -s -d later http://$listen/async-function/echo   # then: curl http://$listen/v1/calls/ID"
+	echo "  curl -s http://$listen/metrics   # and http://$listen/ in a browser: a status page"
+fi
 cat <<EOT
   $cli deploy mine my_function.so      # see docs/functions.md
 

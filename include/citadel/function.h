@@ -50,10 +50,15 @@ extern "C" {
 
 #define CIT_API __attribute__((visibility("default")))
 
-/* The ABI version this header describes; Citadel refuses a function built for another.
- * Every shared object that includes this header carries it (a weak symbol, so several
- * files of one function may include the header). */
-#define CIT_FUNCTION_ABI 1
+/* The ABI version this header describes. Every shared object that includes this header
+ * carries it (a weak symbol, so several files of one function may include the header);
+ * Citadel loads functions built for this ABI or an earlier one it still supports (1:
+ * without cit_request.http and the calls marked "ABI 2"), and refuses others.
+ *   1  the first
+ *   2  cit_request.http (the HTTP request behind a call), cit_http_header(),
+ *      cit_set_status(), cit_set_content_type() */
+#define CIT_FUNCTION_ABI 2
+#define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
 extern /* a const at namespace scope is internal in C++ unless declared extern */
 #endif
@@ -62,12 +67,32 @@ __attribute__((weak)) CIT_API const int cit_function_abi = CIT_FUNCTION_ABI;
 /* One invocation's input. Borrowed: valid until cit_handler() returns. Read-only: never
  * write to the bytes (a large request is the caller's data object mapped read-only, and
  * writing to it faults). */
+/* One header of an HTTP request, as the client sent it (names in the client's case). */
+struct cit_http_header {
+	const char *name;
+	const char *value;
+};
+
+/* The HTTP request behind a call that came through Citadel's HTTP gateway. Borrowed, like
+ * the request; every string NUL-terminated. The platform's own headers are not among the
+ * headers: Authorization (the caller's token or invoke key) and X-Callback-Url. */
+struct cit_http {
+	const char *method;     /* "GET", "POST", ... */
+	const char *path;       /* what follows /function/NAME in the URL: "" or "/a/b" */
+	const char *query;      /* after '?', without it; "" for none */
+	size_t n_headers;
+	const struct cit_http_header *headers;
+};
+
 struct cit_request {
 	const void *data;       /* the request bytes; not NUL-terminated; NULL when len is 0 */
 	size_t len;
 	const char *function;   /* the function's deployed name, NUL-terminated */
 	uint64_t invocation;    /* the call's number among this function's calls, from 1 (the
 				 * log's "invocation=N"); a redeployed version counts anew */
+	/* ABI 2 (a function built for ABI 1 does not see it): */
+	const struct cit_http *http; /* the HTTP request, or NULL for a call that did not come
+				 * over HTTP (citadel invoke, the local socket) */
 };
 
 /* One invocation's output, opaque. Owned by Citadel. */
@@ -100,6 +125,22 @@ CIT_API int cit_respondf(struct cit_response *resp, const char *fmt, ...)
  * "bad input: %s", why);`. code must be negative. */
 CIT_API int cit_fail(struct cit_response *resp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ABI 2. The value of the request's HTTP header name (compared without case), the first
+ * when it came several times; NULL when it did not come or the call is not over HTTP. */
+CIT_API const char *cit_http_header(const struct cit_request *req, const char *name);
+
+/* ABI 2. The HTTP status of the response when the call came over HTTP: 200 to 599
+ * (default 200; 1xx statuses are HTTP's own, never a response's). Returns 0, or -EINVAL
+ * for a status out of that range (nothing set). With 204 or 304 the response's bytes are
+ * not sent (HTTP gives those no body). A failed call's status is the error's, whatever
+ * was set. */
+CIT_API int cit_set_status(struct cit_response *resp, int status);
+
+/* ABI 2. The response's Content-Type over HTTP (default application/octet-stream): 1 to
+ * 127 printable ASCII characters, beginning with a letter ("text/html; charset=utf-8").
+ * Returns 0, or -EINVAL (nothing set). */
+CIT_API int cit_set_content_type(struct cit_response *resp, const char *type);
 
 /* From cit_init(): the message shown to the deployer when init returns a failure. */
 CIT_API void cit_init_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,8 +2,6 @@
 #include "cli/client.h"
 
 #include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,24 +66,6 @@ int cit_client_connect(const char *path, struct cit_error *err)
 				     path, (unsigned)peer.uid, (unsigned)geteuid());
 	}
 	return fd;
-}
-
-int cit_usage_error(const char *cmd, int status, const char *fmt, ...)
-{
-	char prog[64];
-	snprintf(prog, sizeof(prog), "citadel %s", cmd);
-	va_list ap;
-	va_start(ap, fmt);
-	cit_usage_verror(prog, status, fmt, ap);
-	va_end(ap);
-	return status;
-}
-
-int cit_usage_getopt(const char *cmd, int status, int c, char *const argv[])
-{
-	if (c == ':')
-		return cit_usage_error(cmd, status, "option '%s' needs a value", argv[optind - 1]);
-	return cit_usage_error(cmd, status, "unknown option '%s'", argv[optind - 1]);
 }
 
 /* An ERROR message's code and text into err; returns the code. */

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/usage.h"
 #include "common/error.h"
 #include "common/paths.h"
 #include "proto/proto.h"
@@ -24,12 +25,3 @@ int cit_client_connect(const char *path, struct cit_error *err);
  * receive failed. */
 int cit_client_call(int sock, uint16_t type, const void *payload, size_t plen, const void *tail, size_t tlen,
 		    int fd, void *buf, struct cit_rx *rx, struct cit_error *err);
-
-
-/* A usage error of `citadel CMD`: one line saying what was wrong, then where to look.
- * Returns status (the exit status to stop with). */
-__attribute__((format(printf, 3, 4))) int cit_usage_error(const char *cmd, int status, const char *fmt, ...);
-
-/* The usage error for what getopt_long returned (':' a missing value, '?' an unknown
- * option) about argv[optind - 1]; the optstring must start with ':'. Returns status. */
-int cit_usage_getopt(const char *cmd, int status, int c, char *const argv[]);

@@ -89,7 +89,7 @@ static const char run_usage[] =
 
 enum {
 	OPT_ROOT = 256, OPT_RO, OPT_RW, OPT_TMP, OPT_CWD, OPT_NET, OPT_MEM, OPT_PIDS, OPT_TIMEOUT,
-	OPT_CPU, OPT_OUT, OPT_NOFILE, OPT_ENV, OPT_ALLOW_SOCKET, OPT_CPUS,
+	OPT_CPU, OPT_OUT, OPT_NOFILE, OPT_ENV, OPT_ALLOW_SOCKET, OPT_CPUS, OPT_URL,
 };
 
 static const struct option run_options[] = {
@@ -108,6 +108,7 @@ static const struct option run_options[] = {
 	{ "env", required_argument, NULL, OPT_ENV },
 	{ "allow-socket", required_argument, NULL, OPT_ALLOW_SOCKET },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "url", required_argument, NULL, OPT_URL }, /* the monitor commands' option: refused here */
 	{ "tty", no_argument, NULL, 't' },
 	{ "no-tty", no_argument, NULL, 'T' },
 	{ "help", no_argument, NULL, 'h' },
@@ -349,6 +350,9 @@ static int run(int argc, char **argv, struct made *made)
 		}
 		if (opt == ':' || opt == '?')
 			return cit_usage_getopt("run", EXIT_USAGE, opt, argv);
+		if (opt == OPT_URL)
+			return cit_usage_error("run", EXIT_USAGE, "not available over --url: run makes its sandbox on "
+								  "this machine, with no monitor");
 		if (opt == 't' || opt == 'T') {
 			cfg.terminal = opt == 't' ? CIT_TERMINAL_ALWAYS : CIT_TERMINAL_NEVER;
 			continue;

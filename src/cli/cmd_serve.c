@@ -10,28 +10,39 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
+
+int cit_exec_beside(const char *program, char **argv, char *path, size_t cap)
+{
+	char self[PATH_MAX];
+	snprintf(path, cap, "%s", program); /* what messages name until the path is known */
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len < 0)
+		return -errno;
+	self[len] = '\0';
+	const char *slash = strrchr(self, '/');
+	if (!slash) /* the kernel gives an absolute path: never reached */
+		return -ENOENT;
+	if ((size_t)(slash + 1 - self) + strlen(program) >= cap)
+		return -ENAMETOOLONG;
+	snprintf(path, cap, "%.*s%s", (int)(slash + 1 - self), self, program);
+	execv(path, argv);
+	return -errno;
+}
 
 int cit_cmd_serve(int argc, char **argv)
 {
-	(void)argc;
-	static const char daemon[] = "citadeld";
-	char path[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", path, sizeof(path));
-	if (len <= 0 || (size_t)len > sizeof(path) - sizeof(daemon)) {
-		fprintf(stderr, "citadel serve: /proc/self/exe: %s\n", strerror(len < 0 ? errno : ENAMETOOLONG));
-		return 1;
-	}
-	path[len] = '\0';
-	char *slash = strrchr(path, '/');
-	if (!slash) { /* the kernel gives an absolute path: never reached */
-		fprintf(stderr, "citadel serve: /proc/self/exe is '%s', not a path\n", path);
-		return 1;
-	}
-	memcpy(slash + 1, daemon, sizeof(daemon));
+	/* The monitor serves here; --url names another's gateway, which serve cannot use
+	 * (citadeld would only call it an unknown option). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--url") || !strncmp(argv[i], "--url=", 6))
+			return cit_usage_error("serve", 2, "not available over --url: serve runs the monitor on this "
+							   "machine (its HTTP gateway listens at --listen ADDR:PORT)");
 	static char name[] = "citadel serve";
 	argv[0] = name; /* argv is main's, NULL-terminated: citadeld gets the rest unchanged */
-	execv(path, argv);
+	char path[PATH_MAX];
+	int rc = cit_exec_beside("citadeld", argv, path, sizeof(path));
 	fprintf(stderr, "citadel serve: cannot run the monitor, %s (installed beside citadel): %s\n", path,
-		strerror(errno));
+		strerror(-rc));
 	return 1;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/paths.h"
 #include "sandbox/warm.h"
 
 static const char usage[] =
@@ -22,7 +23,13 @@ static const char usage[] =
 	"  restart   start a function again (after it failed)\n"
 	"  token     manage admin tokens (add, ls, rm); CITADEL_TOKEN presents one\n"
 	"  help      show this text\n"
-	"  version   print the version\n";
+	"  version   print the version\n"
+	"\n"
+	"The monitor's commands reach it at its socket: --socket PATH, else $CITADEL_SOCKET,\n"
+	"else " CIT_DEFAULT_SOCKET ". deploy, invoke, ls, rm and logs can reach it over HTTP\n"
+	"instead, at its gateway: --url URL (http:// or https://), or $CITADEL_URL when no\n"
+	"--socket is given, with an admin token in $CITADEL_TOKEN (citadel-remote, installed\n"
+	"beside citadel, does the HTTP).\n";
 
 int main(int argc, char **argv)
 {

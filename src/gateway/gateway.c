@@ -24,10 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fdutil.h"
+#include "gateway/gateway.h"
 #include "common/util.h"
 #include "objects/objects.h"
 #include "proto/proto.h"
@@ -35,7 +39,9 @@
 #include "spec/info.h"
 #include "spec/spec.h"
 
-#define CHAN 0
+/* The channel to the monitor: fd 0 (a fuzz harness gives another, gateway.h). */
+static int chan_fd = 0;
+#define CHAN chan_fd
 
 /* One HTTP request, from its headers to its response. */
 struct req {
@@ -48,7 +54,11 @@ struct req {
 		struct cit_p_list list;
 		struct cit_p_name name;
 		struct cit_p_logs logs;
+		struct cit_p_call_id call;
 	} p;                      /* its payload */
+	char *query;              /* owned: the raw query string (after '?'), "" for none */
+	char *meta;               /* owned: an invocation's INVOKE_META bytes (proto.h) */
+	size_t meta_len;
 	size_t plen;
 	struct cit_fn_draft *draft; /* owned: a deploy's spec, environment and command */
 	int code;                 /* a deploy's code or bundle, a sealed data object, or -1 */
@@ -70,6 +80,9 @@ struct req {
 	int out_fd;               /* a data object to send instead of out (owned), or -1 */
 	uint64_t out_fd_len;
 	const char *ctype;
+	char ctype_buf[CIT_CTYPE_MAX]; /* the type a function set */
+	char call_id[CIT_CALL_ID_LEN + 1]; /* an asynchronous call's, for X-Call-Id */
+	const char *error_code;   /* the gateway's own error (fail): X-Citadel-Error */
 };
 
 static struct cit_p_gateway cfg;
@@ -118,11 +131,15 @@ __attribute__((format(printf, 4, 5))) static void fail(struct req *r, unsigned s
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	answer_json(r, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
+	r->error_code = code; /* marks the answer as the gateway's error, not a function's output */
 }
 
-/* The monitor's refusal (a negative errno and its text) as an HTTP status. */
-static void fail_errno(struct req *r, int code, const char *text)
+/* The monitor's refusal (a negative errno and its text) as an HTTP status; a function's own
+ * failure (flags: CIT_STATUS_FUNCTION), whatever its code, is a 500. */
+static void fail_errno(struct req *r, int code, uint32_t flags, const char *text)
 {
+	if (flags & CIT_STATUS_FUNCTION)
+		return fail(r, 500, "function_error", "%s", text);
 	static const struct {
 		int code;
 		unsigned status;
@@ -160,7 +177,12 @@ static bool send_request(struct req *r)
 	r->waiting = true;
 	pthread_mutex_unlock(&lock);
 	int rc = 0;
-	if (r->token[0]) {
+	/* An invocation's meta first: the token is for the message right after it. */
+	struct cit_p_meta meta = { .data = { .len = (uint32_t)r->meta_len } };
+	if (r->meta)
+		rc = cit_proto_send_wait(CHAN, CIT_MSG_INVOKE_META, r->id, &meta, sizeof(meta), r->meta, r->meta_len, NULL,
+					 0);
+	if (rc == 0 && r->token[0]) {
 		struct cit_p_token t = { { 0 } };
 		memcpy(t.token, r->token, CIT_TOKEN_LEN);
 		rc = cit_proto_send_wait(CHAN, CIT_MSG_ADMIN_TOKEN, r->id, &t, sizeof(t), NULL, 0, NULL, 0);
@@ -207,7 +229,12 @@ static void write_metrics(FILE *f, const struct cit_fn_info *fi, size_t n)
 		{ "citadel_phase_seconds", "gauge", "The last start-up phases: cold (a zygote), template (loading), "
 						    "lukewarm (an instance, median of recent)." },
 		{ "citadel_function_up", "gauge", "1 when the function is ready or starting, 0 when it failed." },
+		{ "citadel_phase_duration_seconds", "histogram", "Times by phase since the monitor started: cold (a "
+								"runtime zygote made), template (the function loaded and "
+								"initialised), lukewarm (an instance forked until ready), "
+								"warm (a call inside the monitor)." },
 	};
+	static const char *const phases[CIT_PHASES] = { "cold", "template", "lukewarm", "warm" };
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
 		for (size_t i = 0; i < n; i++) {
@@ -237,7 +264,26 @@ static void write_metrics(FILE *f, const struct cit_fn_info *fi, size_t n)
 				fprintf(f, "%s{function=\"%s\",phase=\"lukewarm\"} %.6f\n", m[k].name, name,
 					(double)x->lukewarm_us / 1e6);
 				break;
-			default: fprintf(f, "%s{function=\"%s\"} %d\n", m[k].name, name, strcmp(state, "failed") != 0); break;
+			case 8: fprintf(f, "%s{function=\"%s\"} %d\n", m[k].name, name, strcmp(state, "failed") != 0); break;
+			default:
+				for (unsigned ph = 0; ph < CIT_PHASES; ph++) {
+					uint64_t sum = 0;
+					for (unsigned b = 0; b < CIT_HIST_BUCKETS; b++) {
+						sum += x->hist[ph][b];
+						if (b + 1 < CIT_HIST_BUCKETS)
+							fprintf(f, "%s_bucket{function=\"%s\",phase=\"%s\",le=\"%g\"} %llu\n",
+								m[k].name, name, phases[ph], cit_hist_le_us[b] / 1e6,
+								(unsigned long long)sum);
+						else
+							fprintf(f, "%s_bucket{function=\"%s\",phase=\"%s\",le=\"+Inf\"} %llu\n",
+								m[k].name, name, phases[ph], (unsigned long long)sum);
+					}
+					fprintf(f, "%s_sum{function=\"%s\",phase=\"%s\"} %.6f\n", m[k].name, name, phases[ph],
+						(double)x->hist_sum_us[ph] / 1e6);
+					fprintf(f, "%s_count{function=\"%s\",phase=\"%s\"} %llu\n", m[k].name, name,
+						phases[ph], (unsigned long long)sum);
+				}
+				break;
 			}
 		}
 	}
@@ -261,7 +307,7 @@ static void on_reply(struct cit_rx *rx)
 		const struct cit_p_status *st = CIT_P(rx, cit_p_status);
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
-		fail_errno(r, st->code, text);
+		fail_errno(r, st->code, st->flags, text);
 	} else if (r->type == CIT_MSG_LIST && r->metrics) {
 		const void *data;
 		size_t len;
@@ -302,22 +348,56 @@ static void on_reply(struct cit_rx *rx)
 			json_decref(a);
 		}
 	} else if (r->type == CIT_MSG_DEPLOY) {
-		answer_json(r, 201, json_pack("{s:s, s:s%}", "name", r->name, "measurement", (const char *)rx->data,
-					      (size_t)(rx->data_len < 64 ? rx->data_len : 64)));
+		json_t *o = json_pack("{s:s, s:s%}", "name", r->name, "measurement", (const char *)rx->data,
+				      (size_t)(rx->data_len < 64 ? rx->data_len : 64));
+		/* A keyed function's new invoke key follows the measurement: shown this once. */
+		if (o && rx->data_len == 65 + CIT_TOKEN_LEN)
+			json_object_set_new(o, "invoke_key", json_stringn((const char *)rx->data + 65, CIT_TOKEN_LEN));
+		answer_json(r, 201, o);
+	} else if (r->type == CIT_MSG_INVOKE && (r->p.invoke.flags & CIT_INVOKE_ASYNC)) {
+		char id[CIT_CALL_ID_LEN + 1];
+		snprintf(id, sizeof(id), "%.*s", (int)(rx->data_len < CIT_CALL_ID_LEN ? rx->data_len : CIT_CALL_ID_LEN),
+			 (const char *)rx->data);
+		char url[CIT_CALL_ID_LEN + 16];
+		snprintf(url, sizeof(url), "/v1/calls/%s", id);
+		snprintf(r->call_id, sizeof(r->call_id), "%s", id);
+		answer_json(r, 202, json_pack("{s:s, s:s, s:s}", "call_id", id, "status", "pending", "status_url", url));
+	} else if (r->type == CIT_MSG_CALL_STATUS && CIT_P(rx, cit_p_ok)->count != CIT_CALL_DONE) {
+		const struct cit_p_ok *ok = CIT_P(rx, cit_p_ok);
+		if (ok->count == CIT_CALL_PENDING) {
+			answer_json(r, 202, json_pack("{s:s}", "status", "pending"));
+		} else {
+			char text[CIT_TEXT_MAX + 1];
+			snprintf(text, sizeof(text), "%.*s", (int)(rx->data_len < CIT_TEXT_MAX ? rx->data_len : CIT_TEXT_MAX),
+				 (const char *)rx->data);
+			fail_errno(r, ok->code, ok->flags, text);
+		}
 	} else if (r->type == CIT_MSG_REMOVE) {
 		char text[CIT_NAME_MAX + 16];
 		int n = snprintf(text, sizeof(text), "{\"removed\":\"%s\"}", r->name); /* a checked name */
 		answer(r, 200, "application/json", text, (size_t)n);
-	} else if (rx->nfds) {
-		/* A large response: its data object is sent as it is (sendfile). */
-		r->out_fd = steal_fd(&rx->fds[0]);
-		r->out_fd_len = rx->obj_len;
-		r->status = 200;
-		r->ctype = r->type == CIT_MSG_LOGS ? "text/plain; charset=utf-8" : "application/octet-stream";
-		r->done = true;
 	} else {
-		answer(r, 200, r->type == CIT_MSG_LOGS ? "text/plain; charset=utf-8" : "application/octet-stream",
-		       rx->data, rx->data_len);
+		/* A function's output (or a log): the status and type the function set, if any. */
+		const struct cit_p_ok *ok = CIT_P(rx, cit_p_ok);
+		unsigned status = ok->http_status ? ok->http_status : 200;
+		bool bodiless = status == 204 || status == 304; /* HTTP gives these no body */
+		const char *ctype = r->type == CIT_MSG_LOGS ? "text/plain; charset=utf-8" : "application/octet-stream";
+		if (ok->content_type[0]) {
+			memcpy(r->ctype_buf, ok->content_type, sizeof(r->ctype_buf));
+			ctype = r->ctype_buf;
+		}
+		if (bodiless) {
+			answer(r, status, ctype, "", 0);
+		} else if (rx->nfds) {
+			/* A large response: its data object is sent as it is (sendfile). */
+			r->out_fd = steal_fd(&rx->fds[0]);
+			r->out_fd_len = rx->obj_len;
+			r->status = status;
+			r->ctype = ctype;
+			r->done = true;
+		} else {
+			answer(r, status, ctype, (const char *)rx->data, rx->data_len);
+		}
 	}
 	r->waiting = false;
 	MHD_resume_connection(r->conn);
@@ -418,6 +498,141 @@ static bool name_in(const char *url, const char *prefix, const char *suffix, cha
 	memcpy(name, start, (size_t)(end - start));
 	name[end - start] = '\0';
 	return cit_fn_name_ok(name);
+}
+
+/* Asynchronous calls per client address (the monitor keeps at most 1024 of all callers'):
+ * a token bucket of ASYNC_BURST, refilled ASYNC_RATE a second, for each of the last
+ * ADDRESSES addresses seen (the one refilled longest ago gives its slot up). Used from
+ * the HTTP thread only. */
+#define ASYNC_BURST 64
+#define ASYNC_RATE 16
+#define ADDRESSES 1024
+
+static struct {
+	uint8_t addr[16];
+	double tokens;
+	uint64_t at_ns;
+} buckets[ADDRESSES];
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool address_may_queue(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	uint8_t addr[16] = { 0 };
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, 16);
+	else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		memcpy(addr + 12, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, 4);
+	uint64_t now = now_ns();
+	size_t slot = 0;
+	bool found = false;
+	for (size_t i = 0; i < ADDRESSES && !found; i++) {
+		if (!memcmp(buckets[i].addr, addr, 16) && buckets[i].at_ns) {
+			slot = i;
+			found = true;
+		} else if (buckets[i].at_ns < buckets[slot].at_ns) {
+			slot = i;
+		}
+	}
+	if (!found) {
+		memcpy(buckets[slot].addr, addr, 16);
+		buckets[slot].tokens = ASYNC_BURST;
+		buckets[slot].at_ns = now;
+	}
+	double t = buckets[slot].tokens + (double)(now - buckets[slot].at_ns) / 1e9 * ASYNC_RATE;
+	buckets[slot].tokens = t > ASYNC_BURST ? ASYNC_BURST : t;
+	buckets[slot].at_ns = now;
+	if (buckets[slot].tokens < 1)
+		return false;
+	buckets[slot].tokens -= 1;
+	return true;
+}
+
+/* /PREFIX/NAME[/PATH]: the name, and in *sub what follows it ("" or "/PATH"); false when
+ * url is not of that shape or the name is not valid. */
+static bool fn_route(const char *url, const char *prefix, char name[CIT_NAME_MAX], const char **sub)
+{
+	size_t p = strlen(prefix);
+	if (strncmp(url, prefix, p))
+		return false;
+	const char *start = url + p, *end = start + strcspn(start, "/");
+	if (end == start || (size_t)(end - start) >= CIT_NAME_MAX)
+		return false;
+	memcpy(name, start, (size_t)(end - start));
+	name[end - start] = '\0';
+	*sub = end;
+	return cit_fn_name_ok(name);
+}
+
+/* The headers a function sees: all but the platform's own. */
+struct meta_build {
+	FILE *f;
+	size_t n;
+	const char *callback;
+};
+
+static enum MHD_Result meta_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct meta_build *b = cls;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
+		return MHD_YES; /* a token or invoke key: the platform's, never the function's */
+	if (!strcasecmp(key, "X-Callback-Url")) {
+		b->callback = value;
+		return MHD_YES;
+	}
+	b->n++;
+	fwrite(key, 1, strlen(key) + 1, b->f);
+	fwrite(value ? value : "", 1, strlen(value ? value : "") + 1, b->f);
+	return MHD_YES;
+}
+
+/* An invocation's INVOKE_META (proto.h) into r->meta: its method, sub-path, query,
+ * callback (an asynchronous call's X-Callback-Url) and headers, checked as the monitor
+ * will. On a request that does not fit, answers it (400, 431) and returns false. */
+static bool make_meta(struct req *r, struct MHD_Connection *c, const char *method, const char *sub, bool async)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct meta_build b = { .f = open_memstream(&buf, &len) };
+	if (!b.f)
+		return fail(r, 500, "internal", "out of memory"), false;
+	fprintf(b.f, "%s%c%s%c%s%c", method, 0, sub, 0, r->query ? r->query : "", 0);
+	long at = ftell(b.f);
+	fputc(0, b.f); /* the callback, filled in below */
+	MHD_get_connection_values(c, MHD_HEADER_KIND, meta_header, &b);
+	fclose(b.f);
+	const char *cb = async && b.callback ? b.callback : "";
+	size_t cbl = strlen(cb);
+	char *meta = buf ? malloc(len + cbl) : NULL;
+	if (!meta) {
+		free(buf);
+		return fail(r, 500, "internal", "out of memory"), false;
+	}
+	memcpy(meta, buf, (size_t)at);
+	memcpy(meta + at, cb, cbl);
+	memcpy(meta + at + cbl, buf + at, len - (size_t)at);
+	free(buf);
+	len += cbl;
+	const char *why = NULL;
+	if (b.n > CIT_META_HEADERS || len > CIT_INLINE_MAX) {
+		free(meta);
+		return fail(r, 431, "headers_too_large", "a function is given at most %d headers and %d bytes of request "
+			    "line and headers", CIT_META_HEADERS, CIT_INLINE_MAX), false;
+	}
+	if (cit_meta_parse(meta, len, true, NULL, NULL, &why) < 0) {
+		free(meta);
+		return fail(r, 400, "bad_request", "%s", why), false;
+	}
+	r->meta = meta;
+	r->meta_len = len;
+	return true;
 }
 
 static bool is(const char *method, const char *want)
@@ -540,23 +755,46 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 		r->metrics = true;
 		return;
 	}
-	bool invoke = name_in(url, "/function/", NULL, r->name);
+	/* Invocations: /function/NAME[/PATH] (POST or GET), /async-function/NAME[/PATH] and
+	 * /v1/functions/NAME/invoke (POST). */
+	const char *sub = NULL;
+	bool async = false, invoke = fn_route(url, "/function/", r->name, &sub);
+	if (!invoke && fn_route(url, "/async-function/", r->name, &sub))
+		invoke = async = true;
 	if (!invoke && name_in(url, "/v1/functions/", "/invoke", r->name)) {
-		if (!is(method, "POST"))
-			return fail(r, 405, "method_not_allowed", "%s takes POST", url);
 		invoke = true;
+		sub = "";
 	}
 	if (invoke) {
-		if (!is(method, "POST") && !is(method, "GET"))
-			return fail(r, 405, "method_not_allowed", "/function/%s takes POST or GET", r->name);
+		if (!is(method, "POST") && (!is(method, "GET") || async || !strncmp(url, "/v1/", 4)))
+			return fail(r, 405, "method_not_allowed", "%s takes POST%s", url,
+				    async || !strncmp(url, "/v1/", 4) ? "" : " or GET");
 		if (r->too_big)
 			return fail(r, 413, "too_large", "the request body is over %llu bytes",
 				    (unsigned long long)cfg.max_body);
 		if (r->over_budget)
 			return fail(r, 503, "unavailable", "the gateway holds too many request bodies: try again later");
+		if (async && !address_may_queue(c))
+			return fail(r, 429, "too_many_requests", "this address has queued too many asynchronous calls: at "
+				    "most %d at once, then %d a second", ASYNC_BURST, ASYNC_RATE);
+		if (!make_meta(r, c, method, sub, async))
+			return;
 		snprintf(r->p.invoke.name, sizeof(r->p.invoke.name), "%s", r->name);
+		r->p.invoke.flags = async ? CIT_INVOKE_ASYNC : 0;
 		r->plen = sizeof(r->p.invoke);
 		r->type = CIT_MSG_INVOKE;
+		return;
+	}
+	/* An asynchronous call's outcome: its id is the credential. */
+	if (!strncmp(url, "/v1/calls/", 10)) {
+		const char *id = url + 10;
+		if (!is(method, "GET"))
+			return fail(r, 405, "method_not_allowed", "%s takes GET", url);
+		if (strlen(id) != CIT_CALL_ID_LEN || strspn(id, "0123456789abcdef") != CIT_CALL_ID_LEN)
+			return fail(r, 404, "not_found", "no asynchronous call has that id");
+		memcpy(r->p.call.id, id, CIT_CALL_ID_LEN);
+		r->plen = sizeof(r->p.call);
+		r->type = CIT_MSG_CALL_STATUS;
 		return;
 	}
 	/* The admin routes: each needs the admin token, which the monitor checks. */
@@ -636,6 +874,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
 	r->out_fd = -1; /* the response owns it now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype ? r->ctype : "text/plain");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->call_id[0])
+		MHD_add_response_header(resp, "X-Call-Id", r->call_id);
+	if (r->error_code)
+		MHD_add_response_header(resp, "X-Citadel-Error", r->error_code);
 	if (r->page) {
 		MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; script-src 'self'; "
 									 "connect-src 'self'; style-src 'unsafe-inline'");
@@ -646,18 +888,42 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
 	return ok;
 }
 
+/* A new request, with its raw query string (the part of uri after '?', as the client
+ * sent it: what a function is given). NULL when out of memory. */
+static struct req *new_req(const char *uri)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	const char *q = uri ? strchr(uri, '?') : NULL;
+	if (r && !(r->query = strdup(q ? q + 1 : ""))) {
+		free(r);
+		r = NULL;
+	}
+	if (r) {
+		r->out_fd = -1;
+		r->code = -1;
+	}
+	return r;
+}
+
+/* MHD's first word of a request: its whole URI, before any parsing. The request starts
+ * here, to keep the raw query. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	return new_req(uri);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_size, void **ptr)
 {
 	(void)cls;
 	(void)version;
 	struct req *r = *ptr;
-	if (!r) {
-		if (!(r = calloc(1, sizeof(*r))))
+	if (!r || !r->conn) {
+		if (!r && !(r = new_req(NULL)))
 			return MHD_NO;
 		r->conn = c;
-		r->out_fd = -1;
-		r->code = -1;
 		take_token(r, c);
 		*ptr = r;
 		/* Answered before the body is read: two Content-Lengths (or one beside chunked
@@ -736,6 +1002,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
 	if (r->code >= 0)
 		close(r->code);
 	free(r->body);
+	free(r->meta);
+	free(r->query);
 	free(r->out);
 	if (r->out_fd >= 0)
 		close(r->out_fd);
@@ -750,6 +1018,31 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+struct MHD_Daemon *cit_gateway_serve(int listen_fd, const struct cit_p_gateway *g, int chan, pthread_t *reader_thread)
+{
+	chan_fd = chan;
+	cfg = *g;
+	budget = cfg.max_body * 2 > (256ull << 20) ? cfg.max_body * 2 : 256ull << 20;
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg.idle_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg.header_bytes, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "citadel-gateway: the HTTP server did not start\n");
+		return NULL;
+	}
+	if (pthread_create(reader_thread, NULL, reader, NULL) != 0) {
+		fprintf(stderr, "citadel-gateway: no reader thread\n");
+		MHD_stop_daemon(d);
+		return NULL;
+	}
+	return d;
+}
+
+#ifndef CIT_GATEWAY_NO_MAIN
 int main(int argc, char **argv)
 {
 	(void)argv;
@@ -767,27 +1060,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "citadel-gateway: no GATEWAY_START from the monitor: %s\n", rc < 0 ? err.msg : "closed");
 		return 1;
 	}
-	cfg = *CIT_P(&rx, cit_p_gateway);
-	budget = cfg.max_body * 2 > (256ull << 20) ? cfg.max_body * 2 : 256ull << 20;
+	struct cit_p_gateway g = *CIT_P(&rx, cit_p_gateway);
 	int listen_fd = steal_fd(&rx.fds[0]);
 	cit_rx_close(&rx);
-	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)cfg.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg.idle_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg.header_bytes, MHD_OPTION_END);
-	if (!d) {
-		fprintf(stderr, "citadel-gateway: the HTTP server did not start\n");
-		return 1;
-	}
 	pthread_t t;
-	if (pthread_create(&t, NULL, reader, NULL) != 0) {
-		fprintf(stderr, "citadel-gateway: no reader thread\n");
+	if (!cit_gateway_serve(listen_fd, &g, 0, &t))
 		return 1;
-	}
 	fprintf(stderr, "citadel-gateway: serving HTTP\n");
 	pthread_join(t, NULL);
 	return 0;
 }
+#endif

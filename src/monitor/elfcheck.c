@@ -145,10 +145,10 @@ int cit_elf_check(const uint8_t *code, size_t len, struct cit_error *err)
 		return cit_error_say(err, -ENOEXEC, "the function was not built with citadel/function.h (its "
 						    "ELF file exports no cit_function_abi)");
 	int64_t v = int_value(code, len, eh, &abi_sym);
-	if (v != CIT_FUNCTION_ABI)
+	if (v < CIT_FUNCTION_ABI_MIN || v > CIT_FUNCTION_ABI)
 		return cit_error_say(err, -ENOEXEC, "the function was built for citadel/function.h ABI %lld, "
-						    "this monitor runs ABI %d: rebuild it with this citadel's header",
-				     (long long)v, CIT_FUNCTION_ABI);
+						    "this monitor runs ABI %d to %d: rebuild it with this citadel's header",
+				     (long long)v, CIT_FUNCTION_ABI_MIN, CIT_FUNCTION_ABI);
 	if (!handler)
 		return cit_error_say(err, -ENOEXEC, "the function defines no cit_handler (its ELF file exports "
 						    "no such function)");

@@ -507,6 +507,12 @@ void cit_fn_logs_resume(struct monitor *m, uint64_t now)
 		log_resume(m, m->spare[i], now);
 }
 
+void cit_fn_hist(struct function *fn, unsigned phase, uint64_t us)
+{
+	fn->hist[phase][cit_hist_bucket(us)]++;
+	fn->hist_sum_us[phase] += us;
+}
+
 static void hex(const uint8_t *in, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
@@ -576,6 +582,8 @@ int cit_fn_on_loaded(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	fn->state = F_READY;
 	fn->cold_us = z->cold_us;
 	fn->template_us = (cit_now_ns() - fn->load_ns) / 1000;
+	cit_fn_hist(fn, CIT_PHASE_COLD, fn->cold_us);
+	cit_fn_hist(fn, CIT_PHASE_TEMPLATE, fn->template_us);
 	cit_mlog(m, "info", "function_ready", "function=%s cold_us=%llu template_us=%llu", fn->spec.name,
 		 (unsigned long long)fn->cold_us, (unsigned long long)fn->template_us);
 	/* A deploy is done at its first instance's HELLO (pool.c), not at LOADED: the
@@ -912,6 +920,12 @@ static int save_new(const char *state_dir, struct function *fn, struct cit_error
 				   fn->spec.env_len + fn->spec.args_len);
 	if (rc == 0 && code)
 		rc = write_file_at(dfd, "code.so", code, (size_t)st.st_size, NULL, 0);
+	if (rc == 0 && fn->keyed) {
+		char line[66];
+		hex(fn->invoke_key_hash, 32, line);
+		line[64] = '\n';
+		rc = write_file_at(dfd, "invoke-key.sha256", line, 65, NULL, 0);
+	}
 	if (code && code != MAP_FAILED)
 		munmap(code, (size_t)st.st_size);
 	if (rc < 0)
@@ -981,9 +995,16 @@ void cit_fn_deploy_done(struct monitor *m, struct function *fn)
 		return;
 	}
 	cit_mlog(m, "info", "deployed", "function=%s measurement=%s", fn->spec.name, m_hex);
-	/* The reply's data: the measurement, in hex. */
+	/* The reply's data: the measurement, in hex; then, for a keyed function, a newline
+	 * and its new invoke key, shown this once and kept nowhere. */
+	char reply[64 + 1 + CIT_TOKEN_LEN];
+	memcpy(reply, m_hex, 64);
+	reply[64] = '\n';
+	memcpy(reply + 65, fn->invoke_key, CIT_TOKEN_LEN);
 	if (fn->deployer)
-		cit_reply_data(m, fn->deployer, fn->deploy_id, 0, m_hex, 64);
+		cit_reply_data(m, fn->deployer, fn->deploy_id, 0, reply, fn->keyed ? sizeof(reply) : 64);
+	sodium_memzero(reply, sizeof(reply));
+	sodium_memzero(fn->invoke_key, sizeof(fn->invoke_key));
 	fn->deployer = NULL;
 }
 
@@ -1176,6 +1197,15 @@ int cit_fn_deploy(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 		cit_reply_error(m, c, rx->hdr.id, d ? err.code : -ENOMEM, "%s", d ? err.msg : "out of memory");
 		return 0;
 	}
+	if (fn->spec.flags & CIT_FN_INVOKE_KEY) {
+		/* A new key at each deploy (a redeploy rotates it): 32 random bytes in hex. */
+		uint8_t raw[32];
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex(fn->invoke_key, sizeof(fn->invoke_key), raw, sizeof(raw));
+		crypto_hash_sha256(fn->invoke_key_hash, (const uint8_t *)fn->invoke_key, CIT_TOKEN_LEN);
+		sodium_memzero(raw, sizeof(raw));
+		fn->keyed = true;
+	}
 	d->job = (struct cit_job){ .run = deploy_run, .done = deploy_done };
 	d->fn = fn;
 	d->src = steal_fd(&rx->fds[0]);
@@ -1279,6 +1309,16 @@ static int write_state_format(struct monitor *m, struct cit_error *err)
 	return rc < 0 ? cit_error_set(err, rc, "writing %s/format", dir) : 0;
 }
 
+/* A SHA-256 kept in hex in function name's directory (file: 64 digits and a newline)
+ * into out. Returns whether it was there and well formed. */
+static bool read_hash(struct monitor *m, const char *name, const char *file, uint8_t out[32])
+{
+	char path[4200], hexsum[80];
+	fn_path(m, name, "", file, path, sizeof(path));
+	return cit_read_file(path, hexsum, sizeof(hexsum)) == 65 &&
+	       sodium_hex2bin(out, 32, hexsum, 64, NULL, NULL, NULL) == 0;
+}
+
 int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 {
 	int format = state_format(m, err);
@@ -1319,11 +1359,17 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 				 e2.msg[0] ? e2.msg : "unreadable spec or code");
 			continue;
 		}
+		if (fn->spec.flags & CIT_FN_INVOKE_KEY) {
+			/* No key hash, no calls over HTTP: a keyed function never opens by loss. */
+			if (!read_hash(m, e->d_name, "invoke-key.sha256", fn->invoke_key_hash)) {
+				cit_mlog(m, "error", "restore_failed", "function=%s msg=\"its invoke-key.sha256 is missing or "
+					 "unreadable: no HTTP caller can invoke it until it is deployed again\"", e->d_name);
+				randombytes_buf(fn->invoke_key_hash, 32); /* a hash no key has */
+			}
+			fn->keyed = true;
+		}
 		if (fn->spec.flags & CIT_FN_BUNDLE) {
-			char hexsum[80];
-			fn_path(m, e->d_name, "", "bundle.sha256", path, sizeof(path));
-			if (cit_read_file(path, hexsum, sizeof(hexsum)) != 65 ||
-			    sodium_hex2bin(fn->bundle_sha256, 32, hexsum, 64, NULL, NULL, NULL) != 0) {
+			if (!read_hash(m, e->d_name, "bundle.sha256", fn->bundle_sha256)) {
 				cit_mlog(m, "error", "restore_failed", "function=%s msg=\"its bundle.sha256 is missing or "
 					 "unreadable\"", e->d_name);
 				fn_free(m, fn);
@@ -1331,10 +1377,7 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 			}
 		}
 		if (!fn->runtime->takes_code) {
-			char hexsum[80];
-			fn_path(m, e->d_name, "", "code.sha256", path, sizeof(path));
-			if (cit_read_file(path, hexsum, sizeof(hexsum)) == 65 && sodium_hex2bin(fn->code_sha256, 32, hexsum,
-											 64, NULL, NULL, NULL) == 0) {
+			if (read_hash(m, e->d_name, "code.sha256", fn->code_sha256)) {
 				fn->pinned = true;
 				fn_measure(fn);
 			}
@@ -1419,6 +1462,9 @@ int cit_fn_list(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 		f->p99_us = percentile(fn->lat_us, fn->lat_n, LAT_RING, 99);
 		f->cold_us = fn->cold_us;
 		f->template_us = fn->template_us;
+		memcpy(f->hist, fn->hist, sizeof(f->hist));
+		memcpy(f->hist_sum_us, fn->hist_sum_us, sizeof(f->hist_sum_us));
+		f->keyed = fn->keyed;
 		f->lukewarm_us = percentile(fn->luke_us, fn->luke_n, ARRAY_SIZE(fn->luke_us), 50);
 		f->memory_bytes = fn->spec.memory_bytes;
 		f->timeout_ms = fn->spec.timeout_ms;

@@ -8,7 +8,12 @@
  * client, an invoker with the gateway's quota (GATEWAY_UID's: CIT_GATEWAY_SCALE times a
  * caller's), whose requests may be raised to admin one at a time by a token its caller
  * presented. When the gateway's sandbox ends, the monitor makes a new one a second later
- * (the local socket serves throughout). */
+ * (the local socket serves throughout).
+ *
+ * The callback sender, citadel-callback, is kept the same way whenever the gateway is: it
+ * posts asynchronous calls' results to their callback URLs (async.c), from a sandbox of
+ * its own with the host's network (the gateway has none) and only the addresses
+ * --callback-allow permits, and it never talks back. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,18 +30,23 @@
 #include "monitor/monitor.h"
 #include "sandbox/sandbox.h"
 
-#define GATEWAY_PATH "/citadel/gateway"
-#define GATEWAY_RESTART_NS 1000000000ull
+#define RESTART_NS 1000000000ull
 
-struct gateway {
+/* A helper process the monitor keeps running in a sandbox of its own: the gateway, and
+ * the callback sender. */
+struct service {
+	const char *name;         /* its program: citadel-NAME, beside citadel-zygote */
+	bool net_host;            /* the host's network (the callback sender), else none */
 	struct cit_sandbox sb;
 	struct cit_ev sync_ev;
 	bool running;
 	struct cit_timer restart;
-	uint64_t starts;
+	int chan;                 /* the callback sender's channel (ours, send-only); the
+				   * gateway's is a client's */
 };
 
-static struct gateway gw = { .sb = { .pidfd = -1, .sync = -1 } };
+static struct service gw = { .name = "gateway", .sb = { .pidfd = -1, .sync = -1 }, .chan = -1 };
+static struct service cb = { .name = "callback", .net_host = true, .sb = { .pidfd = -1, .sync = -1 }, .chan = -1 };
 
 int cit_gateway_listen(struct monitor *m, struct cit_error *err)
 {
@@ -92,102 +102,162 @@ int cit_gateway_listen(struct monitor *m, struct cit_error *err)
 	return 0;
 }
 
-static void gateway_sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
+static void sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
+static void start(struct monitor *m, struct service *s);
 
 static void restart_timer(struct monitor *m, struct cit_timer *t)
 {
-	(void)t;
-	cit_gateway_start(m);
+	start(m, container_of(t, struct service, restart));
 }
 
-void cit_gateway_start(struct monitor *m)
+static void start_later(struct monitor *m, struct service *s)
 {
-	if (m->http_fd < 0 || gw.running || m->stopping)
+	s->restart.fn = restart_timer;
+	cit_timer_arm(&m->timers, &s->restart, cit_now_ns() + RESTART_NS);
+}
+
+/* The gateway's first message: the listening socket and the limits. */
+static int gateway_begin(struct monitor *m, int chan, struct cit_error *err)
+{
+	struct client *c = cit_client_adopt(m, chan, CIT_GATEWAY_UID, CIT_ROLE_INVOKER);
+	if (!c)
+		return cit_error_set(err, -ENOMEM, "the gateway's channel");
+	struct cit_p_gateway g = { .max_body = m->opts->max_body,
+				   .max_connections = m->opts->http_connections,
+				   .max_per_address = m->opts->http_per_address,
+				   .idle_timeout_s = m->opts->http_idle_timeout_s,
+				   .header_bytes = m->opts->http_header_bytes,
+				   .flags = m->http_loopback ? CIT_GATEWAY_LOOPBACK : 0 };
+	int rc = cit_proto_send(c->fd, CIT_MSG_GATEWAY_START, 0, &g, sizeof(g), NULL, 0, &m->http_fd, 1);
+	return rc < 0 ? cit_error_set(err, rc, "starting the gateway") : 0;
+}
+
+static void start(struct monitor *m, struct service *s)
+{
+	if (m->http_fd < 0 || s->running || m->stopping)
 		return;
 	struct cit_error err = { 0 };
 	struct cit_sandbox_config cfg;
 	cit_sandbox_config_init(&cfg);
 	cfg.cpu_ms = 0;
 	cfg.cgroup_parent = m->cg_name;
-	/* Its bodies' budget (src/gateway/gateway.c: twice --max-body, at least 256 MiB) and
-	 * 256 MiB more. */
+	cfg.net_host = s->net_host;
+	/* The gateway: its bodies' budget (src/gateway/gateway.c: twice --max-body, at least
+	 * 256 MiB) and 256 MiB more. The callback sender: what its posts hold (the monitor
+	 * keeps at most 64 MiB of results) and 64 MiB more. */
 	uint64_t bodies = m->opts->max_body * 2 > (256ull << 20) ? m->opts->max_body * 2 : 256ull << 20;
-	cfg.memory_bytes = bodies + (256ull << 20);
+	cfg.memory_bytes = s == &gw ? bodies + (256ull << 20) : 128ull << 20;
 	cfg.pids = 64;
-	cfg.hostname = "citadel-gateway";
-	char program[4200];
+	char hostname[32], program[4200], inside[32];
+	snprintf(hostname, sizeof(hostname), "citadel-%s", s->name);
+	snprintf(inside, sizeof(inside), "/citadel/%s", s->name); /* its path in the sandbox */
+	cfg.hostname = hostname;
 	const char *slash = strrchr(m->opts->runtime_path, '/');
-	snprintf(program, sizeof(program), "%.*s/citadel-gateway", (int)(slash - m->opts->runtime_path),
-		 m->opts->runtime_path);
-	char *argv[] = { (char *)GATEWAY_PATH, NULL };
+	snprintf(program, sizeof(program), "%.*s/citadel-%s", (int)(slash - m->opts->runtime_path),
+		 m->opts->runtime_path, s->name);
+	/* The callback sender's arguments: the networks it may post to. */
+	char *argv[3 + ARRAY_SIZE(m->opts->callback_allow)] = { inside };
+	size_t argc = 1;
+	if (s == &cb) {
+		static const char *const loopback[] = { "127.0.0.0/8", "::1/128" };
+		size_t n = m->opts->n_callback_allow;
+		for (size_t i = 0; i < (n ? n : 2); i++)
+			argv[argc++] = (char *)(n ? m->opts->callback_allow[i] : loopback[i]);
+	}
+	argv[argc] = NULL;
 	int sp[2] = { -1, -1 };
-	int rc = cit_sandbox_add_bind(&cfg, program, GATEWAY_PATH, CIT_BIND_RO, &err);
+	int rc = cit_sandbox_add_bind(&cfg, program, inside, CIT_BIND_RO, &err);
 	if (rc == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		rc = cit_error_set(&err, -errno, "the gateway's channel");
+		rc = cit_error_set(&err, -errno, "the %s's channel", s->name);
 	if (rc == 0) {
 		const int stdio[3] = { sp[1], 2, 2 }; /* its messages go to our log, stderr */
-		rc = cit_sandbox_spawn(&cfg, argv, stdio, &gw.sb, &err);
+		rc = cit_sandbox_spawn(&cfg, argv, stdio, &s->sb, &err);
 	}
 	if (sp[1] >= 0)
 		close(sp[1]);
-	struct client *c = NULL;
 	if (rc == 0) {
 		fcntl(sp[0], F_SETFL, O_NONBLOCK);
-		c = cit_client_adopt(m, steal_fd(&sp[0]), CIT_GATEWAY_UID, CIT_ROLE_INVOKER);
-		gw.sync_ev = (struct cit_ev){ gateway_sync_event };
-		if (!c || cit_ep_add(m, gw.sb.sync, &gw.sync_ev) < 0)
-			rc = cit_error_set(&err, -ENOMEM, "the gateway's channel");
+		s->sync_ev = (struct cit_ev){ sync_event };
+		if (cit_ep_add(m, s->sb.sync, &s->sync_ev) < 0)
+			rc = cit_error_set(&err, -ENOMEM, "the %s's sandbox", s->name);
 	}
-	if (rc == 0) {
-		struct cit_p_gateway g = { .max_body = m->opts->max_body,
-					   .max_connections = m->opts->http_connections,
-					   .max_per_address = m->opts->http_per_address,
-					   .idle_timeout_s = m->opts->http_idle_timeout_s,
-					   .header_bytes = m->opts->http_header_bytes,
-					   .flags = m->http_loopback ? CIT_GATEWAY_LOOPBACK : 0 };
-		rc = cit_proto_send(c->fd, CIT_MSG_GATEWAY_START, 0, &g, sizeof(g), NULL, 0, &m->http_fd, 1);
-		if (rc < 0)
-			cit_error_set(&err, rc, "starting the gateway");
+	if (rc == 0 && s == &gw)
+		rc = gateway_begin(m, steal_fd(&sp[0]), &err);
+	if (rc == 0 && s == &cb) {
+		/* Posts queue in its socket: room for many before one is dropped. */
+		int size = 4 << 20;
+		setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		s->chan = steal_fd(&sp[0]);
 	}
 	if (sp[0] >= 0)
 		close(sp[0]);
-	gw.starts++;
 	if (rc < 0) {
-		cit_mlog(m, "error", "gateway_failed", "msg=\"%s\"", err.msg);
-		if (gw.sb.pid)
-			cit_sandbox_release(&gw.sb);
-		gw.restart.fn = restart_timer;
-		cit_timer_arm(&m->timers, &gw.restart, cit_now_ns() + GATEWAY_RESTART_NS);
-		return;
+		cit_mlog(m, "error", "service_failed", "service=%s msg=\"%s\"", s->name, err.msg);
+		if (s->sb.pid) {
+			epoll_ctl(m->ep, EPOLL_CTL_DEL, s->sb.sync, NULL);
+			cit_sandbox_release(&s->sb);
+		}
+		return start_later(m, s);
 	}
-	gw.running = true;
-	cit_mlog(m, "info", "gateway_started", "listen=%s pid=%d", m->opts->listen, (int)gw.sb.pid);
+	s->running = true;
+	if (s == &gw)
+		cit_mlog(m, "info", "gateway_started", "listen=%s pid=%d", m->opts->listen, (int)s->sb.pid);
+	else
+		cit_mlog(m, "info", "service_started", "service=%s pid=%d", s->name, (int)s->sb.pid);
 }
 
-/* The gateway's sandbox ended (its init reports only that): a new one in a second. Its
- * channel's hang-up closes its client, failing what it had in flight. */
-static void gateway_sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
+void cit_gateway_start(struct monitor *m)
 {
-	(void)ev;
+	start(m, &gw);
+	start(m, &cb);
+}
+
+static void stop(struct monitor *m, struct service *s)
+{
+	if (s->running) {
+		epoll_ctl(m->ep, EPOLL_CTL_DEL, s->sb.sync, NULL);
+		cit_sandbox_release(&s->sb);
+		s->running = false;
+	}
+	if (s->chan >= 0)
+		close(steal_fd(&s->chan));
+}
+
+/* A service's sandbox ended (its init reports only that): a new one in a second. The
+ * gateway's channel's hang-up closes its client, failing what it had in flight. */
+static void sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
+{
 	(void)events;
-	epoll_ctl(m->ep, EPOLL_CTL_DEL, gw.sb.sync, NULL);
-	cit_sandbox_release(&gw.sb);
-	gw.running = false;
+	struct service *s = container_of(ev, struct service, sync_ev);
+	stop(m, s);
 	if (m->stopping)
 		return;
-	cit_mlog(m, "warn", "gateway_exited", "msg=\"started again in 1 s\"");
-	gw.restart.fn = restart_timer;
-	cit_timer_arm(&m->timers, &gw.restart, cit_now_ns() + GATEWAY_RESTART_NS);
+	cit_mlog(m, "warn", s == &gw ? "gateway_exited" : "service_exited", "service=%s msg=\"started again in 1 s\"",
+		 s->name);
+	start_later(m, s);
 }
 
 void cit_gateway_stop(struct monitor *m)
 {
-	cit_timer_cancel(&m->timers, &gw.restart);
-	if (gw.running) {
-		epoll_ctl(m->ep, EPOLL_CTL_DEL, gw.sb.sync, NULL);
-		cit_sandbox_release(&gw.sb);
-		gw.running = false;
+	for (struct service *s = &gw; s; s = s == &gw ? &cb : NULL) {
+		cit_timer_cancel(&m->timers, &s->restart);
+		stop(m, s);
 	}
 	if (m->http_fd >= 0)
 		close(steal_fd(&m->http_fd));
+}
+
+int cit_callback_send(struct monitor *m, const struct cit_p_callback *p, const void *data, size_t len, int fd,
+		      uint64_t obj_len)
+{
+	(void)m;
+	if (!cb.running || cb.chan < 0)
+		return -ENOTCONN;
+	struct cit_p_callback msg = *p;
+	if (fd >= 0) {
+		msg.data = (struct cit_data){ .obj_len = obj_len };
+		return cit_proto_send(cb.chan, CIT_MSG_CALLBACK, 0, &msg, sizeof(msg), NULL, 0, &fd, 1);
+	}
+	msg.data = (struct cit_data){ .len = (uint32_t)len };
+	return cit_proto_send(cb.chan, CIT_MSG_CALLBACK, 0, &msg, sizeof(msg), data, len, NULL, 0);
 }

@@ -3,6 +3,7 @@
  * same arguments), naming itself "citadel serve" in argv[0], which is the name its
  * messages give. Exit status: 0 after SIGINT or SIGTERM, 1 when it could not start, 2 on
  * a usage error. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include "common/parse.h"
 #include "common/cmdline.h"
 #include "common/paths.h"
+#include "common/util.h"
 #include "monitor/monitor.h"
 
 static const char usage[] =
@@ -24,6 +26,7 @@ static const char usage[] =
 	"                     [--log-format logfmt|json] [--max-instances N] [--max-pids N]\n"
 	"                     [--max-clients N] [--idle-timeout DURATION] [--group GROUP]\n"
 	"                     [--peer-quota UID=SCALE]... [--listen ADDR:PORT|none] [--max-body SIZE]\n"
+	"                     [--callback-allow CIDR]...\n"
 	"       citadeld [the same options] | --version\n"
 	"\n"
 	"Runs the monitor (citadeld, which `citadel serve` runs) in the foreground: it keeps the\n"
@@ -53,7 +56,24 @@ static const char usage[] =
 	"                       connections, 1024 calls in flight, 16 MiB queued inline\n"
 	"  --listen ADDR:PORT   the HTTP gateway's address, or none (default $CITADEL_LISTEN,\n"
 	"                       else " CIT_MON_LISTEN "; docs/http-api.md)\n"
-	"  --max-body SIZE      HTTP: the largest request body         (default 64M)\n";
+	"  --max-body SIZE      HTTP: the largest request body         (default 64M)\n"
+	"  --callback-allow CIDR  HTTP: where asynchronous calls' results may be posted\n"
+	"                       (X-Callback-Url), an address block such as 10.0.0.0/8 or\n"
+	"                       ::1/128; repeatable, at most 16 (default: loopback only)\n";
+
+/* Whether s is ADDR/BITS, an IPv4 or IPv6 address block. */
+static bool cidr_ok(const char *s)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	uint64_t bits;
+	unsigned char buf[16];
+	if (!slash || (size_t)(slash - s) >= sizeof(addr))
+		return false;
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - s), s);
+	bool v6 = strchr(addr, ':') != NULL;
+	return inet_pton(v6 ? AF_INET6 : AF_INET, addr, buf) == 1 && cit_parse_u64(slash + 1, 0, v6 ? 128 : 32, &bits) == 0;
+}
 
 /* A usage error: one line saying what was wrong, then where to look. Returns 2, the exit
  * status. */
@@ -78,6 +98,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		{ "group", required_argument, NULL, 'g' },     { "peer-quota", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
 		{ "listen", required_argument, NULL, 'L' },    { "max-body", required_argument, NULL, 'B' },
+		{ "callback-allow", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
@@ -100,6 +121,15 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 			if (cit_parse_duration_ms(optarg, &mo->idle_timeout_ms) < 0 || mo->idle_timeout_ms < 100 ||
 			    mo->idle_timeout_ms > 24ull * 3600 * 1000)
 				return usage_error(prog, "--idle-timeout wants a duration from 100ms to 24h, not '%s'", optarg);
+			break;
+		case 'C':
+			if (!cidr_ok(optarg))
+				return usage_error(prog, "--callback-allow wants an address block, ADDR/BITS (127.0.0.0/8, "
+						   "fd00::/8), not '%s'", optarg);
+			if (mo->n_callback_allow == ARRAY_SIZE(mo->callback_allow))
+				return usage_error(prog, "--callback-allow is given more than %zu times",
+						   ARRAY_SIZE(mo->callback_allow));
+			mo->callback_allow[mo->n_callback_allow++] = optarg;
 			break;
 		case 'd': mo->state_dir = optarg; break;
 		case 'L': mo->listen = optarg; break;

@@ -195,6 +195,7 @@ static void client_close(struct monitor *m, struct client *c)
 		c->next->prev = c->prev;
 	m->n_clients--;
 	m->object_bytes_unread -= c->object_bytes_unread;
+	free(c->meta);
 	free(c);
 }
 
@@ -718,12 +719,14 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 			 * frees nothing until the batch is done (see cit_fn_tick). */
 		}
 		cit_fn_tick(&m);
+		cit_async_expire(&m, cit_now_ns());
 	}
 out:
 	m.stopping = true;
 	cit_worker_stop(&m);
 	cit_gateway_stop(&m);
 	cit_fn_stop_all(&m);
+	cit_async_free_all();
 	cit_timer_free(&m.timers);
 	while (m.clients)
 		client_close(&m, m.clients);

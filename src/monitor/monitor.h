@@ -31,6 +31,8 @@ struct cit_monitor_opts {
 	struct { uid_t uid; uint32_t scale; } peer_quota[16]; /* callers given a larger quota */
 	size_t n_peer_quota;
 	const char *listen;       /* the HTTP gateway's ADDR:PORT, or "none" */
+	const char *callback_allow[16]; /* CIDRs asynchronous calls' callbacks may reach */
+	size_t n_callback_allow;  /* 0: loopback only */
 	uint64_t max_body;        /* HTTP: bytes of a request body */
 	uint32_t http_connections, http_per_address, http_idle_timeout_s, http_header_bytes;
 };
@@ -98,6 +100,10 @@ struct call {
 	uint32_t data_len;
 	int obj;                  /* or a data object (owned), -1 */
 	uint64_t obj_len;
+	char *meta;               /* the HTTP request's meta for CALL_META (owned, proto.h), or NULL */
+	uint32_t meta_len;
+	struct acall *async;      /* an asynchronous call's record (async.c): its outcome goes
+				   * there (client is NULL) */
 	struct trustlet *t;       /* while running */
 };
 
@@ -205,6 +211,11 @@ struct function {
 	uint32_t lat_us[LAT_RING], lat_n;
 	uint32_t luke_us[64], luke_n;
 	uint64_t cold_us, template_us;
+	uint64_t hist[CIT_PHASES][CIT_HIST_BUCKETS]; /* latencies by phase (spec/info.h) */
+	uint64_t hist_sum_us[CIT_PHASES];
+	bool keyed;               /* deployed --invoke-key: HTTP callers must present it */
+	uint8_t invoke_key_hash[32]; /* its SHA-256 */
+	char invoke_key[CIT_TOKEN_LEN + 1]; /* a new key until the deploy's reply shows it once */
 	int log_fd;               /* owned; appended, rotated at CIT_LOG_MAX */
 	uint64_t log_size;
 	struct dead_dir *dead_dirs; /* owned; directories of trustlets gone from the pool whose
@@ -278,6 +289,12 @@ struct client {
 	int32_t token_grant;      /* while a message a token raised is handled: that token's
 				   * index; else -1 */
 	char follow_token[CIT_NAME_MAX]; /* the token that granted its follow, "" for none */
+	uint8_t bearer_hash[32];  /* ADMIN_TOKEN that was no admin token: its SHA-256, for an
+				   * invoke key (the message of bearer_id only) */
+	uint64_t bearer_id;       /* 0: none */
+	char *meta;               /* INVOKE_META: the meta for its INVOKE of meta_id (owned) */
+	uint32_t meta_len;
+	uint64_t meta_id;
 };
 
 /* An admin token the monitor accepts (tokens.c): its name and its SHA-256. */
@@ -388,8 +405,38 @@ int cit_tokens_load(struct monitor *m, struct cit_error *err);
  * before): *role becomes CIT_ROLE_ADMIN for a valid token, is left as is for none.
  * Consumes the token. Returns 0, or -EACCES when the token presented was not valid. */
 int cit_token_role(struct monitor *m, struct client *c, uint64_t id, uint8_t *role);
+/* async.c: asynchronous calls' records */
+struct acall;
+struct cit_async_outcome {
+	int code;                 /* 0, or the failure (negative errno) */
+	uint32_t flags;           /* the failure's CIT_STATUS_* */
+	const char *text;         /* the failure's text */
+	uint32_t http_status;     /* the status and content type the function set (0, NULL) */
+	const char *content_type;
+	const void *data;         /* the output: len inline bytes, or *fd (taken, -1 left) */
+	size_t len;
+	int *fd;
+	uint64_t obj_len;
+};
+/* A record for a new asynchronous call of function, posted to callback when it ends ("" or
+ * NULL: nowhere); its id in id. Returns it, or NULL with *why (the table is full, ENOMEM). */
+struct acall *cit_async_new(struct monitor *m, const char *function, const char *callback,
+			    char id[CIT_CALL_ID_LEN + 1], const char **why);
+/* The call of record a ended as o says: kept, and posted to its callback. */
+void cit_async_finish(struct monitor *m, struct acall *a, const struct cit_async_outcome *o);
+/* Forgets calls finished longer ago than they are kept. */
+void cit_async_expire(struct monitor *m, uint64_t now);
+void cit_async_free_all(void);
+cit_handler_fn cit_async_status;
+/* gateway.c: sends an asynchronous call's outcome to citadel-callback, to post (data: len
+ * inline bytes, or the data object fd of obj_len bytes, lent). Returns 0, -ENOTCONN when
+ * it is not running, or the send's error (its queue full: -EAGAIN). */
+int cit_callback_send(struct monitor *m, const struct cit_p_callback *cb, const void *data, size_t len, int fd,
+		      uint64_t obj_len);
+/* Counts a time of us microseconds in fn's histogram of phase (enum cit_phase). */
+void cit_fn_hist(struct function *fn, unsigned phase, uint64_t us);
 /* pool.c: calls, and the trustlets' messages */
-cit_handler_fn cit_fn_invoke, cit_pool_on_hello, cit_pool_on_result, cit_pool_on_log, cit_pool_on_deadline;
+cit_handler_fn cit_fn_invoke, cit_fn_invoke_meta, cit_pool_on_hello, cit_pool_on_result, cit_pool_on_log, cit_pool_on_deadline;
 /* Answers a trustlet's request (p) with code and no value: a request it was not granted. */
 int cit_pool_refuse(struct monitor *m, struct cit_peer *p, struct cit_rx *rx, int code);
 /* Appends one line a call logged (LOG) to fn's log: "LEVEL invocation=N text", within the

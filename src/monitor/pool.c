@@ -9,6 +9,7 @@
  * to and what the pool decides from the counts are poolcore.c's, which does no I/O. */
 #include <errno.h>
 #include <malloc.h>
+#include <sodium.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,16 +41,20 @@
  * client's and the monitor's queue bounds (and are freed). */
 static void call_unqueued(struct monitor *m, struct call *c)
 {
-	m->queued_bytes -= c->data_len;
+	uint64_t bytes = (uint64_t)c->data_len + c->meta_len;
+	m->queued_bytes -= bytes;
 	if (c->client)
-		cit_client_count(c->client, 0, -(int64_t)c->data_len);
+		cit_client_count(c->client, 0, -(int64_t)bytes);
 	free(c->data);
+	free(c->meta);
 	c->data = NULL;
+	c->meta = NULL;
+	c->data_len = c->meta_len = 0;
 }
 
 static void call_free(struct monitor *m, struct call *c)
 {
-	if (c->data)
+	if (c->data || c->meta)
 		call_unqueued(m, c);
 	if (c->obj >= 0)
 		close(c->obj);
@@ -71,6 +76,7 @@ static void inflight_unlink(struct monitor *m, struct call *c)
 static void record_latency(struct function *fn, uint64_t ns)
 {
 	fn->lat_us[fn->lat_n++ % LAT_RING] = (uint32_t)(ns / 1000 > UINT32_MAX ? UINT32_MAX : ns / 1000);
+	cit_fn_hist(fn, CIT_PHASE_WARM, ns / 1000);
 }
 
 /* Answers a call with an error and frees it. */
@@ -88,6 +94,8 @@ static void call_fail(struct monitor *m, struct function *fn, struct call *c, in
 		cit_client_count(c->client, -1, 0);
 		cit_reply_error(m, c->client, c->id, code, "%s", text);
 	}
+	if (c->async)
+		cit_async_finish(m, c->async, &(struct cit_async_outcome){ .code = code, .text = text });
 	call_free(m, c);
 }
 
@@ -337,7 +345,11 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 		struct call *c = fn->q_head;
 		struct cit_p_call call = { .data = { .len = c->data_len, .obj_len = c->obj_len },
 					   .invocation = c->invocation, .grants = c->grants };
-		int rc = c->obj >= 0 ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), NULL, 0, &c->obj, 1)
+		struct cit_p_meta meta = { .data = { .len = c->meta_len } };
+		int rc = c->meta ? cit_proto_send(t->chan, CIT_MSG_CALL_META, c->id, &meta, sizeof(meta), c->meta,
+						  c->meta_len, NULL, 0) : 0;
+		if (rc == 0)
+			rc = c->obj >= 0 ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), NULL, 0, &c->obj, 1)
 				     : cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), c->data,
 						      c->data_len, NULL, 0);
 		if (rc < 0) {
@@ -462,16 +474,42 @@ void cit_pool_backoffs(struct monitor *m, uint64_t now)
 	}
 }
 
+/* A call's copy of an INVOKE_META (checked on receipt, len bytes), without its callback:
+ * the meta the trustlet gets (CALL_META). *callback points into meta. Returns 0 or -ENOMEM. */
+static int take_meta(struct call *c, const char *meta, uint32_t len, const char **callback)
+{
+	const char *s[CIT_META_STRINGS + 2 * CIT_META_HEADERS + 1];
+	const char *why;
+	if (cit_meta_parse(meta, len, true, s, NULL, &why) < 0)
+		return 0; /* cannot happen: checked on receipt */
+	*callback = s[3];
+	size_t cb = strlen(s[3]);
+	if (!(c->meta = malloc(len - cb)))
+		return -ENOMEM;
+	size_t head = (size_t)(s[3] - meta);
+	memcpy(c->meta, meta, head);
+	memcpy(c->meta + head, s[3] + cb, len - head - cb);
+	c->meta_len = (uint32_t)(len - cb);
+	return 0;
+}
+
 /* INVOKE: the call waits in its function's queue until an idle instance takes it. Every
  * refusal is an ERROR to the caller (the function unknown or failed, the caller's or the
  * monitor's queue bounds reached). */
-static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
+static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, const char *meta, uint32_t meta_len)
 {
 	uint64_t id = rx->hdr.id;
 	const char *name = CIT_P(rx, cit_p_invoke)->name;
+	bool async = CIT_P(rx, cit_p_invoke)->flags & CIT_INVOKE_ASYNC;
 	struct function *fn = cit_fn_find(m, name);
 	if (!fn)
 		return cit_reply_error(m, cl, id, -ENOENT, "no function named '%s' (see citadel ls)", name);
+	/* Over HTTP (the gateway's calls), a function deployed --invoke-key takes only callers
+	 * presenting its key, or an admin token; the local socket keeps its group rule. */
+	if (fn->keyed && cl->uid == CIT_GATEWAY_UID && cl->peer.role < CIT_ROLE_ADMIN &&
+	    !(cl->bearer_id == id && sodium_memcmp(cl->bearer_hash, fn->invoke_key_hash, 32) == 0))
+		return cit_reply_error(m, cl, id, -EKEYREJECTED, "function %s needs its invoke key (Authorization: "
+				       "Bearer KEY)%s", fn->spec.name, cl->bearer_id == id ? ": the key given is not it" : "");
 	if (fn->stuck) {
 		fn->errors++;
 		return cit_reply_error(m, cl, id, -EIO, "function %s has failed: %s (`citadel restart %s` or a "
@@ -490,7 +528,7 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 		if (rc < 0)
 			return cit_reply_error(m, cl, id, rc, "the request's data object is not sealed or too large");
 	}
-	uint32_t len = rx->data_len;
+	uint32_t len = rx->data_len + meta_len;
 	const char *why;
 	if (cit_client_may_queue(cl, len, &why) < 0)
 		return cit_reply_error(m, cl, id, -EBUSY, "%s", why);
@@ -499,21 +537,39 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 				       "large requests as data objects, or fewer at once",
 				       cl->queued_bytes + len > CLIENT_QUEUED_MAX ? "this connection's" : "the monitor's");
 	struct call *c = calloc(1, sizeof(*c));
-	if (!c || (len && !(c->data = malloc(len)))) {
+	if (!c || (rx->data_len && !(c->data = malloc(rx->data_len)))) {
 		free(c);
 		return cit_reply_error(m, cl, id, -ENOMEM, "out of memory");
 	}
-	memcpy(c->data, rx->data, len);
-	c->data_len = len;
+	memcpy(c->data, rx->data, rx->data_len);
+	c->data_len = rx->data_len;
+	/* The HTTP request behind it (INVOKE_META just before), its callback kept apart. */
+	const char *callback = NULL;
+	if (meta && take_meta(c, meta, meta_len, &callback) < 0) {
+		free(c->data);
+		free(c);
+		return cit_reply_error(m, cl, id, -ENOMEM, "out of memory");
+	}
+	if (async) {
+		char call_id[CIT_CALL_ID_LEN + 1];
+		if (!(c->async = cit_async_new(m, fn->spec.name, callback, call_id, &why))) {
+			free(c->data);
+			free(c->meta);
+			free(c);
+			return cit_reply_error(m, cl, id, -EBUSY, "%s", why);
+		}
+		cit_reply_data(m, cl, id, 0, call_id, CIT_CALL_ID_LEN);
+	}
 	c->obj = rx->nfds ? steal_fd(&rx->fds[0]) : -1;
 	c->obj_len = rx->nfds ? rx->obj_len : 0;
-	c->client = cl;
+	c->client = async ? NULL : cl; /* an asynchronous call's caller has its answer */
 	c->id = id;
 	c->invocation = ++fn->calls_made; /* per function: a number tells nothing of other tenants' calls */
 	c->grants = CIT_GRANTS_ALL;
 	c->start_ns = cit_now_ns();
-	cit_client_count(cl, 1, c->data_len);
-	m->queued_bytes += c->data_len;
+	if (c->client)
+		cit_client_count(cl, 1, (int64_t)c->data_len + c->meta_len);
+	m->queued_bytes += c->data_len + c->meta_len;
 	if (m->queued_bytes > (8u << 20))
 		m->trim = true;
 	if (fn->q_tail)
@@ -529,7 +585,32 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx)
 
 int cit_fn_invoke(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 {
-	invoke(m, container_of(p, struct client, peer), rx);
+	struct client *cl = container_of(p, struct client, peer);
+	char *meta = cl->meta_id == rx->hdr.id ? cl->meta : NULL;
+	uint32_t meta_len = meta ? cl->meta_len : 0;
+	if (cl->meta && !meta)
+		free(cl->meta);
+	cl->meta = NULL;
+	cl->meta_id = 0;
+	invoke(m, cl, rx, meta, meta_len);
+	free(meta);
+	cl->bearer_id = 0;
+	return 0;
+}
+
+/* INVOKE_META: kept for the client's next message, which must be the INVOKE of that id
+ * (else it is dropped). proto.c has checked its shape. */
+int cit_fn_invoke_meta(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
+{
+	(void)m;
+	struct client *cl = container_of(p, struct client, peer);
+	free(cl->meta);
+	cl->meta = NULL;
+	if (!(cl->meta = malloc(rx->data_len)))
+		return 0; /* its INVOKE goes without it */
+	memcpy(cl->meta, rx->data, rx->data_len);
+	cl->meta_len = rx->data_len;
+	cl->meta_id = rx->hdr.id;
 	return 0;
 }
 
@@ -606,6 +687,7 @@ int cit_pool_on_hello(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	memcpy(t->dir, h->dir, sizeof(t->dir)); /* checked on receipt (proto.c) */
 	uint64_t now = cit_now_ns();
 	fn->luke_us[fn->luke_n++ % ARRAY_SIZE(fn->luke_us)] = (uint32_t)((now - t->since_ns) / 1000);
+	cit_fn_hist(fn, CIT_PHASE_LUKEWARM, (now - t->since_ns) / 1000);
 	fn->start_failures = 0;
 	fn->backoff_until_ns = 0;
 	set_state(m, t, T_IDLE);
@@ -655,23 +737,35 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	t->call = NULL;
 	t->served++;
 	record_latency(fn, now - c->start_ns);
+	char text[CIT_TEXT_MAX];
+	int code = b->code;
+	uint32_t own = 0; /* CIT_STATUS_FUNCTION: the function's failure */
+	if (code < 0) {
+		fn->errors++;
+		/* A process of the call that the kernel ended for the function's memory (an exec
+		 * program) is told as such, not as a bare SIGKILL. */
+		uint64_t kills = fn->z ? cit_cgroup_oom_kills(&fn->z->sb.cg) : 0;
+		if (kills > fn->oom_base) {
+			fn->oom_base = kills;
+			code = -ENOMEM;
+			snprintf(text, sizeof(text), "function %s: the function exceeded its memory limit (%llu MiB): a "
+				 "process of the call was killed (%s)", fn->spec.name,
+				 (unsigned long long)(fn->spec.memory_bytes >> 20), b->text);
+		} else {
+			snprintf(text, sizeof(text), "function %s failed: %s", fn->spec.name, b->text);
+			own = CIT_STATUS_FUNCTION;
+		}
+	}
 	if (c->client) {
 		cit_client_count(c->client, -1, 0);
-		if (b->code < 0) {
-			fn->errors++;
-			/* A process of the call that the kernel ended for the function's memory (an
-			 * exec program) is told as such, not as a bare SIGKILL. */
-			uint64_t kills = fn->z ? cit_cgroup_oom_kills(&fn->z->sb.cg) : 0;
-			if (kills > fn->oom_base) {
-				fn->oom_base = kills;
-				cit_reply_error(m, c->client, c->id, -ENOMEM, "function %s: the function exceeded its memory "
-						"limit (%llu MiB): a process of the call was killed (%s)", fn->spec.name,
-						(unsigned long long)(fn->spec.memory_bytes >> 20), b->text);
-			} else {
-				cit_reply_error(m, c->client, c->id, b->code, "function %s failed: %s", fn->spec.name, b->text);
-			}
+		if (code < 0) {
+			struct cit_p_status st = { .code = code, .flags = own };
+			snprintf(st.text, sizeof(st.text), "%s", text);
+			cit_proto_send(c->client->fd, CIT_MSG_ERROR, c->id, &st, sizeof(st), NULL, 0, NULL, 0);
 		} else {
-			struct cit_p_ok ok = { .data = { .len = rx->data_len, .obj_len = rx->obj_len } };
+			struct cit_p_ok ok = { .data = { .len = rx->data_len, .obj_len = rx->obj_len },
+					       .http_status = b->http_status };
+			memcpy(ok.content_type, b->content_type, sizeof(ok.content_type));
 			if (cit_proto_send(c->client->fd, CIT_MSG_OK, c->id, &ok, sizeof(ok), rx->data, rx->data_len,
 					   rx->fds, rx->nfds) < 0)
 				cit_mlog(m, "warn", "reply_dropped", "function=%s", fn->spec.name);
@@ -679,6 +773,11 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 				cit_client_object_sent(m, c->client, 0); /* the function's memory, not ours */
 		}
 	}
+	if (c->async)
+		cit_async_finish(m, c->async, &(struct cit_async_outcome){
+			.code = code, .flags = own, .text = text, .http_status = b->http_status, .content_type = b->content_type,
+			.data = rx->data, .len = rx->data_len, .fd = rx->nfds ? &rx->fds[0] : NULL,
+			.obj_len = rx->obj_len });
 	call_free(m, c);
 	/* Work that outlives its call (a thread still running) would run on, unseen, while the
 	 * instance looks idle: such an instance is ended and replaced, never reused. */

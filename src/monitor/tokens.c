@@ -9,8 +9,9 @@
  *
  * ADMIN_TOKEN carries a token for the client's next message, which must have the same id:
  * valid, that one message is dispatched as an admin's; not valid, it is refused with
- * "the admin token is not valid" (one reply, to the request). The grant never outlives
- * that message. */
+ * "the admin token is not valid" (one reply, to the request), unless the message is an
+ * INVOKE, for which the bearer may be the function's invoke key instead (deploy
+ * --invoke-key; pool.c compares the hashes). The grant never outlives that message. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -171,6 +172,8 @@ int cit_token_present(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	token_hash(CIT_P(rx, cit_p_token)->token, h);
 	c->token_id = rx->hdr.id;
 	c->token_state = -1;
+	memcpy(c->bearer_hash, h, sizeof(h));
+	c->bearer_id = rx->hdr.id;
 	for (uint32_t i = 0; i < m->n_tokens; i++)
 		if (sodium_memcmp(h, m->tokens[i].hash, 32) == 0) {
 			c->token_state = 1;

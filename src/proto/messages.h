@@ -35,11 +35,18 @@
 	X(TOKEN_ADD, 8, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_token_add)       \
 	X(TOKEN_REMOVE, 9, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_token_remove) \
 	X(TOKEN_LIST, 10, cit_p_list, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_token_list)     \
+	/* the HTTP request behind the client's next INVOKE (same id): no reply of its own */                   \
+	X(INVOKE_META, 11, cit_p_meta, 0, 0, CIT_TAIL_DATA, check_meta, CIT_FROM_CLIENT, CIT_ROLE_INVOKER,                  \
+	  cit_fn_invoke_meta)                                                                                    \
+	X(CALL_STATUS, 12, cit_p_call_id, 0, 0, CIT_TAIL_NONE, check_call_id, CIT_FROM_CLIENT, CIT_ROLE_INVOKER,            \
+	  cit_async_status)                                                                                      \
 	/* monitor -> client */                                                                                  \
-	X(OK, 16, cit_p_ok, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                    \
+	X(OK, 16, cit_p_ok, 0, 1, CIT_TAIL_DATA, check_ok,   CIT_FROM_MONITOR, 0, NONE)                                    \
 	X(ERROR, 17, cit_p_status, 0, 0, CIT_TAIL_NONE, check_status, CIT_FROM_MONITOR, 0, NONE)                           \
 	/* monitor -> its HTTP gateway, first on the gateway's channel */                                        \
 	X(GATEWAY_START, 18, cit_p_gateway, 1, 1, CIT_TAIL_NONE, check_gateway, CIT_FROM_MONITOR, 0, NONE)                 \
+	/* monitor -> its callback sender: an asynchronous call's result to post */                               \
+	X(CALLBACK, 19, cit_p_callback, 0, 1, CIT_TAIL_DATA, check_callback, CIT_FROM_MONITOR, 0, NONE)                     \
 	/* monitor <-> runtime: zygote and template */                                                           \
 	X(ZYGOTE_READY, 32, cit_p_ready, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_TEMPLATE, 0, cit_fn_on_ready)           \
 	X(LOAD, 33, cit_fn_spec, 0, 1, CIT_TAIL_ENV, check_spec, CIT_FROM_MONITOR, 0, NONE)                              \
@@ -50,6 +57,8 @@
 	/* monitor <-> runtime: trustlet */                                                                      \
 	X(HELLO, 37, cit_p_hello, 0, 0, CIT_TAIL_NONE, check_hello, CIT_FROM_TRUSTLET, 0, cit_pool_on_hello)               \
 	X(CALL, 38, cit_p_call, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                \
+	/* the HTTP request behind the next CALL (same id), as INVOKE_META brought it */                       \
+	X(CALL_META, 44, cit_p_meta, 0, 0, CIT_TAIL_DATA, check_meta, CIT_FROM_MONITOR, 0, NONE)                           \
 	X(RESULT, 39, cit_p_result, 0, 1, CIT_TAIL_DATA, check_result, CIT_FROM_TRUSTLET, 0, cit_pool_on_result)           \
 	/* a trustlet's requests during a call (each answered by a REPLY with its id) */                         \
 	X(LOG, 41, cit_p_log, 0, 0, CIT_TAIL_DATA, check_log, CIT_FROM_TRUSTLET, CIT_GRANT_LOG, cit_pool_on_log)           \

@@ -82,8 +82,132 @@ static int check_invoke(struct cit_rx *rx, const char **why)
 	const struct cit_p_invoke *p = rx->payload;
 	if (!PADDED(p->name))
 		return *why = NOT_PADDED, -EPROTO;
-	if (p->flags || p->reserved)
+	if ((p->flags & ~CIT_INVOKE_ASYNC) || p->reserved)
 		return *why = "unknown flags", -EPROTO;
+	return 0;
+}
+
+const uint32_t cit_hist_le_us[CIT_HIST_BUCKETS - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
+};
+
+unsigned cit_hist_bucket(uint64_t us)
+{
+	unsigned i = 0;
+	while (i < CIT_HIST_BUCKETS - 1 && us > cit_hist_le_us[i])
+		i++;
+	return i;
+}
+
+bool cit_ctype_ok(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	if (len == n || len >= CIT_CTYPE_MAX)
+		return false;
+	if (len && !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static bool all_in(const char *s, int lo, int hi, bool tab)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if ((*c < lo || *c > hi) && !(tab && *c == '\t'))
+			return false;
+	return true;
+}
+
+/* RFC 9110's token characters: a header's name. */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
+int cit_meta_parse(const char *p, size_t len, bool callback, const char **out, size_t *headers,
+		   const char **why)
+{
+	const char *s[CIT_META_STRINGS + 2 * CIT_META_HEADERS + 1];
+	size_t n = 0, off = 0;
+	if (!len || p[len - 1] != '\0')
+		return *why = "a request's meta does not end with a NUL", -EPROTO;
+	while (off < len) {
+		if (n == ARRAY_SIZE(s) - 1)
+			return *why = "a request's meta has too many headers", -EPROTO;
+		s[n++] = p + off;
+		off += strlen(p + off) + 1;
+	}
+	if (n < CIT_META_STRINGS || (n - CIT_META_STRINGS) % 2)
+		return *why = "a request's meta is not method, path, query, callback and header pairs", -EPROTO;
+	size_t ml = strlen(s[0]);
+	if (ml < 1 || ml > 16 || strspn(s[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != ml)
+		return *why = "a request's method is not 1 to 16 of A-Z", -EPROTO;
+	if ((s[1][0] && s[1][0] != '/') || !all_in(s[1], 0x21, 0x7e, false))
+		return *why = "a request's path is not empty or /... of visible ASCII", -EPROTO;
+	if (!all_in(s[2], 0x20, 0x7e, false))
+		return *why = "a request's query is not printable ASCII", -EPROTO;
+	size_t cl = strlen(s[3]);
+	if (cl && (!callback || cl > CIT_META_URL_MAX || !all_in(s[3], 0x21, 0x7e, false) ||
+		   (strncmp(s[3], "http://", 7) && strncmp(s[3], "https://", 8))))
+		return *why = callback ? "a callback URL is not an http:// or https:// URL of at most 2048 visible "
+					 "ASCII characters" : "a call's meta carries a callback", -EPROTO;
+	for (size_t i = CIT_META_STRINGS; i < n; i += 2)
+		if (!is_token(s[i]) || strlen(s[i]) > 256 || !all_in(s[i + 1], 0x20, 0xff, true) ||
+		    strchr(s[i + 1], 0x7f))
+			return *why = "a request header's name is not a token, or its value has a control character",
+			       -EPROTO;
+	if (out) {
+		memcpy(out, s, n * sizeof(*s));
+		out[n] = NULL;
+	}
+	if (headers)
+		*headers = (n - CIT_META_STRINGS) / 2;
+	return 0;
+}
+
+/* INVOKE_META (from a client: a callback may come) and CALL_META (to a trustlet: none). */
+static int check_meta(struct cit_rx *rx, const char **why)
+{
+	if (rx->nfds)
+		return *why = "a request's meta comes inline", -EPROTO;
+	return cit_meta_parse((const char *)rx->data, rx->data_len, rx->hdr.type == CIT_MSG_INVOKE_META, NULL, NULL,
+			      why);
+}
+
+static int check_call_id(struct cit_rx *rx, const char **why)
+{
+	const char *id = CIT_P(rx, cit_p_call_id)->id;
+	if (!PADDED(CIT_P(rx, cit_p_call_id)->id))
+		return *why = NOT_PADDED, -EPROTO;
+	return strlen(id) == CIT_CALL_ID_LEN && strspn(id, "0123456789abcdef") == CIT_CALL_ID_LEN
+		       ? 0 : (*why = "a call id is 32 lowercase hex digits", -EPROTO);
+}
+
+static int check_callback(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_callback *c = rx->payload;
+	if (!PADDED(c->call_id) || !PADDED(c->function) || !PADDED(c->content_type) || !PADDED(c->url))
+		return *why = NOT_PADDED, -EPROTO;
+	if (!cit_ctype_ok(c->content_type, sizeof(c->content_type)) || strlen(c->url) > CIT_META_URL_MAX ||
+	    (strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8)) || !all_in(c->url, 0x21, 0x7e, false))
+		return *why = "a callback's URL or content type is not valid", -EPROTO;
+	return 0;
+}
+
+static int check_ok(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_ok *o = rx->payload;
+	if (!cit_ctype_ok(o->content_type, sizeof(o->content_type)) || (o->http_status && (o->http_status < 200 ||
+											  o->http_status > 599)))
+		return *why = "a reply's content type or status is not valid", -EPROTO;
 	return 0;
 }
 
@@ -122,6 +246,8 @@ static int check_logs(struct cit_rx *rx, const char **why)
 
 static int check_status(struct cit_rx *rx, const char **why)
 {
+	if (CIT_P(rx, cit_p_status)->flags & ~CIT_STATUS_FUNCTION)
+		return *why = "unknown flags", -EPROTO;
 	return PADDED(CIT_P(rx, cit_p_status)->text) ? 0 : (*why = NOT_PADDED, -EPROTO);
 }
 
@@ -135,7 +261,13 @@ static int check_loaded(struct cit_rx *rx, const char **why)
 
 static int check_result(struct cit_rx *rx, const char **why)
 {
-	return PADDED(CIT_P(rx, cit_p_result)->text) ? 0 : (*why = NOT_PADDED, -EPROTO);
+	const struct cit_p_result *r = rx->payload;
+	if (!PADDED(r->text))
+		return *why = NOT_PADDED, -EPROTO;
+	if (!cit_ctype_ok(r->content_type, sizeof(r->content_type)) || (r->http_status && (r->http_status < 200 ||
+											  r->http_status > 599)))
+		return *why = "a result's content type or status is not valid", -EPROTO;
+	return 0;
 }
 
 static int check_dir(struct cit_rx *rx, const char **why)

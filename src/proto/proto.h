@@ -28,7 +28,8 @@
 #include "spec/spec.h"
 
 #define CIT_PROTO_MAGIC 0x31544943u /* "CIT1" little-endian */
-#define CIT_PROTO_VERSION 2         /* 2: a payload struct per type (messages.h) */
+#define CIT_PROTO_VERSION 3         /* 2: a payload struct per type (messages.h); 3: HTTP
+				     * requests' meta, asynchronous calls, result status */
 
 #define CIT_TEXT_MAX 256         /* error text, with the NUL */
 #define CIT_INLINE_MAX (32 * 1024) /* bytes carried inline; more go in a data object */
@@ -87,8 +88,57 @@ struct cit_p_none {           /* SPAWN (its fd: the trustlet's channel), DEADLIN
 struct cit_p_invoke {
 	struct cit_data data;     /* the request */
 	char name[CIT_NAME_MAX];  /* the function */
-	uint32_t flags;           /* 0 */
+	uint32_t flags;           /* CIT_INVOKE_* */
 	uint32_t reserved;
+};
+/* Asynchronous: the OK reply comes at once, its data the call's id (CIT_CALL_ID_LEN hex
+ * digits); the monitor keeps the result for CALL_STATUS (src/monitor/async.c). */
+#define CIT_INVOKE_ASYNC 0x1u
+
+#define CIT_CALL_ID_LEN 32     /* an asynchronous call's id: 32 lowercase hex digits (16
+				* random bytes); whoever holds it may read the result */
+
+struct cit_p_call_id {        /* CALL_STATUS */
+	char id[40];              /* CIT_CALL_ID_LEN digits, NUL-padded */
+};
+
+/* CALL_STATUS's answer, in OK's count. */
+enum cit_call_state { CIT_CALL_PENDING = 0, CIT_CALL_DONE = 1, CIT_CALL_FAILED = 2 };
+
+/* An invocation's HTTP request as its function sees it (INVOKE_META from the gateway,
+ * CALL_META on to the trustlet): inline bytes, NUL-terminated strings in this order:
+ *   method      1 to 16 of A-Z
+ *   path        what follows /function/NAME: "" or "/..." (visible ASCII)
+ *   query       after '?', without it (printable ASCII)
+ *   callback    INVOKE_META: the X-Callback-Url of an asynchronous call ("" for none),
+ *               http:// or https://; CALL_META: always "" (not the function's)
+ *   then header name and value pairs to the end (names: HTTP token characters; values:
+ *   no control character but tab), at most CIT_META_HEADERS of them. */
+#define CIT_META_STRINGS 4
+#define CIT_META_HEADERS 128
+#define CIT_META_URL_MAX 2048
+
+struct cit_p_meta {           /* INVOKE_META, CALL_META */
+	struct cit_data data;     /* the strings above, inline (no data object) */
+};
+
+/* Checks len bytes at p as a request's meta (above), with callback allowed or not. Fills
+ * out (when not NULL) with pointers into p: out[0..3] the method, path, query and
+ * callback, then names and values in turn, NULL after the last; *headers the pairs.
+ * Returns 0, or -EPROTO with *why. */
+int cit_meta_parse(const char *p, size_t len, bool callback, const char **out, size_t *headers,
+		   const char **why);
+
+#define CIT_CTYPE_MAX 128      /* a content type a function sets, with the NUL */
+
+struct cit_p_callback {       /* CALLBACK: post an asynchronous call's outcome to url */
+	struct cit_data data;     /* its output, or its error's text when code < 0 */
+	int32_t code;             /* 0, or the call's failure (negative errno) */
+	uint32_t http_status;     /* the status the function set, 0 for none */
+	char call_id[40];         /* CIT_CALL_ID_LEN digits */
+	char function[CIT_NAME_MAX];
+	char content_type[CIT_CTYPE_MAX];
+	char url[CIT_META_URL_MAX + 8];
 };
 
 #define CIT_TOKEN_LEN 64       /* an admin token: 64 lowercase hex digits (32 random bytes) */
@@ -128,14 +178,24 @@ struct cit_p_logs {
 
 struct cit_p_ok {
 	struct cit_data data;     /* the response, a list, a log */
-	uint64_t count;           /* LIST: the entries (struct cit_fn_info) in data */
+	uint64_t count;           /* LIST: the entries (struct cit_fn_info) in data;
+				   * CALL_STATUS: enum cit_call_state */
+	uint32_t http_status;     /* INVOKE, CALL_STATUS: the status the function set (0: none) */
+	int32_t code;             /* CALL_STATUS of a failed call: its code (data: its text) */
+	char content_type[CIT_CTYPE_MAX]; /* INVOKE, CALL_STATUS: the type it set ("" none) */
+	uint32_t flags;           /* CALL_STATUS of a failed call: CIT_STATUS_* */
+	uint32_t reserved;
 };
 
 struct cit_p_status {         /* ERROR */
 	int32_t code;             /* a negative errno-style code */
-	uint32_t reserved;
+	uint32_t flags;           /* CIT_STATUS_* */
 	char text[CIT_TEXT_MAX];  /* one line: what went wrong */
 };
+
+/* The failure is the function's own (its handler failed, its program exited non-zero),
+ * not the monitor's refusal: code is then the function's, whatever it chose. */
+#define CIT_STATUS_FUNCTION 0x1u
 
 struct cit_p_loaded {         /* LOADED: the template has loaded the function, or says why not */
 	int32_t code;             /* 0, or a negative errno-style code (text says why) */
@@ -184,9 +244,14 @@ struct cit_p_call {           /* CALL: one invocation for a trustlet */
 struct cit_p_result {         /* RESULT: the call's outcome (the header's id is CALL's) */
 	struct cit_data data;     /* the response, when code is 0 */
 	int32_t code;             /* 0, or negative: the function failed (text says why) */
-	uint32_t reserved;
+	uint32_t http_status;     /* the status it set, 200 to 599, or 0 for none */
 	char text[CIT_TEXT_MAX];
+	char content_type[CIT_CTYPE_MAX]; /* the type it set ("" none): cit_ctype_ok */
 };
+
+/* Whether s (NUL-terminated within n bytes) is a content type a function may set: 1 to
+ * 127 printable ASCII characters, beginning with a letter ("" is also accepted: none). */
+bool cit_ctype_ok(const char *s, size_t n);
 
 #define CIT_LOG_LEVEL_MAX 3u  /* levels are citadel/function.h's enum cit_log_level */
 
@@ -288,6 +353,16 @@ int cit_proto_send_wait(int sock, uint16_t type, uint64_t id, const void *payloa
  * rx->env, checking it as on receipt. Returns 0 or -EPROTO / -EINVAL with err filled. */
 int cit_fn_spec_parse(void *buf, size_t len, size_t cap, struct cit_rx *rx, struct cit_error *err);
 
+/* Latency histograms, per function and phase: cold (a runtime zygote made), template (the
+ * function loaded, its init run), lukewarm (an instance forked until ready), warm (a call
+ * inside the monitor, queueing included). Bucket i counts the times at most
+ * cit_hist_le_us[i] microseconds (and above the one before); the last, the rest. */
+enum cit_phase { CIT_PHASE_COLD, CIT_PHASE_TEMPLATE, CIT_PHASE_LUKEWARM, CIT_PHASE_WARM, CIT_PHASES };
+#define CIT_HIST_BUCKETS 16
+extern const uint32_t cit_hist_le_us[CIT_HIST_BUCKETS - 1];
+/* The bucket of a time of us microseconds. */
+unsigned cit_hist_bucket(uint64_t us);
+
 /* One function in a LIST reply (an array of these is the reply's data). */
 struct cit_fn_info {
 	char name[CIT_NAME_MAX];
@@ -304,4 +379,8 @@ struct cit_fn_info {
 	uint64_t lukewarm_us;     /* forking a trustlet until it is ready (median, recent) */
 	uint64_t memory_bytes, timeout_ms;
 	char error[CIT_TEXT_MAX]; /* why the function failed, when it did */
+	uint64_t hist[CIT_PHASES][CIT_HIST_BUCKETS]; /* counts, not cumulative */
+	uint64_t hist_sum_us[CIT_PHASES];
+	uint32_t keyed;           /* 1: invoking over HTTP needs its invoke key */
+	uint32_t reserved2;
 };

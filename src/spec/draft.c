@@ -29,7 +29,9 @@ static const struct cit_spec_opt opts[] = {
 	  "0 (no limit) or a number of CPUs from 0.01 to 1024", "0.5" },
 	{ "pids", "pids", CIT_SPEC_COUNT, 1, CIT_FN_MAX_PIDS, 0, SPEC_FIELD(pids),
 	  "a whole number up to 4194304, at least max-instances + 2", "256" },
-	{ "fresh", "fresh", CIT_SPEC_FLAG, 0, 0, 0, SPEC_FIELD(flags), "true or false", "true" },
+	{ "fresh", "fresh", CIT_SPEC_FLAG, CIT_FN_FRESH, 0, 0, SPEC_FIELD(flags), "true or false", "true" },
+	{ "invoke-key", "invoke_key", CIT_SPEC_FLAG, CIT_FN_INVOKE_KEY, 0, 0, SPEC_FIELD(flags), "true or false",
+	  "true" },
 	{ "env", "env", CIT_SPEC_ENV, 0, 0, 0, SPEC_FIELD(n_env), "an object of strings", "{\"K\": \"V\"}" },
 };
 
@@ -110,8 +112,8 @@ int cit_spec_set(struct cit_fn_draft *d, const struct cit_spec_opt *o, const cha
 		bool on = !value || !strcmp(value, "true");
 		if (!on && strcmp(value, "false"))
 			return cit_error_say(err, -EINVAL, "wants %s, not '%s'", o->expect, value);
-		/* The one flag today is CIT_FN_FRESH; a row per flag bit when there are more. */
-		d->spec.flags = on ? d->spec.flags | CIT_FN_FRESH : d->spec.flags & ~CIT_FN_FRESH;
+		uint32_t bit = (uint32_t)o->min; /* a flag's row names its bit */
+		d->spec.flags = on ? d->spec.flags | bit : d->spec.flags & ~bit;
 		return 0;
 	}
 	uint64_t n = 0;

@@ -38,7 +38,8 @@ struct cit_spec_opt {
 	const char *flag;    /* without "--": "output-limit" */
 	const char *key;     /* in a manifest: "output_limit" */
 	enum cit_spec_kind kind;
-	uint64_t min, max;   /* inclusive; not for CIT_SPEC_FLAG and CIT_SPEC_ENV */
+	uint64_t min, max;   /* inclusive; CIT_SPEC_FLAG: min is its bit (CIT_FN_*); not for
+			      * CIT_SPEC_ENV */
 	uint32_t per;        /* CIT_SPEC_DURATION: milliseconds per unit stored (rounded up) */
 	size_t off, width;   /* the spec's field: offsetof, sizeof (4 or 8) */
 	const char *expect;  /* what a valid value is, for messages: "a size from 4M to 64G, ..." */

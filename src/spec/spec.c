@@ -191,5 +191,7 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 	put_hash(out, cap, &len, "code", code_sha256);
 	if (bundle_sha256)
 		put_hash(out, cap, &len, "bundle", bundle_sha256);
+	if (s->flags & CIT_FN_INVOKE_KEY)
+		put(out, cap, &len, "invoke_key 1\n");
 	return (long)len;
 }

@@ -20,7 +20,9 @@
 #define CIT_FN_BUNDLE 0x2u        /* exec: the program and its files came as a bundle (a tar
 				   * archive, docs/functions.md), shown read-only at
 				   * CIT_BUNDLE_PATH; the program is a path inside it */
-#define CIT_FN_FLAGS_ALL (CIT_FN_FRESH | CIT_FN_BUNDLE)
+#define CIT_FN_INVOKE_KEY 0x4u    /* over HTTP, invoking needs the function's invoke key (made
+				   * by the monitor at each deploy, shown once) */
+#define CIT_FN_FLAGS_ALL (CIT_FN_FRESH | CIT_FN_BUNDLE | CIT_FN_INVOKE_KEY)
 
 /* A bundle: where a function sees it, and its bounds (the CLI checks them for a clear
  * message; the monitor's unpacker enforces them). */
@@ -125,6 +127,8 @@ unsigned cit_runtime_index(const struct cit_runtime_info *rt);
  *                                                             .so, or the exec program's)
  *     bundle sha256:HEX                                       (only with CIT_FN_BUNDLE:
  *                                                             the bundle archive's bytes)
+ *     invoke_key 1                                            (only with CIT_FN_INVOKE_KEY:
+ *                                                             who may call it is policy)
  *
  * env and args are tail (n_env strings, then n_args strings, as DEPLOY carries them);
  * bundle_sha256 is NULL unless the spec has CIT_FN_BUNDLE. Writes at most cap bytes to

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "zygote/runtime.h"
@@ -38,6 +39,32 @@ int cit_respond(struct cit_response *resp, const void *data, size_t len)
 	}
 	memcpy(resp->buf + resp->len, data, len);
 	resp->len += len;
+	return 0;
+}
+
+const char *cit_http_header(const struct cit_request *req, const char *name)
+{
+	if (!req || !req->http || !name)
+		return NULL;
+	for (size_t i = 0; i < req->http->n_headers; i++)
+		if (!strcasecmp(req->http->headers[i].name, name))
+			return req->http->headers[i].value;
+	return NULL;
+}
+
+int cit_set_status(struct cit_response *resp, int status)
+{
+	if (!resp || status < 200 || status > 599)
+		return -EINVAL;
+	resp->http_status = (uint32_t)status;
+	return 0;
+}
+
+int cit_set_content_type(struct cit_response *resp, const char *type)
+{
+	if (!resp || !type || !type[0] || !cit_ctype_ok(type, strnlen(type, CIT_CTYPE_MAX) + 1))
+		return -EINVAL;
+	snprintf(resp->content_type, sizeof(resp->content_type), "%s", type);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * whatever it left running is ended: the instance is a child subreaper, so the program's
  * orphans come to it, and it ends every process it finds it is the parent of. */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -103,8 +104,59 @@ static int describe_exit(struct cit_response *resp, int st, const char *prog)
 			sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 }
 
-static _Noreturn void run_program(struct cit_runtime *rt, int in, int out)
+/* The program's environment: the function's, after the HTTP request's as OpenFaaS's
+ * watchdog gives it (Http_Method, Http_Path, Http_Query, and Http_Name_Of_Header for each
+ * header, its name capitalised per word, '-' and any other character not a letter or
+ * digit made '_'), which come first so that they win. Owned by the caller (free(env[0])
+ * and env); NULL without an HTTP request or when out of memory (then environ is used). */
+static char **http_environ(const struct cit_http *h)
 {
+	if (!h)
+		return NULL;
+	size_t n = 0, bytes = 0;
+	while (environ[n])
+		n++;
+	bytes += strlen(h->method) + strlen(h->path) + strlen(h->query) + 3 * 16;
+	for (size_t i = 0; i < h->n_headers; i++)
+		bytes += strlen(h->headers[i].name) + strlen(h->headers[i].value) + 8;
+	char **env = calloc(n + h->n_headers + 4, sizeof(*env));
+	char *buf = malloc(bytes);
+	if (!env || !buf) {
+		free(env);
+		free(buf);
+		return NULL;
+	}
+	size_t k = 0, off = 0;
+	const char *fixed[3][2] = { { "Http_Method", h->method }, { "Http_Path", h->path }, { "Http_Query", h->query } };
+	for (size_t i = 0; i < 3; i++) {
+		env[k++] = buf + off;
+		off += (size_t)sprintf(buf + off, "%s=%s", fixed[i][0], fixed[i][1]) + 1;
+	}
+	for (size_t i = 0; i < h->n_headers; i++) {
+		char *v = buf + off;
+		off += (size_t)sprintf(v, "Http_%s=%s", h->headers[i].name, h->headers[i].value) + 1;
+		bool word = true;
+		for (char *c = v + 5; *c != '='; c++) {
+			bool alnum = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+			*c = !alnum ? '_' : word ? (char)toupper((unsigned char)*c) : (char)tolower((unsigned char)*c);
+			word = !alnum;
+		}
+		bool dup = false; /* a header that came twice: its first value */
+		for (size_t j = 3; j < k && !dup; j++)
+			dup = !strncmp(env[j], v, (size_t)(strchr(v, '=') - v + 1));
+		if (!dup)
+			env[k++] = v;
+	}
+	for (size_t i = 0; i < n; i++)
+		env[k++] = environ[i];
+	env[k] = NULL;
+	return env;
+}
+
+static _Noreturn void run_program(struct cit_runtime *rt, int in, int out, char **env)
+{
+	if (env)
+		environ = env;
 	/* What the runtime set for itself is not the program's: default signal actions (an
 	 * ignored SIGPIPE would survive the exec), nothing blocked. */
 	sigset_t none;
@@ -139,9 +191,14 @@ static int exec_invoke(struct cit_runtime *rt, const struct cit_request *req, st
 		close(in[1]);
 		return cit_fail(resp, -errno, "pipe: %s", strerror(errno));
 	}
+	char **env = http_environ(req->http);
 	pid_t pid = fork();
 	if (pid == 0)
-		run_program(rt, in[0], out[1]);
+		run_program(rt, in[0], out[1], env);
+	if (env) {
+		free(env[0]);
+		free(env);
+	}
 	close(in[0]);
 	close(out[1]);
 	if (pid < 0) {

@@ -30,9 +30,10 @@ static int native_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_s
 	}
 	close(steal_fd(&rx->fds[0]));
 	const int *abi = dlsym(h, "cit_function_abi");
-	if (!abi || *abi != CIT_FUNCTION_ABI)
-		return cit_error_set(err, -ENOEXEC, "the function was not built with citadel/function.h ABI %d",
-				     CIT_FUNCTION_ABI);
+	if (!abi || *abi < CIT_FUNCTION_ABI_MIN || *abi > CIT_FUNCTION_ABI)
+		return cit_error_set(err, -ENOEXEC, "the function was not built with citadel/function.h ABI %d to %d "
+				     "(it says %d)", CIT_FUNCTION_ABI_MIN, CIT_FUNCTION_ABI, abi ? *abi : 0);
+	rt->abi = *abi;
 	rt->handler = (int (*)(const struct cit_request *, struct cit_response *))dlsym(h, "cit_handler");
 	if (!rt->handler)
 		return cit_error_set(err, -ENOEXEC, "the function defines no cit_handler");

@@ -49,6 +49,7 @@ struct cit_runtime {
 	char name[CIT_NAME_MAX];
 	uint64_t output_bytes;
 	int (*handler)(const struct cit_request *, struct cit_response *); /* native */
+	int abi;                    /* native: the ABI the function was built for */
 	int prog;                   /* exec: the program, opened (O_PATH) at LOAD */
 	char **argv;                /* exec: its argv (argv[0] as given), owned */
 	bool script;                /* exec: the program is a script (#!), run by its path */
@@ -103,6 +104,8 @@ struct cit_response {
 	int code;                   /* set by cit_fail */
 	int overflow;               /* a cit_respond passed the limit */
 	char text[CIT_TEXT_MAX];
+	uint32_t http_status;       /* cit_set_status, 0 for none */
+	char content_type[CIT_CTYPE_MAX]; /* cit_set_content_type, "" for none */
 };
 
 /* The message cit_init_fail() left, or "" . */

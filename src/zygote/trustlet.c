@@ -217,11 +217,41 @@ out:
 	return rc;
 }
 
+/* The HTTP request behind the next CALL (CALL_META, checked on receipt), its strings
+ * pointing into meta. */
+static struct {
+	uint64_t id;              /* the CALL it is for; 0 for none */
+	char meta[CIT_INLINE_MAX];
+	struct cit_http http;
+	struct cit_http_header headers[CIT_META_HEADERS];
+} next_http;
+
+static void take_meta(struct cit_rx *rx)
+{
+	const char *s[CIT_META_STRINGS + 2 * CIT_META_HEADERS + 1];
+	const char *why;
+	size_t n = 0;
+	next_http.id = 0;
+	if (rx->data_len > sizeof(next_http.meta))
+		return;
+	memcpy(next_http.meta, rx->data, rx->data_len);
+	if (cit_meta_parse(next_http.meta, rx->data_len, false, s, &n, &why) < 0)
+		return;
+	next_http.http = (struct cit_http){ .method = s[0], .path = s[1], .query = s[2], .n_headers = n,
+					    .headers = next_http.headers };
+	for (size_t i = 0; i < n; i++)
+		next_http.headers[i] = (struct cit_http_header){ s[CIT_META_STRINGS + 2 * i],
+								 s[CIT_META_STRINGS + 2 * i + 1] };
+	next_http.id = rx->hdr.id;
+}
+
 static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 {
 	const struct cit_p_call *in = CIT_P(rx, cit_p_call);
 	struct cit_response resp = { .limit = rt->output_bytes };
-	struct cit_request req = { .function = rt->name, .invocation = in->invocation };
+	struct cit_request req = { .function = rt->name, .invocation = in->invocation,
+				   .http = next_http.id && next_http.id == rx->hdr.id ? &next_http.http : NULL };
+	next_http.id = 0;
 	void *map;
 	struct cit_p_result out = { 0 };
 	int rc = map_request(rx, &req.data, &req.len, &map);
@@ -244,6 +274,8 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 		out.code = resp.code ? resp.code : rc;
 		snprintf(out.text, sizeof(out.text), "%s", resp.text[0] ? resp.text : strerror(-out.code));
 	}
+	out.http_status = resp.http_status;
+	memcpy(out.content_type, resp.content_type, sizeof(out.content_type));
 	if (out.code)
 		rc = cit_proto_send(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, NULL, 0);
 	else
@@ -271,7 +303,9 @@ _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan)
 			fprintf(stderr, "citadel: trustlet %d: %s\n", getpid(), err.msg);
 		if (rc <= 0)
 			_exit(0); /* the monitor let us go, or broke the protocol */
-		if (rx.hdr.type == CIT_MSG_CALL)
+		if (rx.hdr.type == CIT_MSG_CALL_META)
+			take_meta(&rx);
+		else if (rx.hdr.type == CIT_MSG_CALL)
 			call(rt, chan, &rx);
 		cit_rx_close(&rx);
 	}

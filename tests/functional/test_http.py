@@ -103,6 +103,7 @@ def gw(tmp_path_factory):
     g = Gateway(tmp_path_factory.mktemp("http"), "--max-body", "2M")
     assert g.m.deploy("echo").returncode == 0
     assert g.m.deploy("crash").returncode == 0
+    assert g.m.deploy("http").returncode == 0
     g.token = g.m.cli("token", "add", "tests").stdout.decode().strip()
     yield g
     g.stop()
@@ -112,6 +113,7 @@ def error_of(resp, status, code):
     st, headers, body = resp
     assert st == status, resp
     assert headers["content-type"] == "application/json", headers
+    assert headers["x-citadel-error"] == code, headers  # the gateway's own, never a function's
     e = json.loads(body)
     assert e["code"] == code and e["error"], e
     return e["error"]
@@ -326,6 +328,17 @@ HOSTILE = [
     ("a NUL in a name", b"GET /function/ec%00ho HTTP/1.1\r\nHost: x\r\n\r\n", (404,)),
     ("odd bytes in a name", b"GET /function/ECHO\xff HTTP/1.1\r\nHost: x\r\n\r\n", (400, 404)),
     ("a name too long", b"GET /function/" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (404,)),
+    # What a function would be given must be clean: control bytes in its path, query or
+    # headers, too many headers, a callback that is no http(s) URL.
+    ("a control byte in a function's path", b"GET /function/echo/a%01b HTTP/1.1\r\nHost: x\r\n\r\n", (400,)),
+    ("a DEL in a header", b"POST /function/echo HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\nContent-Length: 0\r\n\r\n",
+     (400,)),
+    ("a non-ASCII query", b"GET /function/echo?q=\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", (400,)),
+    ("200 headers for a function", b"GET /function/echo HTTP/1.1\r\nHost: x\r\n"
+     + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n", (431,)),
+    ("a callback that is no http URL", b"POST /async-function/echo HTTP/1.1\r\nHost: x\r\n"
+     b"X-Callback-Url: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n", (400,)),
+    ("a malformed call id", b"GET /v1/calls/../../etc HTTP/1.1\r\nHost: x\r\n\r\n", (404,)),
 ]
 
 
@@ -356,11 +369,11 @@ def test_a_slow_sender_cannot_hold_a_connection(tmp_path):
 
 # ---- the gateway process -------------------------------------------------------------------
 
-def gateway_pids():
+def gateway_pids(program=b"/citadel/gateway"):
     found = []
     for e in os.listdir("/proc"):
         try:
-            if e.isdigit() and Path(f"/proc/{e}/cmdline").read_bytes() == b"/citadel/gateway\0":
+            if e.isdigit() and Path(f"/proc/{e}/cmdline").read_bytes().split(b"\0")[0] == program:
                 found.append(int(e))
         except OSError:
             pass
@@ -368,15 +381,23 @@ def gateway_pids():
 
 
 def test_the_gateway_is_unprivileged_and_sandboxed(gw):
+    """The gateway and the callback sender run as users of their own with no capability;
+    the gateway has no network to reach out with (the callback sender has the host's, to
+    post results, and only to the blocks it was given)."""
     pids = [p for p in gateway_pids() if Path(f"/proc/{p}/environ").exists()]
-    assert pids
-    for pid in pids:
+    senders = [p for p in gateway_pids(b"/citadel/callback") if Path(f"/proc/{p}/environ").exists()]
+    assert pids and senders
+    uids = set()
+    for pid in pids + senders:
         status = Path(f"/proc/{pid}/status").read_text()
         uid = int(next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1])
         caps = next(l for l in status.splitlines() if l.startswith("CapEff:")).split()[1]
         assert uid != 0 and int(caps, 16) == 0, status
-        # No network of its own to reach out with: not the host's namespace.
+        uids.add(uid)
+    assert len(uids) == 2  # not each other's either
+    for pid in pids:
         assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert Path(f"/proc/{senders[0]}/cmdline").read_bytes().split(b"\0")[1:3] == [b"127.0.0.0/8", b"::1/128"]
 
 
 def test_a_dead_gateway_is_started_again_and_the_socket_serves_meanwhile(tmp_path):
@@ -411,3 +432,245 @@ def test_a_port_in_use_is_a_clear_start_up_error(tmp_path):
         r = subprocess.run([str(CITADEL), "serve", "--state-dir", str(tmp_path / "s"), "--socket",
                             str(tmp_path / "s.sock"), "--listen", bad], capture_output=True, timeout=30)
         assert r.returncode == 1 and b"--listen" in r.stderr, (bad, r.stderr)
+
+
+# ---- what a function sees of HTTP, and what it sets ----------------------------------------
+
+def test_a_function_sees_the_request_and_sets_its_status_and_type(gw):
+    """Method, the path after /function/NAME, the raw query and the headers reach the
+    function (never the Authorization it was called with); the status and content type it
+    sets are the response's."""
+    st, headers, body = gw.request("GET", "/function/http/a/b?x=1&status=201",
+                                   headers={"X-Request-Id": "r-7", "User-Agent": "pytest", **admin(gw)})
+    assert st == 201 and headers["content-type"] == "application/json", (st, headers, body)
+    got = json.loads(body)
+    assert got["method"] == "GET" and got["path"] == "/a/b" and got["query"] == "x=1&status=201", got
+    assert got["request_id"] == "r-7" and got["user_agent"] == "pytest" and got["authorization"] is None, got
+    st, headers, body = gw.request("POST", "/v1/functions/http/invoke", b"abc")
+    got = json.loads(body)
+    assert st == 200 and got["method"] == "POST" and got["path"] == "" and got["body_bytes"] == 3, got
+    # A status the function chose is its output, not the gateway's error.
+    st, headers, body = gw.request("GET", "/function/http?status=404")
+    assert st == 404 and "x-citadel-error" not in headers and json.loads(body)["query"] == "status=404"
+    # A status out of range, or HTTP's own 1xx, is the function's failure, not a response.
+    error_of(gw.request("GET", "/function/http?status=999"), 500, "function_error")
+    error_of(gw.request("GET", "/function/http?status=101"), 500, "function_error")
+    # 204 and 304 go without the bytes, as HTTP wants; the next request is served whole.
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+        s.sendall(b"GET /function/http?status=204 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnext")
+        out = b""
+        while chunk := s.recv(65536):  # until the gateway closes, after the second answer
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 204") and out.endswith(b"\r\n\r\nnext") and b'"method"' not in out, out
+    # Not over HTTP: no request to see.
+    assert gw.m.invoke("http", "x").stdout == b"not over HTTP\n"
+    # A function that sets nothing answers 200 and octet-stream, as before.
+    st, headers, _ = gw.request("POST", "/function/echo", b"x")
+    assert st == 200 and headers["content-type"] == "application/octet-stream"
+
+
+def test_an_exec_function_gets_the_request_as_http_environment(gw):
+    """As OpenFaaS's watchdog: Http_Method, Http_Path, Http_Query and Http_Header_Name."""
+    st, _, body = gw.request("POST", "/v1/functions?name=env&command=/bin/sh&command=-c&command="
+                             "env%20|%20grep%20%5EHttp_%20|%20sort", headers=admin(gw))
+    assert st == 201, body
+    st, _, body = gw.request("PUT" if False else "POST", "/function/env/x/y?a=1&b=two",
+                             headers={"X-Request-Id": "7", "content-type": "text/plain", **admin(gw)})
+    lines = body.decode().splitlines()
+    assert st == 200, body
+    for want in ("Http_Method=POST", "Http_Path=/x/y", "Http_Query=a=1&b=two", "Http_X_Request_Id=7",
+                 "Http_Content_Type=text/plain"):
+        assert want in lines, (want, lines)
+    assert not any(l.startswith("Http_Authorization") for l in lines), lines
+    assert gw.m.invoke("env", "").stdout == b""  # no HTTP, no Http_*
+
+
+def test_a_function_built_for_the_previous_abi_still_loads(gw, tmp_path):
+    from test_monitor import build_source
+    so = build_source(tmp_path, "abi1", (Path(__file__).parent / "abi1.c").read_text())
+    assert gw.m.cli("deploy", "abi1", str(so)).returncode == 0
+    assert gw.request("POST", "/function/abi1", b"old abi")[:3:2] == (200, b"old abi")
+    future = build_source(tmp_path, "abi9", (Path(__file__).parent / "abi1.c").read_text()
+                          .replace("cit_function_abi = 1", "cit_function_abi = 9"))
+    r = gw.m.cli("deploy", "abi9", str(future))
+    assert r.returncode != 0 and b"ABI 1 to 2" in r.stderr, r.stderr
+
+
+# ---- asynchronous calls ----------------------------------------------------------------------
+
+class Listener:
+    """An HTTP server of the test's own on loopback that records what is posted to it;
+    /redirect answers 302 to /elsewhere."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        got = self.got = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                got.append((self.path, dict(self.headers), body))
+                if self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/elsewhere")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n, timeout=30):
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.got
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def outcome(gw, call_id, timeout=30):
+    """GET /v1/calls/ID until the call is no longer pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = gw.request("GET", f"/v1/calls/{call_id}")
+        if r[0] != 202:
+            return r
+        time.sleep(0.02)
+    raise AssertionError("the call stayed pending")
+
+
+def test_an_async_call_answers_at_once_keeps_its_result_and_calls_back(gw):
+    cb = Listener()
+    try:
+        st, headers, body = gw.request("POST", "/async-function/echo", b"later",
+                                       headers={"X-Callback-Url": f"http://127.0.0.1:{cb.port}/done"})
+        assert st == 202, body
+        call = json.loads(body)
+        assert len(call["call_id"]) == 32 and headers["x-call-id"] == call["call_id"], (headers, call)
+        assert call["status_url"] == f"/v1/calls/{call['call_id']}"
+        st, headers, body = outcome(gw, call["call_id"])
+        assert (st, body) == (200, b"later")
+        # Read as often as wanted while it is kept.
+        assert outcome(gw, call["call_id"])[2] == b"later"
+        path, h, posted = cb.wait(1)[0]
+        assert (path, posted) == ("/done", b"later")
+        assert h["X-Call-Id"] == call["call_id"] and h["X-Function-Name"] == "echo" and h["X-Function-Status"] == "200"
+        # A failing call: its error at its id, and its callback says so.
+        st, _, body = gw.request("POST", "/async-function/crash", b"x",
+                                 headers={"X-Callback-Url": f"http://127.0.0.1:{cb.port}/failed"})
+        crash = json.loads(body)["call_id"]
+        error_of(outcome(gw, crash), 500, "function_error")
+        path, h, posted = cb.wait(2)[1]
+        assert path == "/failed" and h["X-Function-Status"] == "500" and b"crash" in posted, (h, posted)
+        # The status a function sets comes back with its result.
+        st, _, body = gw.request("POST", "/async-function/http/p?status=203", b"")
+        st, headers, body = outcome(gw, json.loads(body)["call_id"])
+        assert st == 203 and headers["content-type"] == "application/json" and json.loads(body)["path"] == "/p"
+    finally:
+        cb.close()
+    # An id is a credential: one not made is not found, and an async route takes POST only.
+    error_of(gw.request("GET", "/v1/calls/" + "0" * 32), 404, "not_found")
+    error_of(gw.request("GET", "/async-function/echo"), 405, "method_not_allowed")
+    error_of(gw.request("POST", "/async-function/nosuch", b""), 404, "not_found")
+
+
+def test_callbacks_go_only_where_allowed_and_never_follow_redirects(tmp_path):
+    cb = Listener()
+    g = Gateway(tmp_path, "--callback-allow", "10.0.0.0/8")
+    try:
+        assert g.m.deploy("echo").returncode == 0
+        st, _, body = g.request("POST", "/async-function/echo", b"secret",
+                                headers={"X-Callback-Url": f"http://localhost:{cb.port}/cb"})
+        assert outcome(g, json.loads(body)["call_id"])[2] == b"secret"  # kept all the same
+        deadline = time.monotonic() + 30
+        while b"not one --callback-allow permits" not in g.m.log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"not one --callback-allow permits" in g.m.log.read_bytes()
+        assert cb.got == []
+    finally:
+        g.stop()
+    (tmp_path / "2").mkdir()
+    g = Gateway(tmp_path / "2")
+    try:
+        assert g.m.deploy("echo").returncode == 0
+        g.request("POST", "/async-function/echo", b"x", headers={"X-Callback-Url": f"http://127.0.0.1:{cb.port}/redirect"})
+        assert cb.wait(1)[0][0] == "/redirect"
+        deadline = time.monotonic() + 30
+        while b"answered 302 (not followed)" not in g.m.log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"answered 302 (not followed)" in g.m.log.read_bytes()
+        assert [p for p, _, _ in cb.got] == ["/redirect"]
+        r = subprocess.run([str(CITADEL), "serve", "--callback-allow", "10.0.0.0/33"], capture_output=True)
+        assert r.returncode == 2 and b"--callback-allow wants an address block" in r.stderr
+    finally:
+        g.stop()
+        cb.close()
+
+
+def test_async_calls_are_bounded_per_address(tmp_path):
+    """One address cannot take the monitor's room for asynchronous calls: past its burst
+    it gets 429s; synchronous calls go on."""
+    g = Gateway(tmp_path)
+    try:
+        assert g.m.deploy("echo").returncode == 0
+        statuses = [g.request("POST", "/async-function/echo", b"")[0] for _ in range(80)]
+        assert statuses.count(202) >= 60 and 429 in statuses, statuses
+        assert "asynchronous" in error_of(g.request("POST", "/async-function/echo", b""), 429, "too_many_requests")
+        assert g.request("POST", "/function/echo", b"sync")[:3:2] == (200, b"sync")
+    finally:
+        g.stop()
+
+
+# ---- invoke keys ---------------------------------------------------------------------------
+
+def test_a_function_deployed_with_an_invoke_key_takes_only_callers_with_it(gw):
+    code = (EXAMPLES / "echo.so").read_bytes()
+    st, _, body = gw.request("POST", "/v1/functions?name=keyed&invoke_key=true", code, headers=admin(gw))
+    key = json.loads(body)["invoke_key"]
+    assert st == 201 and len(key) == 64
+    assert key not in (gw.m.state / "functions" / "keyed" / "invoke-key.sha256").read_text()
+    assert "invoke key" in error_of(gw.request("POST", "/function/keyed", b"x"), 401, "unauthorized")
+    wrong = ("0" if key[0] != "0" else "1") + key[1:]
+    error_of(gw.request("POST", "/function/keyed", b"x", headers={"Authorization": f"Bearer {wrong}"}), 401,
+             "unauthorized")
+    error_of(gw.request("POST", "/async-function/keyed", b"x"), 401, "unauthorized")
+    ok = {"Authorization": f"Bearer {key}"}
+    assert gw.request("POST", "/function/keyed", b"with key", headers=ok)[:3:2] == (200, b"with key")
+    assert gw.request("POST", "/function/keyed", b"admin", headers=admin(gw))[:3:2] == (200, b"admin")
+    # The key is no admin token.
+    error_of(gw.request("GET", "/v1/functions", headers=ok), 401, "unauthorized")
+    # The local socket keeps its own rule; other functions stay open.
+    assert gw.m.invoke("keyed", "local").stdout == b"local"
+    assert gw.request("POST", "/function/echo", b"open")[0] == 200
+    # A redeploy rotates the key.
+    st, _, body = gw.request("POST", "/v1/functions?name=keyed&invoke_key=true", code, headers=admin(gw))
+    new = json.loads(body)["invoke_key"]
+    assert new != key
+    error_of(gw.request("POST", "/function/keyed", b"x", headers=ok), 401, "unauthorized")
+    assert gw.request("POST", "/function/keyed", b"x", headers={"Authorization": f"Bearer {new}"})[0] == 200
+    # ls says the function is keyed.
+    assert json.loads(gw.request("GET", "/v1/functions/keyed", headers=admin(gw))[2])["invoke_key"] is True
+
+
+def test_metrics_have_latency_histograms_per_phase(gw):
+    for _ in range(3):
+        assert gw.request("POST", "/function/echo", b"x")[0] == 200
+    text = gw.request("GET", "/metrics")[2].decode()
+    for phase in ("cold", "template", "lukewarm", "warm"):
+        count = metric(text, f'citadel_phase_duration_seconds_count{{function="echo",phase="{phase}"}}')
+        inf = metric(text, f'citadel_phase_duration_seconds_bucket{{function="echo",phase="{phase}",le="+Inf"}}')
+        assert count == inf and count >= 1, phase
+    warm = [l for l in text.splitlines() if l.startswith('citadel_phase_duration_seconds_bucket{function="echo",'
+                                                          'phase="warm"')]
+    counts = [float(l.split()[-1]) for l in warm]
+    assert counts == sorted(counts) and counts[-1] >= 3  # cumulative, as Prometheus wants

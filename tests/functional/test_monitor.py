@@ -1295,7 +1295,7 @@ def test_one_monitor_per_state_directory(mon, tmp_path):
 
 # ---- clients that misbehave -------------------------------------------------------------
 
-MAGIC, VERSION = 0x31544943, 2
+MAGIC, VERSION = 0x31544943, 3
 # Each request type's payload (src/proto/proto.h): INVOKE (cit_data, then the name),
 # LIST, REMOVE, LOGS, RESTART.
 PAYLOADS = {2: "<IIQ64sII", 3: "<II", 4: "<64s", 5: "<64sII", 6: "<64s"}
@@ -1334,8 +1334,9 @@ def replies(sock, seconds, until=None):
             break
         type_, = struct.unpack_from("<H", msg, 6)
         id_, = struct.unpack_from("<Q", msg, 16)
-        # An ERROR's text (after its code), or an OK's inline bytes (after cit_data, count).
-        text = msg[32:32 + 256].split(b"\0")[0] if type_ == 17 else msg[48:48 + struct.unpack_from("<I", msg, 24)[0]]
+        # An ERROR's text (after its code), or an OK's inline bytes (after its payload:
+        # cit_data, count, status, code, content type, flags).
+        text = msg[32:32 + 256].split(b"\0")[0] if type_ == 17 else msg[192:192 + struct.unpack_from("<I", msg, 24)[0]]
         got.append((type_, id_, text))
     return got
 

@@ -85,6 +85,14 @@ static void good_payload(uint16_t type, void *p, size_t size)
 	case CIT_MSG_ERROR: strcpy(((struct cit_p_status *)p)->text, "no such function"); break;
 	case CIT_MSG_HELLO: memcpy(((struct cit_p_hello *)p)->dir, DIR_NAME, 32); break;
 	case CIT_MSG_RMDIR: memcpy(((struct cit_p_dir *)p)->dir, DIR_NAME, 32); break;
+	case CIT_MSG_CALL_STATUS: memcpy(((struct cit_p_call_id *)p)->id, DIR_NAME, 32); break;
+	case CIT_MSG_CALLBACK: {
+		struct cit_p_callback *c = p;
+		memcpy(c->call_id, DIR_NAME, 32);
+		strcpy(c->function, "hello");
+		strcpy(c->url, "http://127.0.0.1:9000/done");
+		break;
+	}
 	default: break;
 	}
 }
@@ -167,6 +175,18 @@ int main(int argc, char **argv)
 	seed("list-with-fds", CIT_MSG_LIST, 2, &l, sizeof(l), NULL, 0);
 	seed("unknown-type", 99, 0, &l, sizeof(l), NULL, 0);
 	struct cit_p_name nm;
+	/* An HTTP request's meta: method, path, query, callback, then header pairs. */
+	static const char meta[] = "POST\0/a/b\0x=1&y=2\0http://127.0.0.1:9000/cb\0X-Request-Id\0007\0User-Agent\0curl\0";
+	struct cit_p_meta mt = { .data = { .len = sizeof(meta) - 1 } };
+	seed("invoke-meta", CIT_MSG_INVOKE_META, 0, &mt, sizeof(mt), meta, sizeof(meta) - 1);
+	static const char call_meta[] = "GET\0\0\0\0Accept\0*/*\0";
+	mt.data.len = sizeof(call_meta) - 1;
+	seed("call-meta", CIT_MSG_CALL_META, 0, &mt, sizeof(mt), call_meta, sizeof(call_meta) - 1);
+	struct cit_p_callback cb = { .data = { .len = 5 }, .http_status = 201, .content_type = "text/plain" };
+	memcpy(cb.call_id, DIR_NAME, 32);
+	strcpy(cb.function, "hello");
+	strcpy(cb.url, "https://example.org/hook");
+	seed("callback-inline", CIT_MSG_CALLBACK, 0, &cb, sizeof(cb), "done!", 5);
 	memset(nm.name, 'a', sizeof(nm.name));
 	seed("remove-unterminated", CIT_MSG_REMOVE, 0, &nm, sizeof(nm), NULL, 0);
 	seed("invoke-short-tail", CIT_MSG_INVOKE, 0, &(struct cit_p_invoke){ .data = { .len = 9 }, .name = "hello" },

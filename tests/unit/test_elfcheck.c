@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <citadel/function.h>
+
 #include "monitor/elfcheck.h"
 #include "tap.h"
 
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
 		int32_t v;
 		memcpy(&v, so + i, 4);
 		memcpy(b, so, len);
-		if (v != 1)
+		if (v != CIT_FUNCTION_ABI)
 			continue;
 		b[i] = 7;
 		if (check_copy(b, len, &err) == -ENOEXEC && strstr(err.msg, "ABI 7"))

@@ -53,12 +53,25 @@ static int parse(size_t n, size_t nfds, bool *closed)
 	return rc;
 }
 
+/* The smallest valid meta (method GET, nothing else) for INVOKE_META and CALL_META. */
+static const char small_meta[] = "GET\0\0\0\0";
+
 /* A payload of the type's size, valid for its checks: strings empty, a HELLO or RMDIR with
- * a good directory name, a spec with no environment. */
-static size_t good_payload(uint16_t type, uint8_t *p)
+ * a good directory name, a spec with no environment, a call id, a meta's length (its
+ * bytes, small_meta, follow it: *tlen of them). */
+static size_t good_payload(uint16_t type, uint8_t *p, size_t *tlen)
 {
 	const struct cit_msg_rule *r = cit_msg_rule(type);
 	memset(p, 0, r->size);
+	*tlen = 0;
+	if (type == CIT_MSG_INVOKE_META || type == CIT_MSG_CALL_META) {
+		*tlen = sizeof(small_meta) - 1;
+		((struct cit_p_meta *)p)->data.len = (uint32_t)*tlen;
+	}
+	if (type == CIT_MSG_CALL_STATUS)
+		memcpy(((struct cit_p_call_id *)p)->id, "0123456789abcdef0123456789abcdef", 32);
+	if (type == CIT_MSG_CALLBACK)
+		strcpy(((struct cit_p_callback *)p)->url, "http://127.0.0.1/cb");
 	if (type == CIT_MSG_HELLO)
 		memcpy(((struct cit_p_hello *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
 	if (type == CIT_MSG_RMDIR)
@@ -73,6 +86,66 @@ static size_t good_payload(uint16_t type, uint8_t *p)
 }
 
 /* An admin token is 64 lowercase hex digits, NUL-padded: anything else is malformed. */
+/* An HTTP request's meta (INVOKE_META, CALL_META): what a function is given, checked. */
+static void meta_rows(void)
+{
+	static const struct {
+		const char *what;
+		const char *meta;
+		size_t len;
+		bool callback;
+		int rc;
+	} rows[] = {
+#define M(s) s, sizeof(s) - 1
+		{ "the smallest", M("GET\0\0\0\0"), true, 0 },
+		{ "path, query, headers", M("POST\0/a/b\0x=1 y\0\0Accept\0*/*\0X-A\0\tv\xc3\xa9\0"), true, 0 },
+		{ "a callback", M("POST\0\0\0http://127.0.0.1:9/cb\0"), true, 0 },
+		{ "a callback to a trustlet", M("POST\0\0\0http://127.0.0.1:9/cb\0"), false, -EPROTO },
+		{ "a callback not http", M("POST\0\0\0file:///etc/passwd\0"), true, -EPROTO },
+		{ "nothing", M(""), true, -EPROTO },
+		{ "no final NUL", M("GET\0\0\0\0X"), true, -EPROTO },
+		{ "three strings", M("GET\0\0\0"), true, -EPROTO },
+		{ "a name without a value", M("GET\0\0\0\0Accept\0"), true, -EPROTO },
+		{ "a lower-case method", M("get\0\0\0\0"), true, -EPROTO },
+		{ "an empty method", M("\0\0\0\0"), true, -EPROTO },
+		{ "a path not from /", M("GET\0a/b\0\0\0"), true, -EPROTO },
+		{ "a space in the path", M("GET\0/a b\0\0\0"), true, -EPROTO },
+		{ "a newline in the query", M("GET\0\0a\nb\0\0"), true, -EPROTO },
+		{ "a byte over 0x7e in the query", M("GET\0\0\xc3\xa9\0\0"), true, -EPROTO },
+		{ "a colon in a header's name", M("GET\0\0\0\0X:Y\0v\0"), true, -EPROTO },
+		{ "an empty header name", M("GET\0\0\0\0\0v\0"), true, -EPROTO },
+		{ "a CR in a header's value", M("GET\0\0\0\0X\0a\rb\0"), true, -EPROTO },
+		{ "a DEL in a header's value", M("GET\0\0\0\0X\0a\x7f\0"), true, -EPROTO },
+#undef M
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *why = "";
+		const char *out[CIT_META_STRINGS + 2 * CIT_META_HEADERS + 1];
+		size_t n = 99;
+		int rc = cit_meta_parse(rows[i].meta, rows[i].len, rows[i].callback, out, &n, &why);
+		tap_ok(rc == rows[i].rc, "meta: %s -> %d (%s)", rows[i].what, rc, why);
+	}
+	/* The pointers handed back. */
+	static const char m[] = "POST\0/p\0q=1\0\0A\0b\0C\0d\0";
+	const char *out[CIT_META_STRINGS + 2 * CIT_META_HEADERS + 1];
+	size_t n = 0;
+	const char *why;
+	tap_ok(cit_meta_parse(m, sizeof(m) - 1, false, out, &n, &why) == 0 && n == 2 && !strcmp(out[0], "POST") &&
+		       !strcmp(out[1], "/p") && !strcmp(out[2], "q=1") && !strcmp(out[3], "") && !strcmp(out[4], "A") &&
+		       !strcmp(out[7], "d") && out[8] == NULL,
+	       "meta: the strings and the header count handed back");
+	/* At most CIT_META_HEADERS headers. */
+	static char many[CIT_INLINE_MAX];
+	size_t len = (size_t)snprintf(many, sizeof(many), "GET%c%c%c%c", 0, 0, 0, 0);
+	for (int h = 0; h <= CIT_META_HEADERS; h++)
+		len += (size_t)snprintf(many + len, sizeof(many) - len, "H%d%cv%c", h, 0, 0) ;
+	tap_ok(cit_meta_parse(many, len, true, NULL, NULL, &why) == -EPROTO, "meta: %d headers refused",
+	       CIT_META_HEADERS + 1);
+	tap_ok(cit_ctype_ok("text/html; charset=utf-8", 64) && cit_ctype_ok("", 1) && !cit_ctype_ok("/x", 3) &&
+		       !cit_ctype_ok("text/a\nb", 10) && !cit_ctype_ok("abc", 3),
+	       "content types: printable ASCII from a letter, NUL-terminated in the field");
+}
+
 static void admin_tokens(void)
 {
 	static const struct {
@@ -112,9 +185,10 @@ static void every_type(void)
 			continue;
 		}
 		known++;
-		size_t size = good_payload((uint16_t)type, p);
+		size_t tlen, size = good_payload((uint16_t)type, p, &tlen);
 		bool closed;
-		int rc = parse(build((uint16_t)type, p, size, 0, r->min_fds), r->min_fds, &closed);
+		memcpy(p + size, small_meta, tlen); /* the meta's bytes after its payload */
+		int rc = parse(build((uint16_t)type, p, size + tlen, 0, r->min_fds), r->min_fds, &closed);
 		tap_ok(rc == 1, "%s: its exact payload with %u fds -> %d", r->name, r->min_fds, rc);
 		rc = parse(build((uint16_t)type, p, size - 1, 0, r->min_fds), r->min_fds, &closed);
 		tap_ok(rc == -EPROTO && closed, "%s: one byte short -> %d (fds closed: %d)", r->name, rc, closed);
@@ -292,5 +366,6 @@ int main(void)
 	dir_rows();
 	socket_rows();
 	admin_tokens();
+	meta_rows();
 	return tap_done();
 }
