@@ -395,7 +395,9 @@ int cit_proto_parse(void *buf, size_t n, struct cit_rx *rx, struct cit_error *er
 	return rc < 0 ? rc : 1;
 }
 
-int cit_proto_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
+/* One message, as cit_proto_recv says; with block, a blocking socket is waited on in the
+ * receive itself (one system call instead of a receive, a poll and a receive again). */
+static int recv_one(int sock, void *buf, struct cit_rx *rx, struct cit_error *err, bool block)
 {
 	memset(rx, 0, sizeof(*rx));
 	rx->fds[0] = rx->fds[1] = -1;
@@ -408,7 +410,7 @@ int cit_proto_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err
 			     .msg_controllen = sizeof(ctl.b) };
 	ssize_t n;
 	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN ? -EAGAIN : cit_error_set(err, -errno, "receiving a message");
@@ -484,10 +486,15 @@ static void wait_for(int sock, short events)
 	poll(&p, 1, -1);
 }
 
+int cit_proto_recv(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
+{
+	return recv_one(sock, buf, rx, err, false);
+}
+
 int cit_proto_recv_wait(int sock, void *buf, struct cit_rx *rx, struct cit_error *err)
 {
 	int rc;
-	while ((rc = cit_proto_recv(sock, buf, rx, err)) == -EAGAIN)
+	while ((rc = recv_one(sock, buf, rx, err, true)) == -EAGAIN) /* a non-blocking socket */
 		wait_for(sock, POLLIN);
 	return rc;
 }
