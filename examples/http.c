@@ -1,7 +1,8 @@
 /* http: what a function sees of the HTTP request behind its call, and how it shapes the
  * response. Answers a JSON object with the request's method, path, query, its User-Agent
- * and X-Request-Id headers and how many headers came; a query of "status=NNN" sets the
- * response's status. Invoked without HTTP (citadel invoke), it says so.
+ * and X-Request-Id headers, its content type and how many headers came; a query of
+ * "status=NNN" sets the response's status. Invoked without HTTP (citadel invoke), it says
+ * so, with the content type the caller gave (--content-type).
  *
  *     curl -i 'http://127.0.0.1:8080/function/http/some/path?status=201' -H 'X-Request-Id: 7'
  */
@@ -36,7 +37,7 @@ int cit_handler(const struct cit_request *req, struct cit_response *resp)
 {
 	const struct cit_http *h = req->http;
 	if (!h)
-		return cit_respondf(resp, "not over HTTP\n");
+		return cit_respondf(resp, "not over HTTP; content type '%s'\n", req->content_type);
 	const char *q = strstr(h->query, "status=");
 	if (q && cit_set_status(resp, atoi(q + 7)) < 0)
 		return cit_fail(resp, -22, "status must be 200 to 599");
@@ -45,6 +46,7 @@ int cit_handler(const struct cit_request *req, struct cit_response *resp)
 	put_json(resp, "method", h->method, 0);
 	put_json(resp, "path", h->path, 0);
 	put_json(resp, "query", h->query, 0);
+	put_json(resp, "content_type", req->content_type, 0);
 	put_json(resp, "user_agent", cit_http_header(req, "user-agent"), 0);
 	put_json(resp, "request_id", cit_http_header(req, "X-Request-Id"), 0);
 	put_json(resp, "authorization", cit_http_header(req, "Authorization"), 0);

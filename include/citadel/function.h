@@ -55,8 +55,8 @@ extern "C" {
  * Citadel loads functions built for this ABI or an earlier one it still supports (1:
  * without cit_request.http and the calls marked "ABI 2"), and refuses others.
  *   1  the first
- *   2  cit_request.http (the HTTP request behind a call), cit_http_header(),
- *      cit_set_status(), cit_set_content_type() */
+ *   2  cit_request.http (the HTTP request behind a call), cit_request.content_type,
+ *      cit_http_header(), cit_set_status(), cit_set_content_type() */
 #define CIT_FUNCTION_ABI 2
 #define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
@@ -90,9 +90,11 @@ struct cit_request {
 	const char *function;   /* the function's deployed name, NUL-terminated */
 	uint64_t invocation;    /* the call's number among this function's calls, from 1 (the
 				 * log's "invocation=N"); a redeployed version counts anew */
-	/* ABI 2 (a function built for ABI 1 does not see it): */
+	/* ABI 2 (a function built for ABI 1 does not see these): */
 	const struct cit_http *http; /* the HTTP request, or NULL for a call that did not come
 				 * over HTTP (citadel invoke, the local socket) */
+	const char *content_type; /* the request's content type, as its caller said it (HTTP's
+				 * Content-Type, invoke --content-type); "" when none was said */
 };
 
 /* One invocation's output, opaque. Owned by Citadel. */

@@ -69,8 +69,8 @@ int cit_cmd_deploy(int argc, char **argv)
 	"                 in $CITADEL_TOKEN\n"
 
 static const char invoke_usage[] =
-	"usage: citadel invoke NAME [--data STR | --file PATH] [--socket PATH | --url URL]\n"
-	"                      [--invoke-key KEY]\n"
+	"usage: citadel invoke NAME [--data STR | --file PATH] [--content-type TYPE]\n"
+	"                      [--socket PATH | --url URL] [--invoke-key KEY]\n"
 	"\n"
 	"Invokes function NAME with the request bytes from --data, --file, or else stdin, and\n"
 	"writes its response to stdout. On failure (the function's error, a crash, a timeout, a\n"
@@ -78,6 +78,8 @@ static const char invoke_usage[] =
 	"\n"
 	"  --data STR     the request's bytes\n"
 	"  --file PATH    the request's bytes from a file (at most 1 GiB)\n"
+	"  --content-type TYPE  what the bytes are (application/json: a Python function is\n"
+	"                 given the parsed JSON); over --url, the request's Content-Type\n"
 	SOCKET_HELP URL_HELP
 	"  --invoke-key KEY  with --url: the function's invoke key, sent instead of\n"
 	"                 $CITADEL_TOKEN (default $CITADEL_INVOKE_KEY)\n";
@@ -96,6 +98,7 @@ int cit_cmd_invoke(int argc, char **argv)
 		return cit_usage_error("invoke", 2, "--invoke-key is for --url: the local socket takes no invoke key");
 	struct cit_p_invoke b = { 0 };
 	snprintf(b.name, sizeof(b.name), "%s", argv[optind]);
+	snprintf(b.content_type, sizeof(b.content_type), "%s", a.content_type ? a.content_type : "");
 	struct cit_error err = { 0 };
 	/* The monitor first: a request read from stdin is not read for nothing. */
 	_cleanup_close_ int s = cit_client_connect(cit_client_socket(sock), &err);

@@ -19,6 +19,8 @@
 
 const char cit_deploy_usage[] =
 	"usage: citadel deploy NAME FILE.so [OPTIONS]\n"
+	"       citadel deploy NAME FILE.py [--handler MODULE.FUNCTION] [--preload MODULES]...\n"
+	"                      [OPTIONS]\n"
 	"       citadel deploy NAME [--runtime exec] [--bundle DIR] [OPTIONS] -- PROGRAM [ARGS...]\n"
 	"       citadel deploy --manifest FILE.json [--socket PATH | --url URL]\n"
 	"   OPTIONS: [--memory SIZE] [--timeout DURATION] [--output-limit SIZE]\n"
@@ -29,13 +31,18 @@ const char cit_deploy_usage[] =
 	"Deploys a function under NAME, replacing an earlier version once an instance of the\n"
 	"new one is ready. Prints the function's measurement (SHA-256 of its runtime, code and\n"
 	"policy). The runtime follows from FILE: an ELF shared object defining cit_handler\n"
-	"(include/citadel/function.h) is native. With -- PROGRAM [ARGS...] any program is the\n"
+	"(include/citadel/function.h) is native; a .py file is a Python module whose\n"
+	"handle(event, context) is called (docs/python.md). With -- PROGRAM [ARGS...] any program is the\n"
 	"function (the exec runtime): PROGRAM is an absolute path in the function's read-only\n"
 	"view, or with --bundle DIR a path inside DIR; each call runs it afresh with the\n"
 	"request on its stdin, its stdout is the response, its stderr goes to the log, and a\n"
 	"non-zero exit fails the call.\n"
 	"\n"
-	"  --runtime NAME         native or exec (default: from FILE, or exec with --)\n"
+	"  --runtime NAME         native, exec or python (default: from FILE, or exec with --)\n"
+	"  --handler MODULE.FUNCTION  python: the entry point (default handler.handle: the\n"
+	"                         file is imported as MODULE)\n"
+	"  --preload MODULES      python: modules to import in the template, before the\n"
+	"                         function's own (commas between; repeatable)\n"
 	"  --bundle DIR           exec: DIR's files go with the function (copied now, at most\n"
 	"                         256 MiB), read-only at " CIT_BUNDLE_PATH ", its working directory\n"
 	"  --memory SIZE          memory of the function: template and all instances, their\n"
@@ -59,7 +66,8 @@ const char cit_deploy_usage[] =
 	"                         \"code\": \"path.so\", \"memory\": \"64M\", \"timeout\": \"10s\",\n"
 	"                         \"output_limit\": \"16M\", \"max_instances\": N, \"min_instances\": N,\n"
 	"                         \"keep_alive\": \"60s\", \"cpus\": 0.5, \"pids\": N, \"fresh\": bool,\n"
-	"                         \"invoke_key\": bool, \"env\": {\"K\": \"V\"}, \"runtime\": \"exec\",\n"
+	"                         \"invoke_key\": bool, \"env\": {\"K\": \"V\"}, \"handler\": \"m.f\",\n"
+	"                         \"preload\": [\"numpy\"], \"runtime\": \"exec\",\n"
 	"                         \"command\": [\"/usr/bin/wc\", \"-w\"], \"bundle\": \"dir\"}; relative\n"
 	"                         code and bundle paths are relative to FILE\n"
 	"  --socket PATH          the monitor's socket (default $CITADEL_SOCKET, else\n"
@@ -249,12 +257,17 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 	} else {
 		return -cit_usage_error("deploy", 2, "%s", argc == optind ? "no NAME and FILE given" : "no FILE given");
 	}
+	/* A .py file is a python function's, by its name (an ELF file's runtime is read from
+	 * its first bytes, cit_deploy_code). */
+	size_t cl = strlen(d->code);
+	if (!d->runtime_set && cl > 3 && !strcmp(d->code + cl - 3, ".py"))
+		cit_spec_runtime(d, "python", &err);
 	/* A name that does not fit is a usage mistake; then the code must be there, then the
 	 * spec must pass the monitor's checks. */
 	int rc = cit_spec_finish(d, &err);
 	if (rc == -ENAMETOOLONG)
 		return -cit_usage_error("deploy", 2, "%s", err.msg);
-	dep->exec = d->spec.n_args > 0;
+	dep->exec = !strcmp(d->spec.runtime, "exec");
 	if (!dep->exec && !d->code[0]) {
 		fprintf(stderr, "citadel deploy: no code file given\n");
 		return -2;

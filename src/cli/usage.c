@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cmdline.h"
+#include "proto/proto.h"
 #include "spec/spec.h"
 
 int cit_usage_error(const char *cmd, int status, const char *fmt, ...)
@@ -33,6 +34,7 @@ int cit_invoke_args(int argc, char **argv, const char *help, struct cit_invoke_a
 		{ "data", required_argument, NULL, 'd' }, { "file", required_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
 		{ "url", required_argument, NULL, 'U' },    { "invoke-key", required_argument, NULL, 'k' },
+		{ "content-type", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*a = (struct cit_invoke_args){ 0 };
@@ -45,6 +47,12 @@ int cit_invoke_args(int argc, char **argv, const char *help, struct cit_invoke_a
 		case 's': a->sock = optarg; break;
 		case 'U': a->url = optarg; break;
 		case 'k': a->key = optarg; break;
+		case 't':
+			if (strlen(optarg) >= CIT_CTYPE_MAX || !optarg[0] || !cit_ctype_ok(optarg, strlen(optarg) + 1))
+				return cit_usage_error("invoke", 2, "--content-type wants 1 to 127 printable ASCII "
+								    "characters beginning with a letter (application/json)");
+			a->content_type = optarg;
+			break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return cit_usage_getopt("invoke", 2, c, argv);
 		}

@@ -16,6 +16,7 @@ struct cit_invoke_args {
 	const char *data, *file;  /* --data, --file (not both), or NULL: stdin */
 	const char *sock, *url;   /* --socket, --url (not checked against each other here) */
 	const char *key;          /* --invoke-key, or NULL */
+	const char *content_type; /* --content-type (checked: cit_ctype_ok), or NULL */
 };
 
 /* Reads invoke's argv into a (borrowed strings); --help prints help. Returns -1 when they

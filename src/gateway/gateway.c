@@ -781,6 +781,12 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 			return;
 		snprintf(r->p.invoke.name, sizeof(r->p.invoke.name), "%s", r->name);
 		r->p.invoke.flags = async ? CIT_INVOKE_ASYNC : 0;
+		/* The request's type travels with it (a Python function reads JSON by it). */
+		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+		if (ct && (strlen(ct) >= CIT_CTYPE_MAX || !cit_ctype_ok(ct, strlen(ct) + 1)))
+			return fail(r, 400, "bad_request", "the Content-Type is not 1 to 127 printable ASCII characters "
+				    "beginning with a letter");
+		snprintf(r->p.invoke.content_type, sizeof(r->p.invoke.content_type), "%s", ct ? ct : "");
 		r->plen = sizeof(r->p.invoke);
 		r->type = CIT_MSG_INVOKE;
 		return;

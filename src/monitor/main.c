@@ -26,7 +26,7 @@ static const char usage[] =
 	"                     [--log-format logfmt|json] [--max-instances N] [--max-pids N]\n"
 	"                     [--max-clients N] [--idle-timeout DURATION] [--group GROUP]\n"
 	"                     [--peer-quota UID=SCALE]... [--listen ADDR:PORT|none] [--max-body SIZE]\n"
-	"                     [--callback-allow CIDR]...\n"
+	"                     [--callback-allow CIDR]... [--python-preload MODULES]\n"
 	"       citadeld [the same options] | --version\n"
 	"\n"
 	"Runs the monitor (citadeld, which `citadel serve` runs) in the foreground: it keeps the\n"
@@ -59,7 +59,11 @@ static const char usage[] =
 	"  --max-body SIZE      HTTP: the largest request body         (default 64M)\n"
 	"  --callback-allow CIDR  HTTP: where asynchronous calls' results may be posted\n"
 	"                       (X-Callback-Url), an address block such as 10.0.0.0/8 or\n"
-	"                       ::1/128; repeatable, at most 16 (default: loopback only)\n";
+	"                       ::1/128; repeatable, at most 16 (default: loopback only)\n"
+	"  --python-preload MODULES  the modules every Python zygote imports once, before any\n"
+	"                       function's (commas between; default: json, re, base64,\n"
+	"                       hashlib, zlib, random, math, datetime, collections, ...;\n"
+	"                       \"\" for none; docs/python.md)\n";
 
 /* Whether s is ADDR/BITS, an IPv4 or IPv6 address block. */
 static bool cidr_ok(const char *s)
@@ -98,7 +102,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		{ "group", required_argument, NULL, 'g' },     { "peer-quota", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
 		{ "listen", required_argument, NULL, 'L' },    { "max-body", required_argument, NULL, 'B' },
-		{ "callback-allow", required_argument, NULL, 'C' },
+		{ "callback-allow", required_argument, NULL, 'C' }, { "python-preload", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
@@ -130,6 +134,15 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 				return usage_error(prog, "--callback-allow is given more than %zu times",
 						   ARRAY_SIZE(mo->callback_allow));
 			mo->callback_allow[mo->n_callback_allow++] = optarg;
+			break;
+		case 'P':
+			/* Module names, commas between (the zygote imports them: a wrong one fails
+			 * every python function's start, saying which). */
+			if (strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,") != strlen(optarg) ||
+			    strlen(optarg) > 2048)
+				return usage_error(prog, "--python-preload wants Python modules' names, commas between "
+						   "(json,numpy), not '%s'", optarg);
+			mo->python_preload = optarg;
 			break;
 		case 'd': mo->state_dir = optarg; break;
 		case 'L': mo->listen = optarg; break;

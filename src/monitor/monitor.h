@@ -33,6 +33,7 @@ struct cit_monitor_opts {
 	const char *listen;       /* the HTTP gateway's ADDR:PORT, or "none" */
 	const char *callback_allow[16]; /* CIDRs asynchronous calls' callbacks may reach */
 	size_t n_callback_allow;  /* 0: loopback only */
+	const char *python_preload; /* serve --python-preload, or NULL: the runtime's default */
 	uint64_t max_body;        /* HTTP: bytes of a request body */
 	uint32_t http_connections, http_per_address, http_idle_timeout_s, http_header_bytes;
 };
@@ -100,6 +101,7 @@ struct call {
 	uint32_t data_len;
 	int obj;                  /* or a data object (owned), -1 */
 	uint64_t obj_len;
+	char content_type[CIT_CTYPE_MAX]; /* the request's, "" for none */
 	char *meta;               /* the HTTP request's meta for CALL_META (owned, proto.h), or NULL */
 	uint32_t meta_len;
 	struct acall *async;      /* an asynchronous call's record (async.c): its outcome goes

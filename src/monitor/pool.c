@@ -345,6 +345,7 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 		struct call *c = fn->q_head;
 		struct cit_p_call call = { .data = { .len = c->data_len, .obj_len = c->obj_len },
 					   .invocation = c->invocation, .grants = c->grants };
+		memcpy(call.content_type, c->content_type, sizeof(call.content_type));
 		struct cit_p_meta meta = { .data = { .len = c->meta_len } };
 		int rc = c->meta ? cit_proto_send(t->chan, CIT_MSG_CALL_META, c->id, &meta, sizeof(meta), c->meta,
 						  c->meta_len, NULL, 0) : 0;
@@ -563,6 +564,7 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 	c->obj = rx->nfds ? steal_fd(&rx->fds[0]) : -1;
 	c->obj_len = rx->nfds ? rx->obj_len : 0;
 	c->client = async ? NULL : cl; /* an asynchronous call's caller has its answer */
+	memcpy(c->content_type, CIT_P(rx, cit_p_invoke)->content_type, sizeof(c->content_type));
 	c->id = id;
 	c->invocation = ++fn->calls_made; /* per function: a number tells nothing of other tenants' calls */
 	c->grants = CIT_GRANTS_ALL;

@@ -56,7 +56,7 @@
 	X(RMDIR, 40, cit_p_dir, 0, 0, CIT_TAIL_NONE, check_dir, CIT_FROM_MONITOR, 0, NONE)                                 \
 	/* monitor <-> runtime: trustlet */                                                                      \
 	X(HELLO, 37, cit_p_hello, 0, 0, CIT_TAIL_NONE, check_hello, CIT_FROM_TRUSTLET, 0, cit_pool_on_hello)               \
-	X(CALL, 38, cit_p_call, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                                \
+	X(CALL, 38, cit_p_call, 0, 1, CIT_TAIL_DATA, check_call, CIT_FROM_MONITOR, 0, NONE)                                \
 	/* the HTTP request behind the next CALL (same id), as INVOKE_META brought it */                       \
 	X(CALL_META, 44, cit_p_meta, 0, 0, CIT_TAIL_DATA, check_meta, CIT_FROM_MONITOR, 0, NONE)                           \
 	X(RESULT, 39, cit_p_result, 0, 1, CIT_TAIL_DATA, check_result, CIT_FROM_TRUSTLET, 0, cit_pool_on_result)           \

@@ -84,6 +84,8 @@ static int check_invoke(struct cit_rx *rx, const char **why)
 		return *why = NOT_PADDED, -EPROTO;
 	if ((p->flags & ~CIT_INVOKE_ASYNC) || p->reserved)
 		return *why = "unknown flags", -EPROTO;
+	if (!PADDED(p->content_type) || !cit_ctype_ok(p->content_type, sizeof(p->content_type)))
+		return *why = "a request's content type is not printable ASCII from a letter", -EPROTO;
 	return 0;
 }
 
@@ -99,18 +101,6 @@ unsigned cit_hist_bucket(uint64_t us)
 	return i;
 }
 
-bool cit_ctype_ok(const char *s, size_t n)
-{
-	size_t len = strnlen(s, n);
-	if (len == n || len >= CIT_CTYPE_MAX)
-		return false;
-	if (len && !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] < 0x20 || s[i] > 0x7e)
-			return false;
-	return true;
-}
 
 static bool all_in(const char *s, int lo, int hi, bool tab)
 {
@@ -180,6 +170,14 @@ static int check_meta(struct cit_rx *rx, const char **why)
 		return *why = "a request's meta comes inline", -EPROTO;
 	return cit_meta_parse((const char *)rx->data, rx->data_len, rx->hdr.type == CIT_MSG_INVOKE_META, NULL, NULL,
 			      why);
+}
+
+static int check_call(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_call *c = rx->payload;
+	if (!PADDED(c->content_type) || !cit_ctype_ok(c->content_type, sizeof(c->content_type)))
+		return *why = "a call's content type is not printable ASCII from a letter", -EPROTO;
+	return 0;
 }
 
 static int check_call_id(struct cit_rx *rx, const char **why)

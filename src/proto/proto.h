@@ -90,6 +90,7 @@ struct cit_p_invoke {
 	char name[CIT_NAME_MAX];  /* the function */
 	uint32_t flags;           /* CIT_INVOKE_* */
 	uint32_t reserved;
+	char content_type[CIT_CTYPE_MAX]; /* the request's ("" none): cit_ctype_ok */
 };
 /* Asynchronous: the OK reply comes at once, its data the call's id (CIT_CALL_ID_LEN hex
  * digits); the monitor keeps the result for CALL_STATUS (src/monitor/async.c). */
@@ -128,8 +129,6 @@ struct cit_p_meta {           /* INVOKE_META, CALL_META */
  * Returns 0, or -EPROTO with *why. */
 int cit_meta_parse(const char *p, size_t len, bool callback, const char **out, size_t *headers,
 		   const char **why);
-
-#define CIT_CTYPE_MAX 128      /* a content type a function sets, with the NUL */
 
 struct cit_p_callback {       /* CALLBACK: post an asynchronous call's outcome to url */
 	struct cit_data data;     /* its output, or its error's text when code < 0 */
@@ -239,6 +238,7 @@ struct cit_p_call {           /* CALL: one invocation for a trustlet */
 				   * started; a redeployed version counts anew) */
 	uint32_t grants;          /* CIT_GRANT_*: what it may ask during the call */
 	uint32_t reserved;
+	char content_type[CIT_CTYPE_MAX]; /* the request's, as INVOKE brought it */
 };
 
 struct cit_p_result {         /* RESULT: the call's outcome (the header's id is CALL's) */
@@ -249,9 +249,6 @@ struct cit_p_result {         /* RESULT: the call's outcome (the header's id is 
 	char content_type[CIT_CTYPE_MAX]; /* the type it set ("" none): cit_ctype_ok */
 };
 
-/* Whether s (NUL-terminated within n bytes) is a content type a function may set: 1 to
- * 127 printable ASCII characters, beginning with a letter ("" is also accepted: none). */
-bool cit_ctype_ok(const char *s, size_t n);
 
 #define CIT_LOG_LEVEL_MAX 3u  /* levels are citadel/function.h's enum cit_log_level */
 

@@ -233,7 +233,11 @@ int gw_call(struct gw *g, const struct gw_request *r, struct gw_answer *a)
 		explicit_bzero(auth, sizeof(auth));
 	}
 	if (!oom && post) {
-		oom = !(h = curl_slist_append(headers, "Content-Type: application/octet-stream"));
+		char ct[160]; /* a content type is at most 127 characters (invoke checks) */
+		/* "Content-Type:" alone keeps libcurl from sending its form type. */
+		snprintf(ct, sizeof(ct), "Content-Type:%s%s", r->content_type || !r->output ? " " : "",
+			 r->content_type ? r->content_type : r->output ? "" : "application/octet-stream");
+		oom = !(h = curl_slist_append(headers, ct));
 		headers = h ? h : headers;
 	}
 	if (oom) {

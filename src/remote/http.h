@@ -26,6 +26,8 @@ struct gw_request {
 	const char *method;        /* "GET", "POST", "DELETE" */
 	const char *path;          /* "/v1/functions?name=x": appended to the base, already escaped */
 	const char *bearer;        /* Authorization: Bearer <this>, or NULL */
+	const char *content_type;  /* POST: the body's Content-Type; NULL: none for an invocation
+				    * (as locally), application/octet-stream otherwise */
 	const void *body;          /* POST only; borrowed */
 	size_t body_len;
 	long timeout_s;            /* the whole exchange; 0: none (TCP keepalive still finds a

@@ -198,6 +198,8 @@ static char *deploy_query(const struct cit_deploy *dep, CURL *curl)
 			}
 			continue;
 		}
+		if (o->kind == CIT_SPEC_ENTRY || o->kind == CIT_SPEC_MODULES)
+			continue; /* already in the command words (cit_spec_finish) */
 		char text[64], was[64];
 		struct cit_error err = { 0 };
 		back = def;
@@ -310,7 +312,7 @@ static int invoke(int argc, char **argv)
 {
 	struct cit_invoke_args args;
 	int rc = cit_invoke_args(argc, argv, "usage: citadel invoke NAME [--data STR | --file PATH] --url URL "
-					     "[--invoke-key KEY]\n(see `citadel invoke --help`)\n", &args);
+					     "[--invoke-key KEY] [--content-type TYPE]\n(see `citadel invoke --help`)\n", &args);
 	if (rc >= 0)
 		return rc;
 	const char *name = args.name, *data = args.data, *file = args.file, *bearer;
@@ -343,7 +345,8 @@ static int invoke(int argc, char **argv)
 	}
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", name);
-	struct gw_request r = { .method = "POST", .path = path, .bearer = bearer, .body = body, .body_len = len,
+	struct gw_request r = { .method = "POST", .path = path, .bearer = bearer, .content_type = args.content_type,
+				.body = body, .body_len = len,
 				.max_answer = CIT_FN_MAX_OUTPUT, .output = true, .subject = "" };
 	struct gw_answer a;
 	rc = gw_call(&g, &r, &a);

@@ -33,6 +33,10 @@ static const struct cit_spec_opt opts[] = {
 	{ "invoke-key", "invoke_key", CIT_SPEC_FLAG, CIT_FN_INVOKE_KEY, 0, 0, SPEC_FIELD(flags), "true or false",
 	  "true" },
 	{ "env", "env", CIT_SPEC_ENV, 0, 0, 0, SPEC_FIELD(n_env), "an object of strings", "{\"K\": \"V\"}" },
+	{ "handler", "handler", CIT_SPEC_ENTRY, 0, 0, 0, SPEC_FIELD(n_args), "a Python function's MODULE.FUNCTION",
+	  "handler.handle" },
+	{ "preload", "preload", CIT_SPEC_MODULES, 0, 0, 0, SPEC_FIELD(n_args), "Python modules' names, commas between",
+	  "numpy,PIL.Image" },
 };
 
 void cit_spec_defaults(struct cit_fn_draft *d)
@@ -97,6 +101,8 @@ static int parse_number(const struct cit_spec_opt *o, const char *v, uint64_t *n
 		break;
 	case CIT_SPEC_FLAG:
 	case CIT_SPEC_ENV:
+	case CIT_SPEC_ENTRY:
+	case CIT_SPEC_MODULES:
 	default: break;
 	}
 	if (rc == 0 && (*n < o->min || *n > o->max))
@@ -104,8 +110,42 @@ static int parse_number(const struct cit_spec_opt *o, const char *v, uint64_t *n
 	return rc;
 }
 
+/* --preload's value: one module or several, commas between, each appended. */
+static int add_modules(struct cit_fn_draft *d, const char *value, const struct cit_spec_opt *o, struct cit_error *err)
+{
+	char name[256];
+	size_t len = d->modules_len, n = d->n_modules;
+	for (const char *p = value;; p++) {
+		size_t k = strcspn(p, ",");
+		snprintf(name, sizeof(name), "%.*s", (int)(k < 255 ? k : 255), p);
+		if (k > 255 || !cit_py_name_ok(name, false))
+			return cit_error_say(err, -EINVAL, "wants %s (e.g. %s), not '%.100s'", o->expect, o->example, value);
+		if (len + k + 1 > sizeof(d->modules) || n == CIT_ARGS_MAX - 1)
+			return cit_error_say(err, -EINVAL, "too many modules: at most %d and %d bytes", CIT_ARGS_MAX - 1,
+					     CIT_ARGS_BYTES);
+		memcpy(d->modules + len, name, k + 1);
+		len += k + 1;
+		n++;
+		p += k;
+		if (!*p)
+			break;
+	}
+	d->modules_len = len;
+	d->n_modules = n;
+	return 0;
+}
+
 int cit_spec_set(struct cit_fn_draft *d, const struct cit_spec_opt *o, const char *value, struct cit_error *err)
 {
+	if (o->kind == CIT_SPEC_ENTRY) {
+		if (!value || strlen(value) >= sizeof(d->entry) || !cit_py_name_ok(value, true))
+			return cit_error_say(err, -EINVAL, "wants %s (e.g. %s), not '%.100s'", o->expect, o->example,
+					     value ? value : "");
+		snprintf(d->entry, sizeof(d->entry), "%s", value);
+		return 0;
+	}
+	if (o->kind == CIT_SPEC_MODULES)
+		return value ? add_modules(d, value, o, err) : cit_error_say(err, -EINVAL, "wants %s", o->expect);
 	if (o->kind == CIT_SPEC_ENV)
 		return value ? add_env(d, value, err) : cit_error_say(err, -EINVAL, "wants K=V, not nothing");
 	if (o->kind == CIT_SPEC_FLAG) {
@@ -141,6 +181,24 @@ int cit_spec_finish(struct cit_fn_draft *d, struct cit_error *err)
 		d->spec.flags |= CIT_FN_BUNDLE;
 	else
 		d->spec.flags &= ~CIT_FN_BUNDLE;
+	/* python: the command words are the entry point, then the modules to import. */
+	if ((d->entry[0] || d->n_modules) && strcmp(d->spec.runtime, "python"))
+		return cit_error_say(err, -EINVAL, "--handler and --preload are for python functions, not %s",
+				     d->spec.runtime);
+	if ((d->entry[0] || d->n_modules) && d->spec.n_args)
+		return cit_error_say(err, -EINVAL, "a python function's entry point is given once: --handler, or its "
+						   "command words, not both");
+	if (d->entry[0] || d->n_modules) {
+		const char *words[CIT_ARGS_MAX];
+		words[0] = d->entry[0] ? d->entry : "handler.handle";
+		for (size_t off = 0, i = 0; i < d->n_modules; i++) {
+			words[i + 1] = d->modules + off;
+			off += strlen(d->modules + off) + 1;
+		}
+		int rc = cit_spec_command(d, words, d->n_modules + 1, err);
+		if (rc < 0)
+			return rc;
+	}
 	const char *envv[CIT_ENV_MAX + 1] = { 0 }, *argv[CIT_ARGS_MAX + 1] = { 0 };
 	for (size_t off = 0, i = 0; off < d->spec.env_len && i < CIT_ENV_MAX; i++) {
 		envv[i] = d->env + off;
@@ -192,12 +250,14 @@ const char *cit_spec_runtime_of(const char *path, const uint8_t *head, size_t le
 {
 	static const struct {
 		const char *suffix, *runtime;
-	} later[] = { { ".py", "python" }, { ".wasm", "wasm" } };
+	} later[] = { { ".wasm", "wasm" } };
 	/* An ELF file of type ET_DYN: a shared object (a PIE executable is ET_DYN too; the
 	 * monitor's ELF check tells them apart and says so). */
 	if (len >= 18 && !memcmp(head, "\x7f" "ELF", 4) && head[16] == 3 && head[17] == 0)
 		return "native";
 	size_t pl = strlen(path);
+	if (pl > 3 && !strcmp(path + pl - 3, ".py"))
+		return "python";
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		size_t sl = strlen(later[i].suffix);
 		if (pl > sl && !strcmp(path + pl - sl, later[i].suffix)) {

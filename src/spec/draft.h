@@ -29,6 +29,9 @@ enum cit_spec_kind {
 	CIT_SPEC_CPUS,     /* "0.5"; in a manifest also a JSON number */
 	CIT_SPEC_FLAG,     /* --fresh; in a manifest a JSON boolean */
 	CIT_SPEC_ENV,      /* --env K=V, repeatable; in a manifest an object of strings */
+	CIT_SPEC_ENTRY,    /* python: --handler MODULE.FUNCTION; in a manifest a string */
+	CIT_SPEC_MODULES,  /* python: --preload MODULE[,MODULE...], repeatable; in a manifest
+			    * a string or an array of strings */
 };
 
 /* One deploy option: its flag and manifest key, how its value is read, its bounds (in the
@@ -59,6 +62,9 @@ struct cit_fn_draft {
 				   * manifest's "bundle" resolved against its base_dir); "" none;
 				   * never opened here */
 	bool runtime_set;         /* the runtime was named (--runtime, "runtime"), not defaulted */
+	char entry[256];          /* python: --handler, "" for the default (handler.handle) */
+	char modules[CIT_ARGS_BYTES]; /* python: --preload's modules, NUL-separated */
+	size_t modules_len, n_modules;
 };
 
 /* The largest manifest, in bytes, that cit_spec_manifest() reads. */
@@ -111,8 +117,9 @@ int cit_spec_manifest(struct cit_fn_draft *d, const char *text, size_t len, cons
 		      struct cit_spec_pos *at, struct cit_error *err);
 
 /* Completes d's spec: its name (d->name, at most CIT_NAME_MAX - 1 bytes) into spec.name
- * and CIT_FN_BUNDLE when d->bundle is set, then checks the whole spec, environment and
- * command as the monitor will (cit_fn_spec_check()).
+ * and CIT_FN_BUNDLE when d->bundle is set, a python function's command words from its
+ * entry point and modules (--handler, --preload; refused for other runtimes), then checks
+ * the whole spec, environment and command as the monitor will (cit_fn_spec_check()).
  * Does not look at d->code. Returns 0, -ENAMETOOLONG (a usage mistake: the name as given
  * does not fit) or -EINVAL (a spec the monitor would refuse), with err saying why. */
 int cit_spec_finish(struct cit_fn_draft *d, struct cit_error *err);
@@ -126,8 +133,9 @@ int cit_spec_runtime(struct cit_fn_draft *d, const char *name, struct cit_error 
 int cit_spec_command(struct cit_fn_draft *d, const char *const *argv, size_t n, struct cit_error *err);
 
 /* The runtime a code file's first bytes (head, len of them) and its name say it is for:
- * "native" for an ELF shared object; NULL when none (err says what the file is and what
- * to do). A ".py" or ".wasm" file names runtimes to come: NULL with a message saying so. */
+ * "native" for an ELF shared object, "python" for a name ending in ".py"; NULL when none
+ * (err says what the file is and what to do). A ".wasm" file names a runtime to come:
+ * NULL with a message saying so. */
 const char *cit_spec_runtime_of(const char *path, const uint8_t *head, size_t len, struct cit_error *err);
 
 /* The environment then the command, as DEPLOY carries them after the spec: copies

@@ -134,6 +134,14 @@ static int manifest_option(struct cit_fn_draft *d, const struct cit_spec_opt *o,
 					    bad_value(err, o->key, o->expect, NULL, v);
 	if (o->kind == CIT_SPEC_ENV)
 		return manifest_env(d, v, err);
+	if (o->kind == CIT_SPEC_MODULES && json_is_array(v)) {
+		size_t i;
+		json_t *m;
+		json_array_foreach(v, i, m)
+			if (!json_is_string(m) || cit_spec_set(d, o, json_string_value(m), err) < 0)
+				return bad_value(err, o->key, "an array of Python modules' names", "[\"numpy\"]", m);
+		return 0;
+	}
 	if (json_is_string(v)) {
 		s = json_string_value(v);
 	} else if (json_is_integer(v)) {

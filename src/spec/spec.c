@@ -60,16 +60,25 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 						   "'-' and '_', starting with a letter or digit", s->name);
 	const struct cit_runtime_info *rt = cit_runtime_known(s->runtime);
 	if (!rt)
-		return cit_error_say(err, -EINVAL, "runtime '%.15s' is not supported (native or exec)", s->runtime);
-	if (rt->takes_code ? s->n_args != 0 : s->n_args == 0)
-		return cit_error_say(err, -EINVAL, rt->takes_code ? "a %s function takes no command"
-								  : "a %s function needs a command (-- PROGRAM [ARGS...])",
-				     rt->name);
+		return cit_error_say(err, -EINVAL, "runtime '%.15s' is not supported (native, exec or python)", s->runtime);
+	bool python = !rt->command && strcmp(rt->name, "native");
+	if (rt->command ? s->n_args == 0 : !python && s->n_args != 0)
+		return cit_error_say(err, -EINVAL, rt->command ? "a %s function needs a command (-- PROGRAM [ARGS...])"
+							       : "a %s function takes no command", rt->name);
 	if (s->n_args > CIT_ARGS_MAX || s->args_len > CIT_ARGS_BYTES)
 		return cit_error_say(err, -EINVAL, "the command has more than %d arguments or %d bytes", CIT_ARGS_MAX,
 				     CIT_ARGS_BYTES);
-	if ((s->flags & CIT_FN_BUNDLE) && rt->takes_code)
+	if ((s->flags & CIT_FN_BUNDLE) && !rt->bundles)
 		return cit_error_say(err, -EINVAL, "a bundle is for exec functions, not %s", rt->name);
+	/* python: the entry point (MODULE.FUNCTION), then the modules to import with it. */
+	for (uint32_t i = 0; python && args && i < s->n_args; i++)
+		if (!cit_py_name_ok(args[i], i == 0))
+			return cit_error_say(err, -EINVAL, i == 0 ? "the entry point '%.100s' is not MODULE.FUNCTION (Python "
+								    "names, such as handler.handle)"
+								  : "'%.100s' is not a Python module's name (such as "
+								    "numpy or xml.etree)", args[i]);
+	if (python)
+		args = NULL; /* no program to check below */
 	if (args && args[0] && !(s->flags & CIT_FN_BUNDLE) && args[0][0] != '/')
 		return cit_error_say(err, -EINVAL, "the program '%.64s' must be an absolute path in the function's "
 						   "read-only view (such as /usr/bin/wc), or a path inside its --bundle",
@@ -116,8 +125,9 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 }
 
 static const struct cit_runtime_info runtimes[] = {
-	{ "native", 1, true, false, "citadel-zygote" },
-	{ "exec", 1, false, true, "citadel-zygote" },
+	{ "native", 1, true, false, false, false, "citadel-zygote" },
+	{ "exec", 1, false, true, true, true, "citadel-zygote" },
+	{ "python", 1, true, false, false, false, "citadel-python" },
 };
 
 const struct cit_runtime_info *cit_runtime_known(const char *name)
@@ -194,4 +204,32 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 	if (s->flags & CIT_FN_INVOKE_KEY)
 		put(out, cap, &len, "invoke_key 1\n");
 	return (long)len;
+}
+
+bool cit_py_name_ok(const char *s, bool entry)
+{
+	size_t parts = 0, len = strlen(s);
+	if (!len || len > 255)
+		return false;
+	for (const char *p = s; *p;) {
+		size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+		if (!n || (p[0] >= '0' && p[0] <= '9') || (p[n] && p[n] != '.') || (p[n] == '.' && !p[n + 1]))
+			return false;
+		parts++;
+		p += n + (p[n] == '.');
+	}
+	return !entry || parts >= 2;
+}
+
+bool cit_ctype_ok(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	if (len == n || len >= CIT_CTYPE_MAX)
+		return false;
+	if (len && !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
 }

@@ -101,6 +101,10 @@ struct cit_runtime_info {
 				   * in the view, named by its first argument */
 	bool fresh;               /* each instance serves one call (exec: a program run is not
 				   * reused) */
+	bool command;             /* its command words are a program and its arguments (exec),
+				   * one at least; else python's entry point and modules to
+				   * import (none: the defaults), or none at all (native) */
+	bool bundles;             /* it may come as a bundle (--bundle DIR) */
 	const char *program;      /* the runtime program the monitor starts for its zygotes
 				   * (beside citadel-zygote, which serve --runtime names), given
 				   * the runtime's name as its argument */
@@ -109,7 +113,7 @@ struct cit_runtime_info {
 /* The runtime named name, or NULL. */
 const struct cit_runtime_info *cit_runtime_known(const char *name);
 /* The runtimes in order (i < CIT_RUNTIMES), and a runtime's index among them. */
-#define CIT_RUNTIMES 2
+#define CIT_RUNTIMES 3
 const struct cit_runtime_info *cit_runtime_at(unsigned i);
 unsigned cit_runtime_index(const struct cit_runtime_info *rt);
 
@@ -139,3 +143,13 @@ long cit_fn_encode(const struct cit_fn_spec *spec, const char *tail, const uint8
 
 /* The largest encoding (for buffers). */
 #define CIT_FN_ENCODING_MAX (1024 + 2 * (CIT_ENV_BYTES + CIT_ARGS_BYTES) + 16 * (CIT_ENV_MAX + CIT_ARGS_MAX))
+
+/* Whether s (NUL-terminated within n bytes) is a content type (a request's, or one a
+ * function sets): 1 to 127 printable ASCII characters, beginning with a letter ("" is
+ * also accepted: none). */
+#define CIT_CTYPE_MAX 128
+bool cit_ctype_ok(const char *s, size_t n);
+
+/* Whether s is a dotted Python name (a module: xml.etree), with entry at least two parts
+ * (MODULE.FUNCTION: handler.handle). ASCII identifiers only. */
+bool cit_py_name_ok(const char *s, bool entry);

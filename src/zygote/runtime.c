@@ -295,11 +295,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	struct cit_runtime rt = { .dev = -1, .devnull = -1, .sfd = -1, .prog = -1, .bundle = -1 };
 	/* Which runtime this zygote is: the monitor's runtime table names it. */
-	static const struct cit_runtime_ops *const runtimes[] = { &cit_runtime_native, &cit_runtime_exec };
-	const char *kind = argc > 1 ? argv[1] : "native";
-	for (size_t i = 0; i < ARRAY_SIZE(runtimes) && !rt.ops; i++)
-		if (!strcmp(runtimes[i]->name, kind))
-			rt.ops = runtimes[i];
+	const char *kind = argc > 1 ? argv[1] : cit_runtime_table[0]->name;
+	for (size_t i = 0; i < cit_runtime_table_n && !rt.ops; i++)
+		if (!strcmp(cit_runtime_table[i]->name, kind))
+			rt.ops = cit_runtime_table[i];
 	if (!rt.ops) {
 		fprintf(stderr, "citadel-zygote: unknown runtime '%s'\n", kind);
 		return 2;
@@ -310,17 +309,24 @@ int main(int argc, char **argv)
 	if (cit_trustlet_register() < 0)
 		return 1;
 	rt.tmp = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rt.tmp < 0 || chdir("/tmp") < 0 || ready() < 0)
+	if (rt.tmp < 0 || chdir("/tmp") < 0)
 		return 1;
 	struct cit_rx rx;
 	struct cit_error err = { 0 };
+	/* What all the runtime's functions share, before the zygote counts as ready. If it
+	 * cannot be made, the function that comes to this zygote hears why, at LOAD. */
+	struct cit_error prep = { 0 };
+	int prepared = rt.ops->prepare ? rt.ops->prepare(&rt, &prep) : 0;
+	if (ready() < 0)
+		return 1;
 	/* LOAD arrives in a buffer of its own: the environment points into it for good. */
 	static _Alignas(16) char load_buf[CIT_MSG_MAX];
 	int rc = cit_proto_recv_wait(CHAN, load_buf, &rx, &err);
 	if (rc <= 0 || rx.hdr.type != CIT_MSG_LOAD)
 		return 1;
 	struct cit_p_loaded loaded = { 0 };
-	rc = load(&rt, &rx, loaded.code_sha256, &err);
+	rc = prepared < 0 ? cit_error_say(&err, prepared, "the %s runtime did not start: %s", rt.ops->name, prep.msg)
+			  : load(&rt, &rx, loaded.code_sha256, &err);
 	cit_rx_close(&rx);
 	loaded.code = rc < 0 ? rc : 0;
 	snprintf(loaded.text, sizeof(loaded.text), "%s", rc < 0 ? err.msg : "");

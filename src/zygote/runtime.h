@@ -36,12 +36,24 @@ struct cit_runtime_ops {
 	 * left zero. Returns 0, or a negative errno with err saying why (shown to the
 	 * deployer). */
 	int (*load)(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha256[32], struct cit_error *err);
+	/* Optional. In the zygote, before it says it is ready: what every function of the
+	 * runtime shares, made once (python: the interpreter started, modules imported).
+	 * Returns 0, or a negative errno with err (the zygote exits saying why). */
+	int (*prepare)(struct cit_runtime *rt, struct cit_error *err);
+	/* Optional. Around each fork of a trustlet: when < 0 just before, 0 in the child (after
+	 * it was confined), > 0 in the template after. */
+	void (*fork)(int when);
 	/* In an instance, once per call: the response into resp (cit_respond, cit_fail).
 	 * Returns 0 or a negative errno (the call's failure). */
 	int (*invoke)(struct cit_runtime *rt, const struct cit_request *req, struct cit_response *resp);
 };
 
-extern const struct cit_runtime_ops cit_runtime_native, cit_runtime_exec;
+extern const struct cit_runtime_ops cit_runtime_native, cit_runtime_exec, cit_runtime_python;
+
+/* The runtimes this program serves (its main picks one by the name it is given): native
+ * and exec for citadel-zygote (table.c), python for citadel-python (table_python.c). */
+extern const struct cit_runtime_ops *const cit_runtime_table[];
+extern const size_t cit_runtime_table_n;
 
 /* What the template holds for its trustlets. The runtime's one mutable global state. */
 struct cit_runtime {

@@ -156,8 +156,14 @@ pid_t cit_trustlet_fork(struct cit_runtime *rt, int chan)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	forking = rt;
 	forking_chan = chan;
+	if (rt->ops->fork)
+		rt->ops->fork(-1);
 	pid_t pid = fork();
 	forking = NULL;
+	if (rt->ops->fork && pid != 0)
+		rt->ops->fork(1);
+	else if (rt->ops->fork)
+		rt->ops->fork(0); /* confined already: the runtime's own hooks run in the instance */
 	forking_chan = -1;
 	if (pid == 0)
 		sigdelset(&old, SIGCHLD);
@@ -250,7 +256,8 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	const struct cit_p_call *in = CIT_P(rx, cit_p_call);
 	struct cit_response resp = { .limit = rt->output_bytes };
 	struct cit_request req = { .function = rt->name, .invocation = in->invocation,
-				   .http = next_http.id && next_http.id == rx->hdr.id ? &next_http.http : NULL };
+				   .http = next_http.id && next_http.id == rx->hdr.id ? &next_http.http : NULL,
+				   .content_type = in->content_type };
 	next_http.id = 0;
 	void *map;
 	struct cit_p_result out = { 0 };

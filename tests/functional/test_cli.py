@@ -441,6 +441,11 @@ def test_functions_md_shows_every_deploy_option():
     bounds = doc.split("## Deploying", 1)[1].split("```", 2)[2].split("```json", 1)[0]
     example = json.loads(doc.split("```json", 1)[1].split("```", 1)[0])
     options = set(re.findall(r"^ {2}(--[a-z-]+)", help_text("deploy"), re.M)) - {"--manifest", "--socket", "--url"}
+    # A Python function's own options are shown with Python functions.
+    python = (ROOT / "docs/python.md").read_text()
+    for opt in ("--handler", "--preload"):
+        assert opt in options and f"`{opt}" in python and f'"{opt[2:]}"' in python, opt
+    options -= {"--handler", "--preload"}
     for opt in sorted(options):
         assert opt in synopsis, opt
         key = opt[2:].replace("-", "_")

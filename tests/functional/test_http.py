@@ -446,9 +446,12 @@ def test_a_function_sees_the_request_and_sets_its_status_and_type(gw):
     got = json.loads(body)
     assert got["method"] == "GET" and got["path"] == "/a/b" and got["query"] == "x=1&status=201", got
     assert got["request_id"] == "r-7" and got["user_agent"] == "pytest" and got["authorization"] is None, got
-    st, headers, body = gw.request("POST", "/v1/functions/http/invoke", b"abc")
+    st, headers, body = gw.request("POST", "/v1/functions/http/invoke", b"{}",
+                                   headers={"Content-Type": "application/json"})
     got = json.loads(body)
-    assert st == 200 and got["method"] == "POST" and got["path"] == "" and got["body_bytes"] == 3, got
+    assert st == 200 and got["method"] == "POST" and got["path"] == "" and got["body_bytes"] == 2, got
+    assert got["content_type"] == "application/json", got
+    error_of(gw.request("POST", "/function/http", b"x", headers={"Content-Type": "\x01bad"}), 400, "bad_request")
     # A status the function chose is its output, not the gateway's error.
     st, headers, body = gw.request("GET", "/function/http?status=404")
     assert st == 404 and "x-citadel-error" not in headers and json.loads(body)["query"] == "status=404"
@@ -464,7 +467,10 @@ def test_a_function_sees_the_request_and_sets_its_status_and_type(gw):
             out += chunk
     assert out.startswith(b"HTTP/1.1 204") and out.endswith(b"\r\n\r\nnext") and b'"method"' not in out, out
     # Not over HTTP: no request to see.
-    assert gw.m.invoke("http", "x").stdout == b"not over HTTP\n"
+    assert gw.m.invoke("http", "x").stdout == b"not over HTTP; content type ''\n"
+    r = gw.m.cli("invoke", "http", "--data", "a,b", "--content-type", "text/csv")
+    assert r.stdout == b"not over HTTP; content type 'text/csv'\n", r
+    assert gw.m.cli("invoke", "http", "--data", "x", "--content-type", "").returncode == 2
     # A function that sets nothing answers 200 and octet-stream, as before.
     st, headers, _ = gw.request("POST", "/function/echo", b"x")
     assert st == 200 and headers["content-type"] == "application/octet-stream"

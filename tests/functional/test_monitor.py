@@ -1296,9 +1296,10 @@ def test_one_monitor_per_state_directory(mon, tmp_path):
 # ---- clients that misbehave -------------------------------------------------------------
 
 MAGIC, VERSION = 0x31544943, 3
-# Each request type's payload (src/proto/proto.h): INVOKE (cit_data, then the name),
+# Each request type's payload (src/proto/proto.h): INVOKE (cit_data, the name, flags, the
+# content type),
 # LIST, REMOVE, LOGS, RESTART.
-PAYLOADS = {2: "<IIQ64sII", 3: "<II", 4: "<64s", 5: "<64sII", 6: "<64s"}
+PAYLOADS = {2: "<IIQ64sII128s", 3: "<II", 4: "<64s", 5: "<64sII", 6: "<64s"}
 
 
 def header(type_, id_, length, nfds=0):
@@ -1308,7 +1309,7 @@ def header(type_, id_, length, nfds=0):
 def request(type_, id_, name=b"", data=b""):
     """One request as the CLI sends it (proto.h): a header, its type's payload, inline bytes."""
     if type_ == 2:
-        payload = struct.pack(PAYLOADS[2], len(data), 0, 0, name, 0, 0) + data
+        payload = struct.pack(PAYLOADS[2], len(data), 0, 0, name, 0, 0, b"") + data
     elif type_ == 3:
         payload = struct.pack(PAYLOADS[3], 0, 0)
     elif type_ == 5:

@@ -43,7 +43,7 @@ static void defaults_and_table(void)
 
 	size_t n;
 	const struct cit_spec_opt *opts = cit_spec_options(&n);
-	tap_ok(n == 11, "eleven options");
+	tap_ok(n == 13, "thirteen options");
 	for (size_t i = 0; i < n; i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "%s", opts[i].flag);
@@ -212,7 +212,7 @@ static void manifests(void)
 		{ "{\"Memory\": \"64M\"}", -EINVAL, 0,
 		  { "unknown key \"Memory\"", "did you mean \"memory\"?",
 		    "the keys are name, code, runtime, command, bundle, memory, timeout, output_limit, max_instances, "
-		    "min_instances, keep_alive, cpus, pids, fresh, invoke_key, env" } },
+		    "min_instances, keep_alive, cpus, pids, fresh, invoke_key, env, handler, preload" } },
 		{ "{\"max-instances\": 4}", -EINVAL, 0, { "unknown key \"max-instances\"", "did you mean \"max_instances\"?" } },
 		{ "{\"bogus\": 1}", -EINVAL, 0, { "unknown key \"bogus\" (the keys are name, code," } },
 		{ "{\"fresh\": \"yes\"}", -EINVAL, 0, { "\"fresh\" wants true or false, not \"yes\"" } },

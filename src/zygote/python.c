@@ -1,0 +1,486 @@
+/* The python runtime (citadel-python): CPython 3.11 (Debian's libpython3.11) embedded in
+ * the zygote program, so that a Python function's instance is a fork of an interpreter
+ * that has already started, imported what it needs and run the function's module-level
+ * code: a call costs a fork and a function call, not an interpreter's start-up.
+ *
+ *   zygote    (prepare) the interpreter started, isolated (no PYTHON* environment, no
+ *             user site, no bytecode written), Debian's site packages on its path, the
+ *             operator's modules imported (CITADEL_PYTHON_PRELOAD, from serve
+ *             --python-preload), the garbage collector's view frozen (gc.freeze: what is
+ *             there stays out of collections, so its pages stay shared after fork);
+ *   template  (load) the function's module imported from its source (the deployed .py, a
+ *             sealed memfd), or from its bundle (/bundle on sys.path), with the modules
+ *             its deployment names, then its entry point found (MODULE.FUNC; the command
+ *             words: the entry, then the modules to preload); frozen again;
+ *   trustlet  forked with CPython's fork protocol (PyOS_BeforeFork and the after-fork
+ *             hooks: os.register_at_fork's, so random is seeded anew in each instance),
+ *             then each call: handle(event, context) (invoke).
+ *
+ * The interpreter is used by the process's main thread only, which holds the GIL
+ * throughout (threads a function starts run while its code runs, as in any program). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "zygote/runtime.h"
+
+#define DEFAULT_ENTRY "handler.handle"
+#define DEFAULT_PRELOAD "json,re,base64,hashlib,zlib,random,math,datetime,collections,itertools,functools," \
+			"io,struct,uuid,urllib.parse,traceback,decimal,string,textwrap,csv,html"
+
+static PyObject *entry;        /* the function's handle(event, context) */
+static PyObject *json_loads, *json_dumps, *context_type;
+static const struct cit_request *current_req; /* the call in progress (the citadel module) */
+static struct cit_response *current_resp;
+
+/* ---- the citadel module ------------------------------------------------------------------ */
+
+/* citadel.log(text, level="info"): a line for the function's log, as cit_log. */
+static PyObject *py_log(PyObject *self, PyObject *args, PyObject *kw)
+{
+	(void)self;
+	static char *names[] = { "text", "level", NULL };
+	const char *text, *level = "info";
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|s", names, &text, &level))
+		return NULL;
+	static const char *const levels[] = { "debug", "info", "warn", "error" };
+	int l = -1;
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(level, levels[i]))
+			l = i;
+	if (l < 0)
+		return PyErr_Format(PyExc_ValueError, "level is debug, info, warn or error, not %.20s", level);
+	cit_log((enum cit_log_level)l, "%s", text);
+	Py_RETURN_NONE;
+}
+
+/* citadel._time_left(): seconds to the call's deadline (0 once passed), as cit_deadline. */
+static PyObject *py_time_left(PyObject *self, PyObject *unused)
+{
+	(void)self, (void)unused;
+	int64_t ns = cit_deadline();
+	if (ns < 0)
+		return PyErr_Format(PyExc_RuntimeError, "no call is in progress");
+	return PyFloat_FromDouble((double)ns / 1e9);
+}
+
+/* citadel._respond_as(status, content_type): cit_set_status, cit_set_content_type. */
+static PyObject *py_respond_as(PyObject *self, PyObject *args)
+{
+	(void)self;
+	int status;
+	const char *ctype;
+	if (!PyArg_ParseTuple(args, "iz", &status, &ctype))
+		return NULL;
+	if (!current_resp)
+		return PyErr_Format(PyExc_RuntimeError, "no call is in progress");
+	if (status && cit_set_status(current_resp, status) < 0)
+		return PyErr_Format(PyExc_ValueError, "an HTTP status is 200 to 599, not %d", status);
+	if (ctype && cit_set_content_type(current_resp, ctype) < 0)
+		return PyErr_Format(PyExc_ValueError, "a content type is 1 to 127 printable ASCII characters "
+				    "beginning with a letter");
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef citadel_methods[] = {
+	{ "log", (PyCFunction)(void (*)(void))py_log, METH_VARARGS | METH_KEYWORDS,
+	  "log(text, level='info'): a line for the function's log (debug, info, warn, error)" },
+	{ "_time_left", py_time_left, METH_NOARGS, NULL },
+	{ "_respond_as", py_respond_as, METH_VARARGS, NULL },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef citadel_def = {
+	PyModuleDef_HEAD_INIT, "citadel", "Citadel's calls for a Python function (docs/python.md).", -1,
+	citadel_methods, NULL, NULL, NULL, NULL,
+};
+
+static PyObject *citadel_init(void)
+{
+	return PyModule_Create(&citadel_def);
+}
+
+/* The rest of the module, in Python: the context a handler is given. */
+static const char context_src[] =
+	"import citadel as _c\n"
+	"class HTTPRequest:\n"
+	"    '''The HTTP request behind a call: method, path (after /function/NAME), query and\n"
+	"    headers (a dict, names in lower case; a header sent twice: its first value).'''\n"
+	"    __slots__ = ('method', 'path', 'query', 'headers')\n"
+	"    def __init__(self, method, path, query, headers):\n"
+	"        self.method, self.path, self.query, self.headers = method, path, query, headers\n"
+	"    def __repr__(self):\n"
+	"        return f'HTTPRequest({self.method} {self.path!r} query={self.query!r})'\n"
+	"class Context:\n"
+	"    '''One call's context: function (the name), call_id (its invocation number, as\n"
+	"    the C API's and the log's), content_type (the request's), http (an HTTPRequest,\n"
+	"    or None when the call did not come over HTTP), time_left() (seconds), log().\n"
+	"    Set status and content_type_out to shape the HTTP response.'''\n"
+	"    __slots__ = ('function', 'call_id', 'content_type', 'http', 'status', 'content_type_out')\n"
+	"    def __init__(self, function, call_id, content_type, http):\n"
+	"        self.function, self.call_id, self.content_type, self.http = function, call_id, content_type, http\n"
+	"        self.status, self.content_type_out = None, None\n"
+	"    def time_left(self):\n"
+	"        return _c._time_left()\n"
+	"    def log(self, text, level='info'):\n"
+	"        _c.log(str(text), level)\n"
+	"    def __repr__(self):\n"
+	"        return f'Context({self.function!r}, call_id={self.call_id})'\n"
+	"_c.Context, _c.HTTPRequest = Context, HTTPRequest\n";
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* The pending exception as one line ("ValueError: bad input") into out, its traceback to
+ * stderr (the function's log); cleared. */
+static void exception_text(char *out, size_t cap)
+{
+	PyObject *type, *value, *tb;
+	PyErr_Fetch(&type, &value, &tb);
+	if (!type) {
+		snprintf(out, cap, "an error without an exception");
+		return;
+	}
+	PyErr_NormalizeException(&type, &value, &tb);
+	PyObject *type_name = PyType_Check(type) ? PyType_GetName((PyTypeObject *)type) : NULL;
+	PyObject *msg = value ? PyObject_Str(value) : NULL;
+	const char *t = type_name ? PyUnicode_AsUTF8(type_name) : NULL, *m = msg ? PyUnicode_AsUTF8(msg) : NULL;
+	if (m && *m)
+		snprintf(out, cap, "%s: %s", t ? t : "Exception", m);
+	else
+		snprintf(out, cap, "%s", t ? t : "Exception");
+	/* Control characters shown as spaces: the text is one line of an error. */
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
+	Py_XDECREF(type_name);
+	Py_XDECREF(msg);
+	PyErr_Clear();
+	PyErr_Restore(type, value, tb);
+	PyErr_Print(); /* the traceback, to stderr: the function's log */
+	fflush(stderr);
+}
+
+/* ---- the zygote: the interpreter, started once ------------------------------------------ */
+
+/* Imports each module named in list (commas between names). Returns 0, or -ENOENT with
+ * err naming the first that failed and why. */
+static int preload(const char *list, struct cit_error *err)
+{
+	char name[256];
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		snprintf(name, sizeof(name), "%.*s", (int)(n < 255 ? n : 255), p);
+		p += n + (p[n] == ',');
+		if (!name[0])
+			continue;
+		PyObject *m = PyImport_ImportModule(name);
+		if (!m) {
+			char why[CIT_TEXT_MAX];
+			exception_text(why, sizeof(why));
+			return cit_error_say(err, -ENOENT, "importing %s: %s", name, why);
+		}
+		Py_DECREF(m);
+	}
+	return 0;
+}
+
+static void gc_freeze(void)
+{
+	PyObject *gc = PyImport_ImportModule("gc");
+	if (!gc)
+		return PyErr_Clear();
+	PyObject *r = PyObject_CallMethod(gc, "collect", NULL);
+	Py_XDECREF(r);
+	r = PyObject_CallMethod(gc, "freeze", NULL);
+	Py_XDECREF(r);
+	Py_DECREF(gc);
+	PyErr_Clear();
+}
+
+static int py_prepare(struct cit_runtime *rt, struct cit_error *err)
+{
+	(void)rt;
+	if (PyImport_AppendInittab("citadel", citadel_init) < 0)
+		return cit_error_set(err, -ENOMEM, "the citadel module");
+	PyConfig config;
+	PyConfig_InitIsolatedConfig(&config);
+	config.install_signal_handlers = 0; /* the runtime's signals are its own */
+	config.write_bytecode = 0;          /* the view is read-only */
+	config.site_import = 1;             /* Debian's dist-packages */
+	config.parse_argv = 0;
+	PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, "/usr/bin/python3");
+	if (!PyStatus_Exception(st))
+		st = Py_InitializeFromConfig(&config);
+	PyConfig_Clear(&config);
+	if (PyStatus_Exception(st))
+		return cit_error_say(err, -ENOEXEC, "starting Python: %s", st.err_msg ? st.err_msg : "?");
+	PyObject *globals = PyDict_New();
+	PyObject *r = globals ? PyRun_String(context_src, Py_file_input, globals, globals) : NULL;
+	Py_XDECREF(r);
+	Py_XDECREF(globals);
+	PyObject *citadel = PyImport_ImportModule("citadel");
+	PyObject *json = PyImport_ImportModule("json");
+	if (!r || !citadel || !json) {
+		char why[CIT_TEXT_MAX];
+		exception_text(why, sizeof(why));
+		return cit_error_say(err, -ENOEXEC, "starting Python: %s", why);
+	}
+	context_type = PyObject_GetAttrString(citadel, "Context");
+	json_loads = PyObject_GetAttrString(json, "loads");
+	json_dumps = PyObject_GetAttrString(json, "dumps");
+	Py_DECREF(citadel);
+	Py_DECREF(json);
+	const char *list = getenv("CITADEL_PYTHON_PRELOAD");
+	int rc = preload(list ? list : DEFAULT_PRELOAD, err);
+	if (rc < 0)
+		return rc;
+	gc_freeze();
+	return 0;
+}
+
+/* ---- the template: the function's module ------------------------------------------------- */
+
+/* The module named name from len bytes of source at src, as if imported from name.py. */
+static PyObject *module_from_source(const char *name, const char *src, size_t len)
+{
+	char file[300];
+	snprintf(file, sizeof(file), "%s.py", name);
+	PyObject *text = PyBytes_FromStringAndSize(src, (Py_ssize_t)len);
+	PyObject *code = text ? Py_CompileString(PyBytes_AS_STRING(text), file, Py_file_input) : NULL;
+	Py_XDECREF(text);
+	if (!code)
+		return NULL;
+	PyObject *m = PyImport_ExecCodeModuleEx(name, code, file);
+	Py_DECREF(code);
+	return m;
+}
+
+static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha256[32], struct cit_error *err)
+{
+	(void)code_sha256; /* the monitor measured the source it sent */
+	const struct cit_fn_spec *spec = rx->spec;
+	const char *want = spec->n_args ? rx->args[0] : DEFAULT_ENTRY;
+	const char *dot = strrchr(want, '.');
+	if (!dot || dot == want || !dot[1])
+		return cit_error_say(err, -EINVAL, "the entry point '%.100s' is not MODULE.FUNCTION", want);
+	char module[256];
+	snprintf(module, sizeof(module), "%.*s", (int)(dot - want < 255 ? dot - want : 255), want);
+	/* The modules its deployment names, before its own. */
+	for (uint32_t i = 1; i < spec->n_args; i++) {
+		int rc = preload(rx->args[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	PyObject *m;
+	if (spec->flags & CIT_FN_BUNDLE) {
+		if ((rt->bundle = open(CIT_BUNDLE_PATH, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return cit_error_set(err, -errno, "the bundle is not at " CIT_BUNDLE_PATH);
+		/* A bundle: its files at CIT_BUNDLE_PATH, the module found there. */
+		PyObject *path = PySys_GetObject("path"), *dir = PyUnicode_FromString(CIT_BUNDLE_PATH);
+		if (!path || !dir || PyList_Insert(path, 0, dir) < 0) {
+			Py_XDECREF(dir);
+			return cit_error_set(err, -ENOMEM, "sys.path");
+		}
+		Py_DECREF(dir);
+		m = PyImport_ImportModule(module);
+	} else {
+		if (rx->nfds != 1)
+			return cit_error_say(err, -EINVAL, "no code came with the function");
+		struct stat st;
+		if (fstat(rx->fds[0], &st) < 0 || st.st_size <= 0)
+			return cit_error_say(err, -EINVAL, "the function's source is empty");
+		void *src = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, rx->fds[0], 0);
+		if (src == MAP_FAILED)
+			return cit_error_set(err, -errno, "reading the function's source");
+		m = module_from_source(module, src, (size_t)st.st_size);
+		munmap(src, (size_t)st.st_size);
+	}
+	if (!m) {
+		char why[CIT_TEXT_MAX];
+		exception_text(why, sizeof(why));
+		return cit_error_say(err, -ENOEXEC, "loading %s: %s", module, why);
+	}
+	entry = PyObject_GetAttrString(m, dot + 1);
+	Py_DECREF(m);
+	if (!entry || !PyCallable_Check(entry)) {
+		PyErr_Clear();
+		return cit_error_say(err, -ENOEXEC, "module %s defines no function %s (the entry point is %s; "
+				     "--handler MODULE.FUNCTION names another)", module, dot + 1, want);
+	}
+	gc_freeze();
+	return 0;
+}
+
+/* ---- forks and calls ----------------------------------------------------------------------- */
+
+static void py_fork(int when)
+{
+	if (when < 0)
+		PyOS_BeforeFork();
+	else if (when == 0)
+		PyOS_AfterFork_Child(); /* os.register_at_fork's hooks: random is seeded anew */
+	else
+		PyOS_AfterFork_Parent();
+}
+
+/* Whether type (a request's content type) says JSON: application/json, or any +json. */
+static bool says_json(const char *type)
+{
+	size_t n = strcspn(type, ";");
+	while (n && type[n - 1] == ' ')
+		n--;
+	return (n == 16 && !strncasecmp(type, "application/json", 16)) || (n > 5 && !strncasecmp(type + n - 5, "+json", 5));
+}
+
+/* The call's context object (citadel.Context). */
+static PyObject *make_context(const struct cit_request *req)
+{
+	PyObject *http = Py_None;
+	Py_INCREF(http);
+	if (req->http) {
+		PyObject *headers = PyDict_New();
+		for (size_t i = 0; headers && i < req->http->n_headers; i++) {
+			char name[300];
+			snprintf(name, sizeof(name), "%s", req->http->headers[i].name);
+			for (char *c = name; *c; c++)
+				*c = (char)((*c >= 'A' && *c <= 'Z') ? *c + 32 : *c);
+			PyObject *v = PyUnicode_DecodeLatin1(req->http->headers[i].value,
+							     (Py_ssize_t)strlen(req->http->headers[i].value), NULL);
+			if (v && !PyDict_GetItemString(headers, name))
+				PyDict_SetItemString(headers, name, v);
+			Py_XDECREF(v);
+		}
+		PyObject *cls = headers ? PyObject_GetAttrString(PyImport_AddModule("citadel"), "HTTPRequest") : NULL;
+		Py_DECREF(http);
+		http = cls ? PyObject_CallFunction(cls, "sssO", req->http->method, req->http->path, req->http->query,
+						   headers)
+			   : NULL;
+		Py_XDECREF(cls);
+		Py_XDECREF(headers);
+		if (!http)
+			return NULL;
+	}
+	PyObject *ctx = PyObject_CallFunction(context_type, "sKsO", req->function, (unsigned long long)req->invocation,
+					      req->content_type ? req->content_type : "", http);
+	Py_DECREF(http);
+	return ctx;
+}
+
+/* The handler's return value as the response: bytes-like as they are, str as UTF-8 (text/
+ * plain), None as nothing, anything else as JSON (application/json). */
+static int respond_with(PyObject *ret, struct cit_response *resp, bool typed)
+{
+	if (ret == Py_None)
+		return 0;
+	if (PyUnicode_Check(ret)) {
+		Py_ssize_t n;
+		const char *s = PyUnicode_AsUTF8AndSize(ret, &n);
+		if (!s)
+			return -EILSEQ;
+		if (!typed)
+			cit_set_content_type(resp, "text/plain; charset=utf-8");
+		return cit_respond(resp, s, (size_t)n);
+	}
+	if (PyObject_CheckBuffer(ret)) {
+		Py_buffer b;
+		if (PyObject_GetBuffer(ret, &b, PyBUF_SIMPLE) < 0)
+			return -EINVAL;
+		int rc = cit_respond(resp, b.buf, (size_t)b.len);
+		PyBuffer_Release(&b);
+		return rc;
+	}
+	PyObject *text = PyObject_CallFunctionObjArgs(json_dumps, ret, NULL);
+	if (!text)
+		return -EINVAL;
+	Py_ssize_t n;
+	const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+	int rc = s ? cit_respond(resp, s, (size_t)n) : -EINVAL;
+	if (!typed)
+		cit_set_content_type(resp, "application/json");
+	Py_DECREF(text);
+	return rc;
+}
+
+static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, struct cit_response *resp)
+{
+	(void)rt;
+	char why[CIT_TEXT_MAX];
+	current_req = req;
+	current_resp = resp;
+	int rc = 0;
+	PyObject *event = NULL, *ctx = NULL, *ret = NULL;
+	event = PyBytes_FromStringAndSize(req->data ? req->data : "", (Py_ssize_t)req->len);
+	if (event && req->content_type && says_json(req->content_type)) {
+		PyObject *parsed = PyObject_CallFunctionObjArgs(json_loads, event, NULL);
+		Py_DECREF(event);
+		event = parsed;
+		if (!event) {
+			exception_text(why, sizeof(why));
+			rc = cit_fail(resp, -EINVAL, "the request says it is JSON (%s) and is not: %s", req->content_type, why);
+			goto out;
+		}
+	}
+	if (event)
+		ctx = make_context(req);
+	if (ctx)
+		ret = PyObject_CallFunctionObjArgs(entry, event, ctx, NULL);
+	if (!ret) {
+		exception_text(why, sizeof(why));
+		rc = cit_fail(resp, -EIO, "%s", why);
+		goto out;
+	}
+	PyObject *status = PyObject_GetAttrString(ctx, "status"), *ctype = PyObject_GetAttrString(ctx, "content_type_out");
+	if (status && status != Py_None) {
+		long s = PyLong_AsLong(status);
+		if (s < 200 || s > 599 || cit_set_status(resp, (int)s) < 0) {
+			PyErr_Clear();
+			rc = cit_fail(resp, -EINVAL, "context.status must be an HTTP status from 200 to 599");
+		}
+	}
+	bool typed = false;
+	if (rc == 0 && ctype && ctype != Py_None) {
+		const char *t = PyUnicode_Check(ctype) ? PyUnicode_AsUTF8(ctype) : NULL;
+		if (!t || cit_set_content_type(resp, t) < 0) {
+			PyErr_Clear();
+			rc = cit_fail(resp, -EINVAL, "context.content_type_out must be 1 to 127 printable ASCII "
+				      "characters beginning with a letter");
+		}
+		typed = true;
+	}
+	Py_XDECREF(status);
+	Py_XDECREF(ctype);
+	PyErr_Clear();
+	if (rc == 0 && (rc = respond_with(ret, resp, typed)) < 0 && rc != -EFBIG) {
+		if (PyErr_Occurred())
+			exception_text(why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", strerror(-rc));
+		rc = cit_fail(resp, rc, "the return value is not bytes, str or JSON-serialisable: %s", why);
+	}
+out:
+	Py_XDECREF(ret);
+	Py_XDECREF(ctx);
+	Py_XDECREF(event);
+	current_req = NULL;
+	current_resp = NULL;
+	return rc;
+}
+
+const struct cit_runtime_ops cit_runtime_python = {
+	.name = "python",
+	.layer = CIT_SC_LAYER_NATIVE,
+	.prepare = py_prepare,
+	.load = py_load,
+	.fork = py_fork,
+	.invoke = py_invoke,
+};
