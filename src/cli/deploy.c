@@ -243,9 +243,16 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 		    cit_spec_command(d, (const char *const *)argv + dashes + 1, (size_t)(argc - dashes - 1), &err) < 0)
 			return -cit_usage_error("deploy", 2, "%s", err.msg);
 		snprintf(d->name, sizeof(d->name), "%s", argv[optind]);
+	} else if (d->bundle[0] && !strcmp(d->spec.runtime, "python")) {
+		/* NAME --runtime python --bundle DIR: a python function's module and its files. */
+		if (opt_argc - optind != 1)
+			return -cit_usage_error("deploy", 2, "%s", opt_argc == optind ? "no NAME given"
+							  : "a bundled python function takes NAME --bundle DIR, no FILE");
+		snprintf(d->name, sizeof(d->name), "%s", argv[optind]);
 	} else if (d->bundle[0]) {
-		return -cit_usage_error("deploy", 2, "--bundle is for exec functions, with their program after --: "
-						     "citadel deploy NAME --bundle DIR -- PROGRAM [ARGS...]");
+		return -cit_usage_error("deploy", 2, "--bundle is for exec functions, with their program after --, "
+						     "and python functions: citadel deploy NAME --bundle DIR -- PROGRAM "
+						     "[ARGS...], or citadel deploy NAME --runtime python --bundle DIR");
 	} else if (!strcmp(d->spec.runtime, "exec")) {
 		return -cit_usage_error("deploy", 2, "an exec function's program comes after --: citadel deploy NAME "
 						     "--runtime exec -- PROGRAM [ARGS...]");
@@ -268,7 +275,7 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 	if (rc == -ENAMETOOLONG)
 		return -cit_usage_error("deploy", 2, "%s", err.msg);
 	dep->exec = !strcmp(d->spec.runtime, "exec");
-	if (!dep->exec && !d->code[0]) {
+	if (!dep->exec && !d->code[0] && !d->bundle[0]) {
 		fprintf(stderr, "citadel deploy: no code file given\n");
 		return -2;
 	}
@@ -285,7 +292,7 @@ int cit_deploy_code(struct cit_deploy *dep, int *obj, uint64_t *len)
 	struct cit_error err = { 0 };
 	*obj = -1;
 	*len = 0;
-	if (dep->exec && d->bundle[0]) {
+	if (d->bundle[0]) {
 		if (cit_bundle_pack(d->bundle, obj, len, &err) < 0) {
 			if (dep->manifest)
 				fprintf(stderr, "citadel deploy: %s: \"bundle\" %s: %s\n", dep->manifest, d->bundle, err.msg);
@@ -330,7 +337,7 @@ void cit_deploy_print(const char *name, const char *measurement, size_t mlen, co
 
 const char *cit_deploy_what(const struct cit_deploy *dep)
 {
-	return dep->exec ? dep->d.args : dep->d.code;
+	return dep->exec ? dep->d.args : dep->d.code[0] ? dep->d.code : dep->d.bundle;
 }
 
 int cit_slurp(int fd, int *obj, uint64_t *len)

@@ -702,11 +702,15 @@ static void deploy(struct req *r, struct MHD_Connection *c)
 		q.rc = cit_spec_runtime(r->draft, "exec", &q.err);
 	if (q.rc == 0 && q.argc)
 		q.rc = cit_spec_command(r->draft, q.argv, q.argc, &q.err);
-	bool exec = !strcmp(r->draft->spec.runtime, "exec");
+	bool exec = !strcmp(r->draft->spec.runtime, "exec"), python = !strcmp(r->draft->spec.runtime, "python");
+	/* A python function's body is its module's source, or its bundle (a tar archive). */
+	bool tar = r->len > 262 && !memcmp(r->body + 257, "ustar", 5);
 	if (q.rc == 0 && exec && !q.argc)
 		q.rc = cit_error_say(&q.err, -EINVAL, "an exec function needs its command (command=PROGRAM, then "
 						      "command=ARG for each argument)");
-	if (q.rc == 0 && !exec && r->len) {
+	if (q.rc == 0 && python && tar)
+		snprintf(r->draft->bundle, sizeof(r->draft->bundle), "(the request's body)");
+	if (q.rc == 0 && !exec && !python && r->len) {
 		const char *rt = cit_spec_runtime_of("", (const uint8_t *)r->body, r->len, &q.err);
 		if (!rt)
 			q.rc = -EINVAL;
@@ -714,7 +718,8 @@ static void deploy(struct req *r, struct MHD_Connection *c)
 			q.rc = cit_spec_runtime(r->draft, rt, &q.err);
 	}
 	if (q.rc == 0 && !exec && !r->len)
-		q.rc = cit_error_say(&q.err, -EINVAL, "the body must be the function's code (its .so)");
+		q.rc = cit_error_say(&q.err, -EINVAL, "the body must be the function's code (its .so, or with "
+						      "runtime=python its .py or a tar bundle)");
 	if (q.rc == 0 && exec && r->len)
 		snprintf(r->draft->bundle, sizeof(r->draft->bundle), "(the request's body)");
 	if (q.rc == 0)

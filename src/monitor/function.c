@@ -727,8 +727,9 @@ static struct function *fn_alloc(const struct cit_fn_spec *spec, const char *con
 	struct stat st = { 0 };
 	/* A bundle comes with its deploy, as an archive; restored, it is a directory. */
 	bool bundle = from_client && (spec->flags & CIT_FN_BUNDLE);
-	if (!rt || (rt->takes_code || bundle) != (code_fd >= 0)) {
-		cit_error_set(err, -EINVAL, bundle ? "an exec function's bundle must come with it (a tar archive)"
+	bool code = rt && rt->takes_code && !(spec->flags & CIT_FN_BUNDLE); /* a bundle is a python function's code */
+	if (!rt || (code || bundle) != (code_fd >= 0)) {
+		cit_error_set(err, -EINVAL, bundle ? "a function's bundle must come with it (a tar archive)"
 				 : rt && rt->takes_code ? "a %s function's code must come with it"
 							: "a %s function takes no code file (its program is in the view, "
 							  "or in its bundle)", spec->runtime);
@@ -1145,6 +1146,10 @@ static void deploy_run(struct cit_job *job)
 	}
 	if (d->fn->spec.flags & CIT_FN_BUNDLE) {
 		d->rc = save_bundle(d);
+		/* A python function's bundle is its code: measured now (its code line zero); an
+		 * exec function's program is measured by its zygote. */
+		if (d->rc == 0 && d->fn->runtime->takes_code)
+			fn_measure(d->fn);
 		return;
 	}
 	d->fn->code = measure_code(d->fn, d->src, d->len, true);
@@ -1359,8 +1364,9 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 		    !strcmp(rx.spec->name, e->d_name)) {
 			const struct cit_runtime_info *rt = cit_runtime_known(rx.spec->runtime);
 			fn_path(m, e->d_name, "", "code.so", path, sizeof(path));
-			_cleanup_close_ int cfd = rt && rt->takes_code ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-			fn = !rt || cfd >= 0 || !rt->takes_code ? fn_restore(rx.spec, rx.env, rx.args, cfd, &e2) : NULL;
+			bool code = rt && rt->takes_code && !(rx.spec->flags & CIT_FN_BUNDLE); /* else it is a directory */
+			_cleanup_close_ int cfd = code ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+			fn = !rt || cfd >= 0 || !code ? fn_restore(rx.spec, rx.env, rx.args, cfd, &e2) : NULL;
 		}
 		if (!fn) {
 			cit_mlog(m, "error", "restore_failed", "function=%s msg=\"%s\"", e->d_name,
@@ -1383,6 +1389,9 @@ int cit_fn_load_all(struct monitor *m, struct cit_error *err)
 				fn_free(m, fn);
 				continue;
 			}
+			/* A bundled python function: its code is the bundle (the code line zero). */
+			if (fn->runtime->takes_code)
+				fn_measure(fn);
 		}
 		if (!fn->runtime->takes_code) {
 			if (read_hash(m, e->d_name, "code.sha256", fn->code_sha256)) {

@@ -271,9 +271,13 @@ int cit_spec_manifest(struct cit_fn_draft *d, const char *text, size_t len, cons
 	else if (rc == 0 && command && d->code[0])
 		rc = cit_error_say(err, -EINVAL, "\"code\" and \"command\" together: an exec function runs its "
 						 "program from the view; a native function is its \"code\"");
-	else if (rc == 0 && d->bundle[0] && !command)
-		rc = cit_error_say(err, -EINVAL, "\"bundle\" is for exec functions: give the \"command\" to run in it");
-	else if (rc == 0 && !command && !d->code[0])
-		rc = cit_error_say(err, -EINVAL, "no \"code\" (the path of the function's .so)");
+	else if (rc == 0 && d->bundle[0] && !command && strcmp(d->spec.runtime, "python"))
+		rc = cit_error_say(err, -EINVAL, "\"bundle\" is for exec functions (give the \"command\" to run in it) "
+						 "and python functions (\"runtime\": \"python\")");
+	else if (rc == 0 && d->bundle[0] && d->code[0])
+		rc = cit_error_say(err, -EINVAL, "\"code\" and \"bundle\" together: a python function's module is "
+						 "one or the other");
+	else if (rc == 0 && !command && !d->code[0] && !d->bundle[0])
+		rc = cit_error_say(err, -EINVAL, "no \"code\" (the path of the function's .so or .py)");
 	return rc;
 }

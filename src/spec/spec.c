@@ -69,7 +69,7 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 		return cit_error_say(err, -EINVAL, "the command has more than %d arguments or %d bytes", CIT_ARGS_MAX,
 				     CIT_ARGS_BYTES);
 	if ((s->flags & CIT_FN_BUNDLE) && !rt->bundles)
-		return cit_error_say(err, -EINVAL, "a bundle is for exec functions, not %s", rt->name);
+		return cit_error_say(err, -EINVAL, "a bundle is for exec and python functions, not %s", rt->name);
 	/* python: the entry point (MODULE.FUNCTION), then the modules to import with it. */
 	for (uint32_t i = 0; python && args && i < s->n_args; i++)
 		if (!cit_py_name_ok(args[i], i == 0))
@@ -127,7 +127,7 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 static const struct cit_runtime_info runtimes[] = {
 	{ "native", 1, true, false, false, false, "citadel-zygote" },
 	{ "exec", 1, false, true, true, true, "citadel-zygote" },
-	{ "python", 1, true, false, false, false, "citadel-python" },
+	{ "python", 1, true, false, false, true, "citadel-python" },
 };
 
 const struct cit_runtime_info *cit_runtime_known(const char *name)

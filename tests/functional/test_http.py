@@ -680,3 +680,28 @@ def test_metrics_have_latency_histograms_per_phase(gw):
                                                           'phase="warm"')]
     counts = [float(l.split()[-1]) for l in warm]
     assert counts == sorted(counts) and counts[-1] >= 3  # cumulative, as Prometheus wants
+
+
+def test_a_python_function_deployed_and_called_over_http(gw, tmp_path):
+    """runtime=python: the body is the module's source, or a bundle as a tar archive; a JSON
+    request is parsed by its Content-Type, and the function sees the request."""
+    src = (b"def handle(event, context):\n"
+           b"    return {'event': event, 'path': context.http.path, 'agent': context.http.headers.get('user-agent')}\n")
+    st, _, body = gw.request("POST", "/v1/functions?name=pyhttp&runtime=python", src, headers=admin(gw))
+    assert st == 201, body
+    st, headers, body = gw.request("POST", "/function/pyhttp/sub", b'{"k": [1]}',
+                                   headers={"Content-Type": "application/json", "User-Agent": "t/1"})
+    assert st == 200 and headers["content-type"] == "application/json", (st, body)
+    assert json.loads(body) == {"event": {"k": [1]}, "path": "/sub", "agent": "t/1"}
+    d = tmp_path / "bundle"
+    d.mkdir()
+    (d / "main.py").write_text("import os\nDATA = open(os.path.join(os.path.dirname(__file__), 'd.txt')).read()\n"
+                               "def run(event, context):\n    return DATA + event.decode()\n")
+    (d / "d.txt").write_text("data:")
+    archive = subprocess.run(["tar", "-C", str(d), "-cf", "-", "."], capture_output=True, check=True).stdout
+    st, _, body = gw.request("POST", "/v1/functions?name=pybundle&runtime=python&handler=main.run", archive,
+                             headers=admin(gw))
+    assert st == 201, body
+    assert gw.request("POST", "/function/pybundle", b"x")[2] == b"data:x"
+    st, _, body = gw.request("POST", "/v1/functions?name=pybad&runtime=python", b"def handle(:\n", headers=admin(gw))
+    assert st >= 400 and b"SyntaxError" in body, body

@@ -267,3 +267,40 @@ def test_the_operators_preloads_are_imported_once_in_the_zygote(tmp_path):
         assert r.returncode == 1 and b"no_such_mod" in (r.stderr + m.log.read_bytes()), r.stderr
     finally:
         m.stop()
+
+
+def make_bundle(d):
+    (d / "pkg").mkdir(parents=True)
+    (d / "pkg" / "__init__.py").write_text("def greet(x):\n    return 'hi ' + x\n")
+    (d / "main.py").write_text("import os\nfrom pkg import greet\n"
+                               "DATA = open(os.path.join(os.path.dirname(__file__), 'data.txt')).read().strip()\n"
+                               "def run(event, context):\n    return greet(event.decode()) + ' ' + DATA\n")
+    (d / "data.txt").write_text("from-data-file\n")
+    return d
+
+
+def test_a_bundle_brings_a_package_and_its_data_files(tmp_path):
+    """--runtime python --bundle DIR: a module, its package and data files, imported from
+    /bundle; a manifest says the same; both kept across a restart, measured by the bundle."""
+    b = make_bundle(tmp_path / "b")
+    m = Monitor(tmp_path, "bundle").start()
+    try:
+        r = m.cli("deploy", "bundled", "--runtime", "python", "--bundle", str(b), "--handler", "main.run")
+        assert r.returncode == 0, r.stderr
+        assert m.invoke("bundled", "Ada").stdout == b"hi Ada from-data-file"
+        man = tmp_path / "f.json"
+        man.write_text(json.dumps({"name": "manifested", "runtime": "python", "bundle": "b", "handler": "main.run"}))
+        r = m.cli("deploy", "--manifest", str(man))
+        assert r.returncode == 0, r.stderr
+        assert m.invoke("manifested", "Bo").stdout == b"hi Bo from-data-file"
+        before = m.ls()
+        assert before["bundled"]["measurement"] == before["manifested"]["measurement"]
+        (b / "data.txt").write_text("changed\n")  # the deployed copy is what runs
+        m.stop()
+        m.start()
+        assert m.invoke("bundled", "Cy").stdout == b"hi Cy from-data-file"
+        assert m.ls()["bundled"]["measurement"] == before["bundled"]["measurement"]
+        r = m.cli("deploy", "x", str(b / "main.py"), "--bundle", str(b))
+        assert r.returncode == 2, r
+    finally:
+        m.stop()

@@ -233,7 +233,7 @@ static void manifests(void)
 		{ "{\"memory\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25]}", -EINVAL, 0,
 		  { "not [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23..." } },
 		{ "{\"code\": \"f.so\"}", -EINVAL, 0, { "no \"name\" (the function's name)" } },
-		{ "{\"name\": \"f\"}", -EINVAL, 0, { "no \"code\" (the path of the function's .so)" } },
+		{ "{\"name\": \"f\"}", -EINVAL, 0, { "no \"code\" (the path of the function's .so or .py)" } },
 		{ "", -EINVAL, 0, { "the file is empty: a JSON object is expected" } },
 		{ "[\"f\"]", -EINVAL, 0, { "must be a JSON object", "not an array" } },
 		{ "{\"name\": \"f\",\n \"code\": \"x.so\"", -EINVAL, 2, { "ends before the JSON object does" } },
