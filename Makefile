@@ -39,6 +39,7 @@ bench:
 	$(PY) bench/sandbox_bench.py
 	$(PY) bench/monitor_bench.py
 	$(PY) bench/http_bench.py
+	$(PY) bench/python_bench.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -275,23 +275,26 @@ static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha25
 		return cit_error_say(err, -EINVAL, "the entry point '%.100s' is not MODULE.FUNCTION", want);
 	char module[256];
 	snprintf(module, sizeof(module), "%.*s", (int)(dot - want < 255 ? dot - want : 255), want);
-	/* The modules its deployment names, before its own. */
-	for (uint32_t i = 1; i < spec->n_args; i++) {
-		int rc = preload(rx->args[i], err);
-		if (rc < 0)
-			return rc;
-	}
 	PyObject *m;
 	if (spec->flags & CIT_FN_BUNDLE) {
+		/* A bundle: its files at CIT_BUNDLE_PATH, first on the path (its own modules may
+		 * be preloaded too). */
 		if ((rt->bundle = open(CIT_BUNDLE_PATH, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 			return cit_error_set(err, -errno, "the bundle is not at " CIT_BUNDLE_PATH);
-		/* A bundle: its files at CIT_BUNDLE_PATH, the module found there. */
 		PyObject *path = PySys_GetObject("path"), *dir = PyUnicode_FromString(CIT_BUNDLE_PATH);
 		if (!path || !dir || PyList_Insert(path, 0, dir) < 0) {
 			Py_XDECREF(dir);
 			return cit_error_set(err, -ENOMEM, "sys.path");
 		}
 		Py_DECREF(dir);
+	}
+	/* The modules its deployment names, before its own. */
+	for (uint32_t i = 1; i < spec->n_args; i++) {
+		int rc = preload(rx->args[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	if (spec->flags & CIT_FN_BUNDLE) {
 		m = PyImport_ImportModule(module);
 	} else {
 		if (rx->nfds != 1)
@@ -323,14 +326,38 @@ static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha25
 
 /* ---- forks and calls ----------------------------------------------------------------------- */
 
+/* The instance's own temporary directory (its private one, in TMPDIR since it was
+ * confined) where Python reads it: os.environ (read at start-up, in the zygote) and
+ * tempfile's cache. */
+static void own_tmpdir(void)
+{
+	const char *dir = getenv("TMPDIR");
+	PyObject *os = PyImport_ImportModule("os"), *environ = os ? PyObject_GetAttrString(os, "environ") : NULL;
+	PyObject *key = PyUnicode_FromString("TMPDIR"), *value = dir ? PyUnicode_DecodeFSDefault(dir) : NULL;
+	if (environ && key && value)
+		PyObject_SetItem(environ, key, value);
+	PyObject *name = PyUnicode_FromString("tempfile"), *tempfile = name ? PyImport_GetModule(name) : NULL;
+	if (tempfile)
+		PyObject_SetAttrString(tempfile, "tempdir", Py_None);
+	Py_XDECREF(tempfile);
+	Py_XDECREF(name);
+	Py_XDECREF(value);
+	Py_XDECREF(key);
+	Py_XDECREF(environ);
+	Py_XDECREF(os);
+	PyErr_Clear();
+}
+
 static void py_fork(int when)
 {
-	if (when < 0)
+	if (when < 0) {
 		PyOS_BeforeFork();
-	else if (when == 0)
+	} else if (when == 0) {
 		PyOS_AfterFork_Child(); /* os.register_at_fork's hooks: random is seeded anew */
-	else
+		own_tmpdir();
+	} else {
 		PyOS_AfterFork_Parent();
+	}
 }
 
 /* Whether type (a request's content type) says JSON: application/json, or any +json. */

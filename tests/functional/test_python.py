@@ -304,3 +304,29 @@ def test_a_bundle_brings_a_package_and_its_data_files(tmp_path):
         assert r.returncode == 2, r
     finally:
         m.stop()
+
+
+def test_an_instance_sees_its_own_private_directory_as_tmpdir(mon, tmp_path):
+    """TMPDIR, in os.environ and for tempfile, is the instance's private directory (its
+    working directory), where it may write; /tmp itself is not writable."""
+    deploy(mon, tmp_path, "tmp", """
+import os, tempfile
+def handle(event, context):
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        f.write(b"x")
+    return repr([os.environ["TMPDIR"] == os.getcwd(), os.path.dirname(f.name) == os.getcwd(),
+                 tempfile.gettempdir() == os.getcwd()])
+""", "--fresh")
+    assert mon.invoke("tmp", "").stdout == b"[True, True, True]"
+
+
+def test_a_bundles_own_module_may_be_preloaded(tmp_path):
+    b = make_bundle(tmp_path / "b")
+    m = Monitor(tmp_path, "bpre").start()
+    try:
+        r = m.cli("deploy", "pre", "--runtime", "python", "--bundle", str(b), "--handler", "main.run",
+                  "--preload", "pkg")
+        assert r.returncode == 0, r.stderr
+        assert m.invoke("pre", "Di").stdout == b"hi Di from-data-file"
+    finally:
+        m.stop()
