@@ -135,8 +135,9 @@ CIT_API const char *cit_http_header(const struct cit_request *req, const char *n
 /* ABI 2. The HTTP status of the response when the call came over HTTP: 200 to 599
  * (default 200; 1xx statuses are HTTP's own, never a response's). Returns 0, or -EINVAL
  * for a status out of that range (nothing set). With 204 or 304 the response's bytes are
- * not sent (HTTP gives those no body). A failed call's status is the error's, whatever
- * was set. */
+ * not sent (HTTP gives those no body). A failed call's status is 500, or the 4xx status
+ * set before it failed (the caller's mistake, as the function says); other statuses set
+ * are dropped then. */
 CIT_API int cit_set_status(struct cit_response *resp, int status);
 
 /* ABI 2. The response's Content-Type over HTTP (default application/octet-stream): 1 to

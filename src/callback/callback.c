@@ -53,6 +53,7 @@ struct post {
 	size_t len;
 	bool mapped;
 	char url[CIT_META_URL_MAX + 8];
+	char call_id[CIT_CALL_ID_LEN + 1];
 	bool refused;             /* its address was outside the blocks */
 };
 
@@ -150,6 +151,7 @@ static void start_post(CURLM *multi, struct cit_rx *rx)
 		return;
 	n_posts++;
 	snprintf(p->url, sizeof(p->url), "%s", cb->url);
+	snprintf(p->call_id, sizeof(p->call_id), "%s", cb->call_id);
 	const void *data;
 	void *map = NULL;
 	if (cit_rx_data(rx, &data, &p->len, &map) < 0) {
@@ -169,7 +171,8 @@ static void start_post(CURLM *multi, struct cit_rx *rx)
 	p->headers = curl_slist_append(p->headers, h);
 	snprintf(h, sizeof(h), "X-Function-Name: %s", cb->function);
 	p->headers = curl_slist_append(p->headers, h);
-	snprintf(h, sizeof(h), "X-Function-Status: %u", cb->code < 0 ? 500u : cb->http_status ? cb->http_status : 200u);
+	unsigned status = cb->http_status ? cb->http_status : cb->code < 0 ? 500u : 200u; /* a failure's 4xx, or 500 */
+	snprintf(h, sizeof(h), "X-Function-Status: %u", status);
 	p->headers = curl_slist_append(p->headers, h);
 	snprintf(h, sizeof(h), "Content-Type: %s",
 		 cb->code < 0 ? "text/plain; charset=utf-8" : cb->content_type[0] ? cb->content_type
@@ -218,12 +221,14 @@ static void finish_posts(CURLM *multi)
 		long status = 0;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 		if (p->refused)
-			fprintf(stderr, "citadel-callback: %s: its address is not one --callback-allow permits: not "
-					"posted\n", p->url);
+			fprintf(stderr, "citadel-callback: call %s: %s: its address is not one --callback-allow permits: "
+					"not posted\n", p->call_id, p->url);
 		else if (msg->data.result != CURLE_OK)
-			fprintf(stderr, "citadel-callback: %s: %s\n", p->url, curl_easy_strerror(msg->data.result));
+			fprintf(stderr, "citadel-callback: call %s: %s: %s\n", p->call_id, p->url,
+				curl_easy_strerror(msg->data.result));
 		else if (status >= 300)
-			fprintf(stderr, "citadel-callback: %s answered %ld (not followed)\n", p->url, status);
+			fprintf(stderr, "citadel-callback: call %s: %s answered %ld (not followed)\n", p->call_id, p->url,
+				status);
 		curl_multi_remove_handle(multi, msg->easy_handle);
 		post_free(p);
 	}

@@ -83,6 +83,8 @@ struct req {
 	char ctype_buf[CIT_CTYPE_MAX]; /* the type a function set */
 	char call_id[CIT_CALL_ID_LEN + 1]; /* an asynchronous call's, for X-Call-Id */
 	const char *error_code;   /* the gateway's own error (fail): X-Citadel-Error */
+	const char *call_state;   /* GET /v1/calls/ID: X-Call-Status, pending, done or failed */
+	const char *bad_uri;      /* what is wrong with the raw request target, or NULL */
 };
 
 static struct cit_p_gateway cfg;
@@ -94,6 +96,85 @@ static uint64_t budget;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct req *pending;
 static uint64_t next_id = 1;
+
+/* ---- slow requests ---------------------------------------------------------------------- */
+
+/* A connection's first request line and headers must come within HEADERS_S of its
+ * opening, and every later request's headers within HEADERS_S of its request line: a
+ * client that trickles them, a byte now and then within the idle timeout, is cut off. A thread looks once a second and shuts the
+ * socket down; libmicrohttpd then closes the connection. */
+#define HEADERS_S 10
+
+struct conn {
+	struct conn *next, *prev;
+	int fd;
+	uint64_t since_ns;        /* waiting for a request's headers since */
+	bool waiting;
+};
+
+static struct conn *conns;
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t now_ns(void);
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	pthread_mutex_lock(&conns_lock);
+	struct conn *k = *ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED && !k && (k = calloc(1, sizeof(*k)))) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		k->fd = ci ? ci->connect_fd : -1;
+		k->since_ns = now_ns();
+		k->waiting = true;
+		k->next = conns;
+		if (conns)
+			conns->prev = k;
+		conns = k;
+		*ctx = k;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && k) {
+		/* Before its socket is closed: the sweeper never touches a number reused. */
+		if (k->prev)
+			k->prev->next = k->next;
+		else
+			conns = k->next;
+		if (k->next)
+			k->next->prev = k->prev;
+		free(k);
+		*ctx = NULL;
+	}
+	pthread_mutex_unlock(&conns_lock);
+}
+
+/* The connection's request has its headers (waiting false), or has ended (true). */
+static void headers_waited(struct MHD_Connection *c, bool waiting)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	pthread_mutex_lock(&conns_lock);
+	struct conn *k = ci ? ci->socket_context : NULL;
+	if (k) {
+		k->waiting = waiting;
+		k->since_ns = now_ns();
+	}
+	pthread_mutex_unlock(&conns_lock);
+}
+
+static void *sweeper(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		sleep(1);
+		uint64_t now = now_ns();
+		pthread_mutex_lock(&conns_lock);
+		for (struct conn *k = conns; k; k = k->next)
+			if (k->waiting && k->fd >= 0 && now - k->since_ns > HEADERS_S * 1000000000ull) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->waiting = false;
+			}
+		pthread_mutex_unlock(&conns_lock);
+	}
+	return NULL;
+}
 
 /* ---- answers --------------------------------------------------------------------------- */
 
@@ -136,10 +217,16 @@ __attribute__((format(printf, 4, 5))) static void fail(struct req *r, unsigned s
 
 /* The monitor's refusal (a negative errno and its text) as an HTTP status; a function's own
  * failure (flags: CIT_STATUS_FUNCTION), whatever its code, is a 500. */
-static void fail_errno(struct req *r, int code, uint32_t flags, const char *text)
+static void fail_errno(struct req *r, int code, uint32_t flags, uint32_t status, const char *text)
 {
+	/* A function's own failure is a 500, or the 4xx it set (the caller's mistake, it says). */
+	if ((flags & CIT_STATUS_FUNCTION) && status >= 400 && status <= 499)
+		return fail(r, status, status == 400 ? "bad_request" : "function_refused", "%s", text);
 	if (flags & CIT_STATUS_FUNCTION)
 		return fail(r, 500, "function_error", "%s", text);
+	/* A deploy the monitor took but whose code did not load (its init, its imports). */
+	if (r->type == CIT_MSG_DEPLOY && code == -EIO)
+		return fail(r, 422, "deploy_failed", "%s", text);
 	static const struct {
 		int code;
 		unsigned status;
@@ -152,7 +239,7 @@ static void fail_errno(struct req *r, int code, uint32_t flags, const char *text
 		{ -EUSERS, 429, "too_many_requests" },  { -EAGAIN, 429, "too_many_requests" },
 		{ -EBUSY, 429, "too_many_requests" },   { -EEXIST, 409, "exists" },
 		{ -ESHUTDOWN, 503, "unavailable" },     { -EINVAL, 400, "bad_request" },
-		{ -ENOSPC, 507, "no_space" },
+		{ -ENOSPC, 507, "no_space" },          { -ENOEXEC, 422, "deploy_failed" },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (map[i].code == code) {
@@ -307,7 +394,7 @@ static void on_reply(struct cit_rx *rx)
 		const struct cit_p_status *st = CIT_P(rx, cit_p_status);
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
-		fail_errno(r, st->code, st->flags, text);
+		fail_errno(r, st->code, st->flags, st->http_status, text);
 	} else if (r->type == CIT_MSG_LIST && r->metrics) {
 		const void *data;
 		size_t len;
@@ -364,13 +451,14 @@ static void on_reply(struct cit_rx *rx)
 		answer_json(r, 202, json_pack("{s:s, s:s, s:s}", "call_id", id, "status", "pending", "status_url", url));
 	} else if (r->type == CIT_MSG_CALL_STATUS && CIT_P(rx, cit_p_ok)->count != CIT_CALL_DONE) {
 		const struct cit_p_ok *ok = CIT_P(rx, cit_p_ok);
+		r->call_state = ok->count == CIT_CALL_PENDING ? "pending" : "failed";
 		if (ok->count == CIT_CALL_PENDING) {
 			answer_json(r, 202, json_pack("{s:s}", "status", "pending"));
 		} else {
 			char text[CIT_TEXT_MAX + 1];
 			snprintf(text, sizeof(text), "%.*s", (int)(rx->data_len < CIT_TEXT_MAX ? rx->data_len : CIT_TEXT_MAX),
 				 (const char *)rx->data);
-			fail_errno(r, ok->code, ok->flags, text);
+			fail_errno(r, ok->code, ok->flags, ok->http_status, text);
 		}
 	} else if (r->type == CIT_MSG_REMOVE) {
 		char text[CIT_NAME_MAX + 16];
@@ -386,6 +474,8 @@ static void on_reply(struct cit_rx *rx)
 			memcpy(r->ctype_buf, ok->content_type, sizeof(r->ctype_buf));
 			ctype = r->ctype_buf;
 		}
+		if (r->type == CIT_MSG_CALL_STATUS)
+			r->call_state = "done";
 		if (bodiless) {
 			answer(r, status, ctype, "", 0);
 		} else if (rx->nfds) {
@@ -501,11 +591,12 @@ static bool name_in(const char *url, const char *prefix, const char *suffix, cha
 }
 
 /* Asynchronous calls per client address (the monitor keeps at most 1024 of all callers'):
- * a token bucket of ASYNC_BURST, refilled ASYNC_RATE a second, for each of the last
- * ADDRESSES addresses seen (the one refilled longest ago gives its slot up). Used from
+ * a token bucket of ASYNC_BURST, refilled ASYNC_RATE a second (so one address alone
+ * cannot fill the monitor's table within the 10 minutes a result is kept), for each of the
+ * last ADDRESSES addresses seen (the one refilled longest ago gives its slot up). Used from
  * the HTTP thread only. */
-#define ASYNC_BURST 64
-#define ASYNC_RATE 16
+#define ASYNC_BURST 32
+#define ASYNC_RATE 1
 #define ADDRESSES 1024
 
 static struct {
@@ -570,17 +661,34 @@ static bool fn_route(const char *url, const char *prefix, char name[CIT_NAME_MAX
 	return cit_fn_name_ok(name);
 }
 
+/* Whether a path (decoded) has a "." or ".." segment: one a proxy in front may have
+ * resolved otherwise, so it is refused rather than given to a function. */
+static bool dot_segment(const char *path)
+{
+	for (const char *p = path; (p = strchr(p, '/')); p++)
+		if ((p[1] == '.' && (p[2] == '/' || !p[2])) || (p[1] == '.' && p[2] == '.' && (p[3] == '/' || !p[3])))
+			return true;
+	return false;
+}
+
 /* The headers a function sees: all but the platform's own. */
 struct meta_build {
 	FILE *f;
 	size_t n;
 	const char *callback;
+	bool nul;                 /* a header with a NUL in it */
 };
 
-static enum MHD_Result meta_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result meta_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				   const char *value, size_t value_size)
 {
 	(void)kind;
 	struct meta_build *b = cls;
+	/* A NUL inside a name or value would cut it short where the client did not. */
+	if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+		b->nul = true;
+		return MHD_YES;
+	}
 	if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
 		return MHD_YES; /* a token or invoke key: the platform's, never the function's */
 	if (!strcasecmp(key, "X-Callback-Url")) {
@@ -591,6 +699,15 @@ static enum MHD_Result meta_header(void *cls, enum MHD_ValueKind kind, const cha
 	fwrite(key, 1, strlen(key) + 1, b->f);
 	fwrite(value ? value : "", 1, strlen(value ? value : "") + 1, b->f);
 	return MHD_YES;
+}
+
+/* Whether url (http:// or https://) names a user or password before its host. */
+static bool userinfo(const char *url)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	size_t n = strcspn(host, "/?#");
+	return memchr(host, '@', n) != NULL;
 }
 
 /* An invocation's INVOKE_META (proto.h) into r->meta: its method, sub-path, query,
@@ -606,9 +723,18 @@ static bool make_meta(struct req *r, struct MHD_Connection *c, const char *metho
 	fprintf(b.f, "%s%c%s%c%s%c", method, 0, sub, 0, r->query ? r->query : "", 0);
 	long at = ftell(b.f);
 	fputc(0, b.f); /* the callback, filled in below */
-	MHD_get_connection_values(c, MHD_HEADER_KIND, meta_header, &b);
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, meta_header, &b);
 	fclose(b.f);
 	const char *cb = async && b.callback ? b.callback : "";
+	const char *bad = b.nul ? "a header holds a NUL byte"
+		: cb[0] && !(cfg.flags & CIT_GATEWAY_CALLBACKS) ? "callbacks are off: this gateway listens beyond loopback "
+								  "and serve --callback-allow names no address block"
+		: cb[0] && userinfo(cb) ? "a callback URL may not carry a user name or password"
+		: NULL;
+	if (bad) {
+		free(buf);
+		return fail(r, 400, "bad_request", "%s", bad), false;
+	}
 	size_t cbl = strlen(cb);
 	char *meta = buf ? malloc(len + cbl) : NULL;
 	if (!meta) {
@@ -652,7 +778,16 @@ struct query {
 	size_t argc;
 	struct cit_error err;
 	int rc;
+	uint64_t seen;            /* settings given once: name, runtime, each option's row */
 };
+
+/* Whether the setting of bit was given before (it may be given once); marks it. */
+static bool again(struct query *q, unsigned bit)
+{
+	bool was = q->seen & (1ull << bit);
+	q->seen |= 1ull << bit;
+	return was;
+}
 
 static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -662,6 +797,22 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 		return MHD_NO;
 	if (!value)
 		value = "";
+	size_t n_opts;
+	const struct cit_spec_opt *opts = cit_spec_options(&n_opts), *row = NULL;
+	if (strcmp(key, "name") && strcmp(key, "runtime") && strcmp(key, "command")) {
+		char flag[64];
+		snprintf(flag, sizeof(flag), "%s", key);
+		for (char *c = flag; *c; c++)
+			*c = *c == '_' ? '-' : *c;
+		row = cit_spec_option(flag);
+	}
+	unsigned bit = !strcmp(key, "name") ? 0 : !strcmp(key, "runtime") ? 1 : row ? 2 + (unsigned)(row - opts) : 63;
+	bool repeatable = !strcmp(key, "command") || (row && (row->kind == CIT_SPEC_ENV || row->kind == CIT_SPEC_MODULES));
+	if (bit < 63 && !repeatable && again(q, bit)) {
+		q->rc = cit_error_say(&q->err, -EINVAL, "'%.40s' is given twice: each setting once", key);
+		return MHD_NO;
+	}
+	(void)n_opts;
 	if (!strcmp(key, "name")) {
 		snprintf(q->d->name, sizeof(q->d->name), "%s", value);
 	} else if (!strcmp(key, "runtime")) {
@@ -735,6 +886,8 @@ static void deploy(struct req *r, struct MHD_Connection *c)
 
 static void route(struct req *r, struct MHD_Connection *c, const char *url, const char *method)
 {
+	if (r->bad_uri)
+		return fail(r, 400, "bad_request", "%s", r->bad_uri);
 	if (!strcmp(url, "/healthz")) {
 		if (!is(method, "GET") && !is(method, "HEAD"))
 			return fail(r, 405, "method_not_allowed", "/healthz takes GET");
@@ -779,6 +932,8 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 				    (unsigned long long)cfg.max_body);
 		if (r->over_budget)
 			return fail(r, 503, "unavailable", "the gateway holds too many request bodies: try again later");
+		if (dot_segment(sub))
+			return fail(r, 400, "bad_request", "the path has a '.' or '..' segment");
 		if (async && !address_may_queue(c))
 			return fail(r, 429, "too_many_requests", "this address has queued too many asynchronous calls: at "
 				    "most %d at once, then %d a second", ASYNC_BURST, ASYNC_RATE);
@@ -858,6 +1013,7 @@ static void take_token(struct req *r, struct MHD_Connection *c)
 struct framing {
 	unsigned lengths;
 	bool chunked;
+	bool other_coding;        /* a Transfer-Encoding other than "chunked" alone */
 	unsigned long long length;
 };
 
@@ -870,6 +1026,7 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 		f->length = strtoull(value, NULL, 10);
 	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
 		f->chunked = true;
+		f->other_coding |= !value || strcasecmp(value, "chunked");
 	}
 	return MHD_YES;
 }
@@ -889,6 +1046,12 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
 		MHD_add_response_header(resp, "X-Call-Id", r->call_id);
 	if (r->error_code)
 		MHD_add_response_header(resp, "X-Citadel-Error", r->error_code);
+	if (r->call_state)
+		MHD_add_response_header(resp, "X-Call-Status", r->call_state);
+	if (r->status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (r->status == 429 || r->status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (r->page) {
 		MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; script-src 'self'; "
 									 "connect-src 'self'; style-src 'unsafe-inline'");
@@ -905,6 +1068,9 @@ static struct req *new_req(const char *uri)
 {
 	struct req *r = calloc(1, sizeof(*r));
 	const char *q = uri ? strchr(uri, '?') : NULL;
+	/* %00 would end the decoded path or query where the client did not: refused whole. */
+	if (r && uri && strcasestr(uri, "%00"))
+		r->bad_uri = "the request target holds %00 (a NUL byte)";
 	if (r && !(r->query = strdup(q ? q + 1 : ""))) {
 		free(r);
 		r = NULL;
@@ -921,7 +1087,7 @@ static struct req *new_req(const char *uri)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)cls;
-	(void)c;
+	headers_waited(c, true); /* a request line: its headers are due within HEADERS_S */
 	return new_req(uri);
 }
 
@@ -935,6 +1101,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!r && !(r = new_req(NULL)))
 			return MHD_NO;
 		r->conn = c;
+		headers_waited(c, false);
 		take_token(r, c);
 		*ptr = r;
 		/* Answered before the body is read: two Content-Lengths (or one beside chunked
@@ -942,6 +1109,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		 * waited for. */
 		struct framing f = { 0 };
 		MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+		if (f.other_coding) {
+			fail(r, 501, "not_implemented", "Transfer-Encoding: only chunked is understood");
+			return respond(c, r);
+		}
 		if (f.lengths > 1 || (f.lengths && f.chunked)) {
 			fail(r, 400, "bad_request", "the request has %s: its body's length is ambiguous",
 			     f.chunked ? "Content-Length and chunked encoding" : "Content-Length twice");
@@ -1003,9 +1174,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode why)
 {
 	(void)cls;
-	(void)c;
 	(void)why;
 	struct req *r = *ptr;
+	headers_waited(c, false); /* idle now: the idle timeout's */
 	if (!r)
 		return;
 	held -= r->cap;
@@ -1038,6 +1209,7 @@ struct MHD_Daemon *cit_gateway_serve(int listen_fd, const struct cit_p_gateway *
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)cfg.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg.idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg.header_bytes, MHD_OPTION_END);
@@ -1045,7 +1217,9 @@ struct MHD_Daemon *cit_gateway_serve(int listen_fd, const struct cit_p_gateway *
 		fprintf(stderr, "citadel-gateway: the HTTP server did not start\n");
 		return NULL;
 	}
-	if (pthread_create(reader_thread, NULL, reader, NULL) != 0) {
+	pthread_t sweep;
+	if (pthread_create(&sweep, NULL, sweeper, NULL) != 0 || pthread_detach(sweep) != 0 ||
+	    pthread_create(reader_thread, NULL, reader, NULL) != 0) {
 		fprintf(stderr, "citadel-gateway: no reader thread\n");
 		MHD_stop_daemon(d);
 		return NULL;

@@ -63,8 +63,8 @@ struct acall *cit_async_new(struct monitor *m, const char *function, const char 
 {
 	(void)m;
 	if (n_calls >= ASYNC_MAX)
-		return *why = "the monitor keeps 1024 asynchronous calls already (its most): read or wait for some "
-			      "(results are kept 10 minutes)", NULL;
+		return *why = "the monitor keeps 1024 asynchronous calls already, its most (finished ones are kept "
+			      "10 minutes): try again later", NULL;
 	struct acall *a = calloc(1, sizeof(*a));
 	if (!a || (callback && callback[0] && !(a->callback = strdup(callback)))) {
 		free(a);
@@ -83,22 +83,47 @@ struct acall *cit_async_new(struct monitor *m, const char *function, const char 
 	return a;
 }
 
+static void callback_dropped(struct monitor *m, const struct acall *a, int rc)
+{
+	cit_mlog(m, "warn", "callback_dropped", "function=%s msg=\"%s\"", a->function,
+		 rc == -ENOTCONN ? "the callback sender is not running" : strerror(-rc));
+}
+
+/* A successful outcome that was not kept, posted as it is to the call's callback. */
+static void post_now(struct monitor *m, struct acall *a, const struct cit_async_outcome *o)
+{
+	if (!a->callback)
+		return;
+	struct cit_p_callback cb = { .http_status = o->http_status };
+	memcpy(cb.call_id, a->id, CIT_CALL_ID_LEN);
+	snprintf(cb.function, sizeof(cb.function), "%s", a->function);
+	snprintf(cb.content_type, sizeof(cb.content_type), "%s", o->content_type ? o->content_type : "");
+	snprintf(cb.url, sizeof(cb.url), "%s", a->callback);
+	int rc = cit_callback_send(m, &cb, o->data, o->len, o->fd ? *o->fd : -1, o->obj_len);
+	if (rc < 0)
+		callback_dropped(m, a, rc);
+}
+
 void cit_async_finish(struct monitor *m, struct acall *a, const struct cit_async_outcome *o)
 {
 	a->done_ns = cit_now_ns();
 	a->code = o->code;
 	a->flags = o->flags;
+	a->http_status = o->http_status; /* a failure's: the 4xx status the function set, if any */
 	a->state = o->code < 0 ? CIT_CALL_FAILED : CIT_CALL_DONE;
 	snprintf(a->text, sizeof(a->text), "%s", o->code < 0 ? o->text : "");
 	if (o->code == 0) {
 		uint64_t size = o->fd && *o->fd >= 0 ? o->obj_len : o->len;
-		a->http_status = o->http_status;
 		snprintf(a->content_type, sizeof(a->content_type), "%s", o->content_type ? o->content_type : "");
 		if (bytes_kept + size > ASYNC_BYTES) {
+			/* Not kept; its callback, if any, still gets it (below). */
 			a->state = CIT_CALL_FAILED;
-			a->code = -EFBIG;
-			snprintf(a->text, sizeof(a->text), "the result (%llu bytes) did not fit in the monitor's room for "
-				 "asynchronous results (%u MiB in all)", (unsigned long long)size, ASYNC_BYTES >> 20);
+			a->code = -ENOSPC;
+			snprintf(a->text, sizeof(a->text), "the call succeeded, but its result (%llu bytes) did not fit in "
+				 "the monitor's room for asynchronous results (%u MiB in all) and was not kept",
+				 (unsigned long long)size, ASYNC_BYTES >> 20);
+			post_now(m, a, o);
+			return;
 		} else if (o->fd && *o->fd >= 0) {
 			a->obj = steal_fd(o->fd);
 			a->obj_len = o->obj_len;
@@ -126,8 +151,7 @@ void cit_async_finish(struct monitor *m, struct acall *a, const struct cit_async
 	size_t len = a->state == CIT_CALL_DONE ? a->len : strlen(a->text);
 	int rc = cit_callback_send(m, &cb, data, len, a->state == CIT_CALL_DONE ? a->obj : -1, a->obj_len);
 	if (rc < 0)
-		cit_mlog(m, "warn", "callback_dropped", "function=%s msg=\"%s\"", a->function,
-			 rc == -ENOTCONN ? "the callback sender is not running" : strerror(-rc));
+		callback_dropped(m, a, rc);
 }
 
 void cit_async_expire(struct monitor *m, uint64_t now)

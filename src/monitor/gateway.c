@@ -116,6 +116,14 @@ static void start_later(struct monitor *m, struct service *s)
 	cit_timer_arm(&m->timers, &s->restart, cit_now_ns() + RESTART_NS);
 }
 
+/* Whether asynchronous calls' results are posted anywhere: to --callback-allow's blocks,
+ * or by default to loopback, but only while the gateway listens on loopback (beyond it, a
+ * default that reached this machine's own services from anywhere would be no default). */
+static bool callbacks(const struct monitor *m)
+{
+	return m->opts->n_callback_allow || m->http_loopback;
+}
+
 /* The gateway's first message: the listening socket and the limits. */
 static int gateway_begin(struct monitor *m, int chan, struct cit_error *err)
 {
@@ -127,7 +135,8 @@ static int gateway_begin(struct monitor *m, int chan, struct cit_error *err)
 				   .max_per_address = m->opts->http_per_address,
 				   .idle_timeout_s = m->opts->http_idle_timeout_s,
 				   .header_bytes = m->opts->http_header_bytes,
-				   .flags = m->http_loopback ? CIT_GATEWAY_LOOPBACK : 0 };
+				   .flags = (m->http_loopback ? CIT_GATEWAY_LOOPBACK : 0) |
+					    (callbacks(m) ? CIT_GATEWAY_CALLBACKS : 0) };
 	int rc = cit_proto_send(c->fd, CIT_MSG_GATEWAY_START, 0, &g, sizeof(g), NULL, 0, &m->http_fd, 1);
 	return rc < 0 ? cit_error_set(err, rc, "starting the gateway") : 0;
 }
@@ -148,6 +157,8 @@ static void start(struct monitor *m, struct service *s)
 	uint64_t bodies = m->opts->max_body * 2 > (256ull << 20) ? m->opts->max_body * 2 : 256ull << 20;
 	cfg.memory_bytes = s == &gw ? bodies + (256ull << 20) : 128ull << 20;
 	cfg.pids = 64;
+	/* The gateway holds a socket per connection: room for --max-connections and more. */
+	cfg.nofile = s == &gw ? (uint64_t)m->opts->http_connections + 256 : 1024;
 	char hostname[32], program[4200], inside[32];
 	snprintf(hostname, sizeof(hostname), "citadel-%s", s->name);
 	snprintf(inside, sizeof(inside), "/citadel/%s", s->name); /* its path in the sandbox */
@@ -209,7 +220,8 @@ static void start(struct monitor *m, struct service *s)
 void cit_gateway_start(struct monitor *m)
 {
 	start(m, &gw);
-	start(m, &cb);
+	if (callbacks(m))
+		start(m, &cb);
 }
 
 static void stop(struct monitor *m, struct service *s)
@@ -232,7 +244,8 @@ static void sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
 	stop(m, s);
 	if (m->stopping)
 		return;
-	cit_mlog(m, "warn", s == &gw ? "gateway_exited" : "service_exited", "service=%s msg=\"started again in 1 s\"",
+	cit_mlog(m, "warn", s == &gw ? "gateway_exited" : "service_exited",
+		 "service=%s msg=\"its sandbox ended (its last words, if any, are above); started again in 1 s\"",
 		 s->name);
 	start_later(m, s);
 }

@@ -456,9 +456,10 @@ void cit_clients_tick(struct monitor *m, uint64_t now)
 				 CLIENT_UNREAD_S);
 			client_close(m, c);
 		} else if (!c->calls && !c->queued_bytes && !c->objects_unread && !c->follow[0] && c->last_request_ns &&
-			   now - c->last_request_ns > m->opts->idle_timeout_ms * 1000000ull) {
+			   c->uid != CIT_GATEWAY_UID && now - c->last_request_ns > m->opts->idle_timeout_ms * 1000000ull) {
 			/* Nothing asked for a while (serve --idle-timeout), nothing owed to it: an idle
-			 * connection goes, as HTTP servers end idle keep-alive connections. */
+			 * connection goes, as HTTP servers end idle keep-alive connections. Not the
+			 * gateway's channel: it is idle when HTTP is, and it carries every caller's. */
 			client_close(m, c);
 		} else if (c->paused && may_read(m, c, true)) {
 			client_pause(m, c, false);

@@ -762,6 +762,8 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 		cit_client_count(c->client, -1, 0);
 		if (code < 0) {
 			struct cit_p_status st = { .code = code, .flags = own };
+			if (own && b->http_status >= 400 && b->http_status <= 499)
+				st.http_status = b->http_status; /* the caller's mistake, as the function says */
 			snprintf(st.text, sizeof(st.text), "%s", text);
 			cit_proto_send(c->client->fd, CIT_MSG_ERROR, c->id, &st, sizeof(st), NULL, 0, NULL, 0);
 		} else {

@@ -226,7 +226,7 @@ static int check_token(struct cit_rx *rx, const char **why)
 static int check_gateway(struct cit_rx *rx, const char **why)
 {
 	const struct cit_p_gateway *g = CIT_P(rx, cit_p_gateway);
-	if ((g->flags & ~CIT_GATEWAY_LOOPBACK) || g->reserved)
+	if ((g->flags & ~(CIT_GATEWAY_LOOPBACK | CIT_GATEWAY_CALLBACKS)) || g->reserved)
 		return *why = "unknown flags", -EPROTO;
 	return g->max_body && g->max_connections && g->max_per_address && g->idle_timeout_s && g->header_bytes
 		       ? 0 : (*why = "a gateway limit of 0", -EPROTO);
@@ -244,8 +244,10 @@ static int check_logs(struct cit_rx *rx, const char **why)
 
 static int check_status(struct cit_rx *rx, const char **why)
 {
-	if (CIT_P(rx, cit_p_status)->flags & ~CIT_STATUS_FUNCTION)
-		return *why = "unknown flags", -EPROTO;
+	const struct cit_p_status *st = rx->payload;
+	if ((st->flags & ~CIT_STATUS_FUNCTION) || st->reserved || (st->http_status && (st->http_status < 400 ||
+											 st->http_status > 499)))
+		return *why = "unknown flags, or a status that is not 4xx", -EPROTO;
 	return PADDED(CIT_P(rx, cit_p_status)->text) ? 0 : (*why = NOT_PADDED, -EPROTO);
 }
 

@@ -157,6 +157,7 @@ struct cit_p_gateway {        /* GATEWAY_START (its fd: the listening socket) */
 	uint32_t reserved;
 };
 #define CIT_GATEWAY_LOOPBACK 0x1u /* it listens on a loopback address */
+#define CIT_GATEWAY_CALLBACKS 0x2u /* asynchronous calls' callbacks are posted (some block allowed) */
 
 struct cit_p_list {
 	uint32_t flags;           /* 0 */
@@ -190,6 +191,8 @@ struct cit_p_status {         /* ERROR */
 	int32_t code;             /* a negative errno-style code */
 	uint32_t flags;           /* CIT_STATUS_* */
 	char text[CIT_TEXT_MAX];  /* one line: what went wrong */
+	uint32_t http_status;     /* a function's own failure: the 4xx status it set, else 0 */
+	uint32_t reserved;
 };
 
 /* The failure is the function's own (its handler failed, its program exited non-zero),

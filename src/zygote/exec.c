@@ -141,8 +141,8 @@ static char **http_environ(const struct cit_http *h)
 			*c = !alnum ? '_' : word ? (char)toupper((unsigned char)*c) : (char)tolower((unsigned char)*c);
 			word = !alnum;
 		}
-		bool dup = false; /* a header that came twice: its first value */
-		for (size_t j = 3; j < k && !dup; j++)
+		bool dup = false; /* the platform's three, then a header's first value, win */
+		for (size_t j = 0; j < k && !dup; j++)
 			dup = !strncmp(env[j], v, (size_t)(strchr(v, '=') - v + 1));
 		if (!dup)
 			env[k++] = v;

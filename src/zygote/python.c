@@ -136,7 +136,10 @@ static const char context_src[] =
 	"        _c.log(str(text), level)\n"
 	"    def __repr__(self):\n"
 	"        return f'Context({self.function!r}, call_id={self.call_id})'\n"
-	"_c.Context, _c.HTTPRequest = Context, HTTPRequest\n";
+	"_c.Context, _c.HTTPRequest = Context, HTTPRequest\n"
+	/* fd 0 is the runtime's channel to the monitor, not a function's input. */
+	"import sys as _sys, os as _os\n"
+	"_sys.stdin = open(_os.devnull)\n";
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -318,7 +321,8 @@ static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha25
 	if (!entry || !PyCallable_Check(entry)) {
 		PyErr_Clear();
 		return cit_error_say(err, -ENOEXEC, "module %s defines no function %s (the entry point is %s; "
-				     "--handler MODULE.FUNCTION names another)", module, dot + 1, want);
+				     "--handler MODULE.FUNCTION names another; a script to run as a program is "
+				     "deployed with --bundle DIR -- SCRIPT)", module, dot + 1, want);
 	}
 	gc_freeze();
 	return 0;
@@ -453,6 +457,7 @@ static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, stru
 		event = parsed;
 		if (!event) {
 			exception_text(why, sizeof(why));
+			cit_set_status(resp, 400); /* the caller's mistake */
 			rc = cit_fail(resp, -EINVAL, "the request says it is JSON (%s) and is not: %s", req->content_type, why);
 			goto out;
 		}
