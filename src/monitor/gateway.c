@@ -43,17 +43,27 @@ struct service {
 	struct cit_timer restart;
 	int chan;                 /* the callback sender's channel (ours, send-only); the
 				   * gateway's is a client's */
+	int out;                  /* owned: its stdout and stderr, read into the log, or -1 */
+	struct cit_ev out_ev;
+	char line[512];           /* a line of it so far */
+	size_t line_len;
+	double tokens;            /* lines it may still log now (OUT_BURST, OUT_RATE a second) */
+	uint64_t tokens_ns;
+	uint64_t dropped;         /* lines past the rate, told with the next one logged */
 };
 
-static struct service gw = { .name = "gateway", .sb = { .pidfd = -1, .sync = -1 }, .chan = -1 };
-static struct service cb = { .name = "callback", .net_host = true, .sb = { .pidfd = -1, .sync = -1 }, .chan = -1 };
+/* What a service writes is logged as events of the monitor's (service_output), never
+ * copied into the log as it is: a compromised gateway cannot forge the monitor's events,
+ * nor reach the operator's terminal. */
+#define OUT_BURST 100.0
+#define OUT_RATE 20.0
 
-int cit_gateway_listen(struct monitor *m, struct cit_error *err)
+static struct service gw = { .name = "gateway", .sb = { .pidfd = -1, .sync = -1 }, .chan = -1, .out = -1 };
+static struct service cb = { .name = "callback", .net_host = true, .sb = { .pidfd = -1, .sync = -1 }, .chan = -1,
+			     .out = -1 };
+
+int cit_listen_addr(const char *spec, struct sockaddr_storage *out, socklen_t *out_len, struct cit_error *err)
 {
-	const char *spec = m->opts->listen;
-	m->http_fd = -1;
-	if (!spec || !strcmp(spec, "none"))
-		return 0;
 	/* ADDR:PORT, or [ADDR6]:PORT. */
 	char host[128];
 	const char *colon = strrchr(spec, ':');
@@ -83,6 +93,24 @@ int cit_gateway_listen(struct monitor *m, struct cit_error *err)
 							   "looked up)", spec, host);
 		len = sizeof(*in4);
 	}
+	*out = ss;
+	*out_len = len;
+	return 0;
+}
+
+int cit_gateway_listen(struct monitor *m, struct cit_error *err)
+{
+	const char *spec = m->opts->listen;
+	m->http_fd = -1;
+	if (!spec || !strcmp(spec, "none"))
+		return 0;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc = cit_listen_addr(spec, &ss, &len, err);
+	if (rc < 0)
+		return rc;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
@@ -103,6 +131,46 @@ int cit_gateway_listen(struct monitor *m, struct cit_error *err)
 }
 
 static void sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events);
+
+static void out_line(struct monitor *m, struct service *s)
+{
+	uint64_t now = cit_now_ns();
+	s->tokens += (double)(now - s->tokens_ns) / 1e9 * OUT_RATE;
+	s->tokens = s->tokens > OUT_BURST ? OUT_BURST : s->tokens;
+	s->tokens_ns = now;
+	if (s->tokens < 1) {
+		s->dropped++;
+	} else {
+		s->tokens -= 1;
+		cit_mlog(m, "info", "service_output", "service=%s dropped=%llu msg=\"%.*s\"", s->name,
+			 (unsigned long long)s->dropped, (int)s->line_len, s->line);
+		s->dropped = 0;
+	}
+	s->line_len = 0;
+}
+
+static void out_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
+{
+	(void)events;
+	struct service *s = container_of(ev, struct service, out_ev);
+	char buf[4096];
+	ssize_t n = read(s->out, buf, sizeof(buf));
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			epoll_ctl(m->ep, EPOLL_CTL_DEL, s->out, NULL);
+			close(steal_fd(&s->out));
+		}
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == '\n' || s->line_len == sizeof(s->line)) {
+			out_line(m, s);
+			if (buf[i] == '\n')
+				continue;
+		}
+		s->line[s->line_len++] = buf[i];
+	}
+}
 static void start(struct monitor *m, struct service *s);
 
 static void restart_timer(struct monitor *m, struct cit_timer *t)
@@ -176,16 +244,30 @@ static void start(struct monitor *m, struct service *s)
 			argv[argc++] = (char *)(n ? m->opts->callback_allow[i] : loopback[i]);
 	}
 	argv[argc] = NULL;
-	int sp[2] = { -1, -1 };
+	int sp[2] = { -1, -1 }, op[2] = { -1, -1 };
 	int rc = cit_sandbox_add_bind(&cfg, program, inside, CIT_BIND_RO, &err);
-	if (rc == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+	if (rc == 0 && (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 ||
+			pipe2(op, O_CLOEXEC | O_NONBLOCK) < 0))
 		rc = cit_error_set(&err, -errno, "the %s's channel", s->name);
 	if (rc == 0) {
-		const int stdio[3] = { sp[1], 2, 2 }; /* its messages go to our log, stderr */
+		const int stdio[3] = { sp[1], op[1], op[1] }; /* its messages: events of our log (out_event) */
 		rc = cit_sandbox_spawn(&cfg, argv, stdio, &s->sb, &err);
 	}
 	if (sp[1] >= 0)
 		close(sp[1]);
+	if (op[1] >= 0)
+		close(op[1]);
+	if (rc == 0) {
+		s->out = steal_fd(&op[0]);
+		s->out_ev = (struct cit_ev){ out_event };
+		s->tokens = OUT_BURST;
+		s->tokens_ns = cit_now_ns();
+		s->line_len = 0;
+		if (cit_ep_add(m, s->out, &s->out_ev) < 0)
+			close(steal_fd(&s->out));
+	}
+	if (op[0] >= 0)
+		close(op[0]);
 	if (rc == 0) {
 		fcntl(sp[0], F_SETFL, O_NONBLOCK);
 		s->sync_ev = (struct cit_ev){ sync_event };
@@ -226,6 +308,16 @@ void cit_gateway_start(struct monitor *m)
 
 static void stop(struct monitor *m, struct service *s)
 {
+	if (s->out >= 0) {
+		/* Its last words first (why it ended, often). */
+		out_event(m, &s->out_ev, EPOLLIN);
+		if (s->line_len)
+			out_line(m, s);
+		if (s->out >= 0) {
+			epoll_ctl(m->ep, EPOLL_CTL_DEL, s->out, NULL);
+			close(steal_fd(&s->out));
+		}
+	}
 	if (s->running) {
 		epoll_ctl(m->ep, EPOLL_CTL_DEL, s->sb.sync, NULL);
 		cit_sandbox_release(&s->sb);
@@ -245,7 +337,8 @@ static void sync_event(struct monitor *m, struct cit_ev *ev, uint32_t events)
 	if (m->stopping)
 		return;
 	cit_mlog(m, "warn", s == &gw ? "gateway_exited" : "service_exited",
-		 "service=%s msg=\"its sandbox ended (its last words, if any, are above); started again in 1 s\"",
+		 "service=%s msg=\"its sandbox ended (its last words, if any, are the service_output above); started "
+		 "again in 1 s\"",
 		 s->name);
 	start_later(m, s);
 }

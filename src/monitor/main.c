@@ -4,6 +4,7 @@
  * messages give. Exit status: 0 after SIGINT or SIGTERM, 1 when it could not start, 2 on
  * a usage error. */
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -223,6 +224,11 @@ int main(int argc, char **argv)
 	mo.socket_path = cit_socket_path(mo.socket_path);
 	if (!mo.listen)
 		mo.listen = getenv("CITADEL_LISTEN") && *getenv("CITADEL_LISTEN") ? getenv("CITADEL_LISTEN") : CIT_MON_LISTEN;
+	struct sockaddr_storage listen_ss;
+	socklen_t listen_len;
+	struct cit_error lerr = { 0 };
+	if (strcmp(mo.listen, "none") && cit_listen_addr(mo.listen, &listen_ss, &listen_len, &lerr) < 0)
+		return usage_error(prog, "%s", lerr.msg);
 	if (!runtime[0]) { /* citadel-zygote is installed beside citadeld */
 		ssize_t len = readlink("/proc/self/exe", runtime, sizeof(runtime) - 32);
 		if (len <= 0) {

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "monitor/poolcore.h"
@@ -388,6 +389,9 @@ cit_handler_fn cit_fn_deploy, cit_fn_list, cit_fn_remove, cit_fn_logs;
 cit_handler_fn cit_fn_restart; /* ends the template and instances, starts it again */
 cit_handler_fn cit_fn_on_ready, cit_fn_on_loaded, cit_fn_on_exited;
 /* gateway.c: the HTTP gateway's keeper */
+/* Reads spec, ADDR:PORT or [ADDR6]:PORT (no name is looked up), into *out and *len.
+ * Returns 0, or -EINVAL with err saying what is wrong. */
+int cit_listen_addr(const char *spec, struct sockaddr_storage *out, socklen_t *len, struct cit_error *err);
 /* Binds opts->listen ("none": nothing). Returns 0 or a negative errno with err. */
 int cit_gateway_listen(struct monitor *m, struct cit_error *err);
 /* Starts the gateway in its sandbox (when listening and not running); on failure tries

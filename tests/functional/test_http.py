@@ -410,6 +410,12 @@ def test_the_gateway_is_unprivileged_and_sandboxed(gw):
         assert uid != 0 and int(caps, 16) == 0, status
         uids.add(uid)
     assert len(uids) == 2  # not each other's either
+    # Neither holds the monitor's stderr (a terminal, maybe): what they write is read by the
+    # monitor and logged as its events (service_output), never passed on as it is.
+    for pid in pids + senders:
+        for fd in (1, 2):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"), (pid, fd)
+    assert 'event=service_output service=gateway dropped=0 msg="citadel-gateway: serving HTTP"' in gw.m.log.read_text()
     for pid in pids:
         assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     assert Path(f"/proc/{senders[0]}/cmdline").read_bytes().split(b"\0")[1:3] == [b"127.0.0.0/8", b"::1/128"]
@@ -444,9 +450,11 @@ def test_a_port_in_use_is_a_clear_start_up_error(tmp_path):
                            timeout=30)
     assert r.returncode == 1 and b"the port is in use" in r.stderr, r.stderr
     for bad in ("localhost:8080", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999", "[::1:80"):
-        r = subprocess.run([str(CITADEL), "serve", "--state-dir", str(tmp_path / "s"), "--socket",
+        r = subprocess.run([str(CITADEL), "serve", "--state-dir", str(tmp_path / "s2"), "--socket",
                             str(tmp_path / "s.sock"), "--listen", bad], capture_output=True, timeout=30)
-        assert r.returncode == 1 and b"--listen" in r.stderr, (bad, r.stderr)
+        # A usage error (exit 2), said before anything is made: no state directory.
+        assert r.returncode == 2 and b"--listen" in r.stderr and b"--help" in r.stderr, (bad, r.stderr)
+        assert not (tmp_path / "s2").exists()
 
 
 # ---- what a function sees of HTTP, and what it sets ----------------------------------------
