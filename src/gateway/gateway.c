@@ -312,6 +312,7 @@ static void write_metrics(FILE *f, const struct cit_fn_info *fi, size_t n)
 		{ "citadel_queued_calls", "gauge", "Calls waiting for an instance." },
 		{ "citadel_max_instances", "gauge", "The function's --max-instances." },
 		{ "citadel_memory_limit_bytes", "gauge", "The function's --memory: template and instances together." },
+		{ "citadel_memory_used_bytes", "gauge", "Memory its sandbox uses now: template and instances together." },
 		{ "citadel_invoke_latency_seconds", "summary", "Warm calls' latency inside the monitor, recent calls." },
 		{ "citadel_phase_seconds", "gauge", "The last start-up phases: cold (a zygote), template (loading), "
 						    "lukewarm (an instance, median of recent)." },
@@ -339,19 +340,20 @@ static void write_metrics(FILE *f, const struct cit_fn_info *fi, size_t n)
 			case 3: fprintf(f, "%s{function=\"%s\"} %u\n", m[k].name, name, x->queued); break;
 			case 4: fprintf(f, "%s{function=\"%s\"} %u\n", m[k].name, name, x->max_instances); break;
 			case 5: fprintf(f, "%s{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->memory_bytes); break;
-			case 6:
+			case 6: fprintf(f, "%s{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->memory_used); break;
+			case 7:
 				fprintf(f, "%s{function=\"%s\",quantile=\"0.5\"} %.6f\n", m[k].name, name, (double)x->p50_us / 1e6);
 				fprintf(f, "%s{function=\"%s\",quantile=\"0.99\"} %.6f\n", m[k].name, name, (double)x->p99_us / 1e6);
 				fprintf(f, "%s_count{function=\"%s\"} %llu\n", m[k].name, name, (unsigned long long)x->invocations);
 				break;
-			case 7:
+			case 8:
 				fprintf(f, "%s{function=\"%s\",phase=\"cold\"} %.6f\n", m[k].name, name, (double)x->cold_us / 1e6);
 				fprintf(f, "%s{function=\"%s\",phase=\"template\"} %.6f\n", m[k].name, name,
 					(double)x->template_us / 1e6);
 				fprintf(f, "%s{function=\"%s\",phase=\"lukewarm\"} %.6f\n", m[k].name, name,
 					(double)x->lukewarm_us / 1e6);
 				break;
-			case 8: fprintf(f, "%s{function=\"%s\"} %d\n", m[k].name, name, strcmp(state, "failed") != 0); break;
+			case 9: fprintf(f, "%s{function=\"%s\"} %d\n", m[k].name, name, strcmp(state, "failed") != 0); break;
 			default:
 				for (unsigned ph = 0; ph < CIT_PHASES; ph++) {
 					uint64_t sum = 0;

@@ -1482,6 +1482,7 @@ int cit_fn_list(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 		memcpy(f->hist, fn->hist, sizeof(f->hist));
 		memcpy(f->hist_sum_us, fn->hist_sum_us, sizeof(f->hist_sum_us));
 		f->keyed = fn->keyed;
+		f->memory_used = fn->z ? cit_cgroup_memory(&fn->z->sb.cg) : 0;
 		f->lukewarm_us = percentile(fn->luke_us, fn->luke_n, ARRAY_SIZE(fn->luke_us), 50);
 		f->memory_bytes = fn->spec.memory_bytes;
 		f->timeout_ms = fn->spec.timeout_ms;

@@ -383,4 +383,5 @@ struct cit_fn_info {
 	uint64_t hist_sum_us[CIT_PHASES];
 	uint32_t keyed;           /* 1: invoking over HTTP needs its invoke key */
 	uint32_t reserved2;
+	uint64_t memory_used;     /* bytes its sandbox uses now (template and instances) */
 };

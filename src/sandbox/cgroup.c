@@ -287,6 +287,13 @@ uint64_t cit_cgroup_pids(const struct cit_cgroup *cg)
 	return cit_read_file(path, buf, sizeof(buf)) > 0 ? strtoull(buf, NULL, 10) : 0;
 }
 
+uint64_t cit_cgroup_memory(const struct cit_cgroup *cg)
+{
+	char path[PATH_MAX + 32], buf[64];
+	snprintf(path, sizeof(path), "%s/%s", cg->mem, cg->version == 1 ? "memory.usage_in_bytes" : "memory.current");
+	return cg->mem[0] && cit_read_file(path, buf, sizeof(buf)) > 0 ? strtoull(buf, NULL, 10) : 0;
+}
+
 int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *err)
 {
 	char val[32];

@@ -52,6 +52,10 @@ int cit_cgroup_open(struct cit_cgroup *cg, const char *parent, const char *name)
 /* Moves pid (and its future children) into the cgroup(s). */
 int cit_cgroup_attach(const struct cit_cgroup *cg, pid_t pid, struct cit_error *err);
 
+/* Bytes of memory the cgroup's tasks use now (its files, page cache and kernel memory
+ * included, as the limit counts them); 0 when it cannot be read. */
+uint64_t cit_cgroup_memory(const struct cit_cgroup *cg);
+
 /* On cgroup v1, socket buffers have a counter of their own (memory.kmem.tcp), limited to
  * the memory limit; but rather than stall a socket, the kernel lets each one past a full
  * limit by a packet or two (up to about 64 KiB), so a tree of thousands of sockets holds

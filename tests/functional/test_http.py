@@ -260,6 +260,8 @@ def test_metrics_in_prometheus_text_and_no_request_data(gw):
     assert metric(text, 'citadel_invocations_total{function="echo"}') == n + 1
     assert metric(text, 'citadel_errors_total{function="crash"}') >= 1
     assert metric(text, 'citadel_function_up{function="echo"}') == 1
+    used = metric(text, 'citadel_memory_used_bytes{function="echo"}')
+    assert 0 < used < metric(text, 'citadel_memory_limit_bytes{function="echo"}'), used
     assert 'citadel_invoke_latency_seconds{function="echo",quantile="0.99"}' in text
     assert "# TYPE citadel_invocations_total counter" in text
     assert "secret-request-bytes" not in text
