@@ -4,9 +4,10 @@
  * host's system directories read-only) with fd 0 its channel to the monitor: a client
  * connection like the CLI's, whose role is invoker and whose quota is the gateway's. The
  * first message on it, GATEWAY_START, carries the listening socket citadeld bound and the
- * limits. The gateway parses HTTP (libmicrohttpd, one internal epoll thread), turns each
- * request into one protocol request, suspends the connection, and answers when the reply
- * comes back on the channel (a reader thread matches replies to requests by id). It holds
+ * limits. The gateway parses HTTP (libmicrohttpd, driven by one thread of ours whose epoll
+ * wait holds libmicrohttpd's set and the channel), turns each request into one protocol
+ * request, suspends the connection, and answers when the reply comes back on the channel
+ * (matched to its request by id). A second thread only cuts off slow requests. It holds
  * no token: a request's `Authorization: Bearer TOKEN` is passed on to the monitor
  * (ADMIN_TOKEN), which checks it and grants that one request admin.
  *
@@ -26,6 +27,9 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,6 +255,24 @@ static void fail_errno(struct req *r, int code, uint32_t flags, uint32_t status,
 
 /* ---- the channel to the monitor ---------------------------------------------------- */
 
+static void drain_replies(void);
+
+/* The channel is full: wait until it takes more, reading the monitor's replies meanwhile
+ * (it reads no more of ours while we leave too many of its replies unread). */
+static void pump(void)
+{
+	struct pollfd p = { .fd = CHAN, .events = POLLIN | POLLOUT };
+	if (poll(&p, 1, -1) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+		drain_replies();
+}
+
+/* rc = call, again while the channel is full. */
+#define SEND(rc, call)                                                                                           \
+	do {                                                                                                     \
+		while (((rc) = (call)) == -EAGAIN)                                                               \
+			pump();                                                                                  \
+	} while (0)
+
 /* Sends r's protocol request (after its token, when it has one); on a send failure the
  * request is answered 503. Returns whether it was sent (r then waits for its reply). */
 static bool send_request(struct req *r)
@@ -267,22 +289,22 @@ static bool send_request(struct req *r)
 	/* An invocation's meta first: the token is for the message right after it. */
 	struct cit_p_meta meta = { .data = { .len = (uint32_t)r->meta_len } };
 	if (r->meta)
-		rc = cit_proto_send_wait(CHAN, CIT_MSG_INVOKE_META, r->id, &meta, sizeof(meta), r->meta, r->meta_len, NULL,
-					 0);
+		SEND(rc, cit_proto_send(CHAN, CIT_MSG_INVOKE_META, r->id, &meta, sizeof(meta), r->meta, r->meta_len, NULL,
+					0));
 	if (rc == 0 && r->token[0]) {
 		struct cit_p_token t = { { 0 } };
 		memcpy(t.token, r->token, CIT_TOKEN_LEN);
-		rc = cit_proto_send_wait(CHAN, CIT_MSG_ADMIN_TOKEN, r->id, &t, sizeof(t), NULL, 0, NULL, 0);
+		SEND(rc, cit_proto_send(CHAN, CIT_MSG_ADMIN_TOKEN, r->id, &t, sizeof(t), NULL, 0, NULL, 0));
 	}
 	if (rc == 0 && r->type == CIT_MSG_INVOKE) {
-		rc = cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->body, r->len);
+		SEND(rc, cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->body, r->len));
 	} else if (rc == 0 && r->type == CIT_MSG_DEPLOY) {
 		static char tail[CIT_ENV_BYTES + CIT_ARGS_BYTES];
 		size_t tlen = cit_spec_tail(r->draft, tail, sizeof(tail));
-		rc = cit_proto_send_wait(CHAN, r->type, r->id, &r->draft->spec, sizeof(r->draft->spec), tail, tlen,
-					 &r->code, r->code >= 0 ? 1 : 0);
+		SEND(rc, cit_proto_send(CHAN, r->type, r->id, &r->draft->spec, sizeof(r->draft->spec), tail, tlen,
+					 &r->code, r->code >= 0 ? 1 : 0));
 	} else if (rc == 0) {
-		rc = cit_proto_send_wait(CHAN, r->type, r->id, payload, plen, NULL, 0, NULL, 0);
+		SEND(rc, cit_proto_send(CHAN, r->type, r->id, payload, plen, NULL, 0, NULL, 0));
 	}
 	if (rc == 0)
 		return true;
@@ -495,14 +517,16 @@ static void on_reply(struct cit_rx *rx)
 	MHD_resume_connection(r->conn);
 }
 
-static void *reader(void *arg)
+/* Every reply waiting on the channel, answered; the gateway ends with the channel. */
+static void drain_replies(void)
 {
-	(void)arg;
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	for (;;) {
 		struct cit_rx rx;
 		struct cit_error err = { 0 };
-		int rc = cit_proto_recv_wait(CHAN, buf, &rx, &err);
+		int rc = cit_proto_recv(CHAN, buf, &rx, &err);
+		if (rc == -EAGAIN)
+			return;
 		if (rc <= 0) {
 			if (rc < 0)
 				fprintf(stderr, "citadel-gateway: the monitor's channel: %s\n", err.msg);
@@ -510,6 +534,34 @@ static void *reader(void *arg)
 		}
 		on_reply(&rx);
 		cit_rx_close(&rx);
+	}
+}
+
+/* The gateway's one thread for HTTP and the channel: libmicrohttpd's epoll set and the
+ * channel in one wait, so that a reply resumes its connection and its answer goes out in
+ * the same wake-up. */
+static void *serve_loop(void *arg)
+{
+	struct MHD_Daemon *d = arg;
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN, .data.fd = di ? di->epoll_fd : -1 };
+	if (ep < 0 || !di || epoll_ctl(ep, EPOLL_CTL_ADD, di->epoll_fd, &e) < 0) {
+		fprintf(stderr, "citadel-gateway: no epoll set\n");
+		_exit(1);
+	}
+	e.data.fd = CHAN;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, CHAN, &e) < 0) {
+		fprintf(stderr, "citadel-gateway: the channel cannot be waited on\n");
+		_exit(1);
+	}
+	for (;;) {
+		MHD_UNSIGNED_LONG_LONG to = 1000;
+		int wait = MHD_get_timeout(d, &to) == MHD_YES && to < 1000 ? (int)to : 1000;
+		struct epoll_event ev[4];
+		epoll_wait(ep, ev, 4, wait);
+		drain_replies();
+		MHD_run(d);
 	}
 	return NULL;
 }
@@ -1207,8 +1259,9 @@ struct MHD_Daemon *cit_gateway_serve(int listen_fd, const struct cit_p_gateway *
 	chan_fd = chan;
 	cfg = *g;
 	budget = cfg.max_body * 2 > (256ull << 20) ? cfg.max_body * 2 : 256ull << 20;
+	fcntl(chan, F_SETFL, fcntl(chan, F_GETFL) | O_NONBLOCK);
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
@@ -1221,7 +1274,7 @@ struct MHD_Daemon *cit_gateway_serve(int listen_fd, const struct cit_p_gateway *
 	}
 	pthread_t sweep;
 	if (pthread_create(&sweep, NULL, sweeper, NULL) != 0 || pthread_detach(sweep) != 0 ||
-	    pthread_create(reader_thread, NULL, reader, NULL) != 0) {
+	    pthread_create(reader_thread, NULL, serve_loop, d) != 0) {
 		fprintf(stderr, "citadel-gateway: no reader thread\n");
 		MHD_stop_daemon(d);
 		return NULL;
