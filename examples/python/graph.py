@@ -12,7 +12,7 @@ Deploy and call them:
         http://127.0.0.1:8080/function/graph-mst
 
 The request is the graph's size (a number), or JSON: {"size": N (1 to 1,000,000, default
-1,000), "m": edges each new vertex brings (1 to 20, default 10), "seed": S (default 42)}.
+1,000; past about 100,000 deploy it with more --memory, e.g. --memory 1G), "m": edges each new vertex brings (1 to 20, default 10), "seed": S (default 42)}.
 Each call makes a Barabási-Albert graph of that size, undirected, from a random number
 generator seeded with S (the same request makes the same graph), then:
 

@@ -9,7 +9,7 @@ Deploy and call it:
 The image is turned as its EXIF orientation says, scaled to cover 64x64 and cropped to its
 centre (ImageOps.fit), so the thumbnail is always 64x64; transparency is kept. The answer's
 content type is image/png. A request that is not an image fails the call
-(`UnidentifiedImageError: cannot identify image file ...`); an image of more than 50
+(`ValueError: not an image Pillow can read ...`); an image of more than 50
 million pixels is refused before it is decoded (`DecompressionBombError`).
 
 Pillow loads its file-format plugins on first use: `Image.preinit()` below loads the
@@ -31,7 +31,11 @@ warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 def handle(event, context):
     if not isinstance(event, (bytes, bytearray)):
         raise ValueError("send the image's bytes, not JSON")
-    with Image.open(io.BytesIO(event)) as img:
+    try:
+        img = Image.open(io.BytesIO(event))
+    except Image.UnidentifiedImageError:
+        raise ValueError("not an image Pillow can read (PNG, JPEG, GIF, ...)") from None
+    with img:
         img.draft("RGB", (SIZE[0] * 2, SIZE[1] * 2))  # JPEG: decode at a reduced scale
         img = ImageOps.exif_transpose(img)
         alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)

@@ -183,8 +183,8 @@ int cit_spec_finish(struct cit_fn_draft *d, struct cit_error *err)
 		d->spec.flags &= ~CIT_FN_BUNDLE;
 	/* python: the command words are the entry point, then the modules to import. */
 	if ((d->entry[0] || d->n_modules) && strcmp(d->spec.runtime, "python"))
-		return cit_error_say(err, -EINVAL, "--handler and --preload are for python functions, not %s",
-				     d->spec.runtime);
+		return cit_error_say(err, -EINVAL, "--handler and --preload (\"handler\", \"preload\" in a manifest) are "
+						   "for python functions, not %s", d->spec.runtime);
 	if ((d->entry[0] || d->n_modules) && d->spec.n_args)
 		return cit_error_say(err, -EINVAL, "a python function's entry point is given once: --handler, or its "
 						   "command words, not both");

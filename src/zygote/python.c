@@ -168,8 +168,15 @@ static void exception_text(char *out, size_t cap)
 	Py_XDECREF(type_name);
 	Py_XDECREF(msg);
 	PyErr_Clear();
-	PyErr_Restore(type, value, tb);
-	PyErr_Print(); /* the traceback, to stderr: the function's log */
+	/* The traceback, to stderr (the function's log). Not PyErr_Print: for SystemExit it
+	 * ends the process, and sys.exit() in a function is one more failure, said as such. */
+	PyErr_Display(type, value, tb);
+	Py_XDECREF(type);
+	Py_XDECREF(value);
+	Py_XDECREF(tb);
+	PyObject *err = PySys_GetObject("stderr"), *r = err ? PyObject_CallMethod(err, "flush", NULL) : NULL;
+	Py_XDECREF(r);
+	PyErr_Clear();
 	fflush(stderr);
 }
 
@@ -278,10 +285,42 @@ static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha25
 		return cit_error_say(err, -EINVAL, "the entry point '%.100s' is not MODULE.FUNCTION", want);
 	char module[256];
 	snprintf(module, sizeof(module), "%.*s", (int)(dot - want < 255 ? dot - want : 255), want);
+	/* A function's module is its own: not one of Python's, the runtime's or a preloaded
+	 * one it would replace; and its function is no dunder name. */
+	PyObject *modules = PyImport_GetModuleDict(), *stdlib = PySys_GetObject("stdlib_module_names");
+	PyObject *top = PyUnicode_FromStringAndSize(module, (Py_ssize_t)strcspn(module, "."));
+	bool python_own = !top || !stdlib || PySequence_Contains(stdlib, top) == 1;
+	Py_XDECREF(top);
+	PyErr_Clear();
+	if ((!(spec->flags & CIT_FN_BUNDLE) && PyDict_GetItemString(modules, module)) || python_own ||
+	    !strcmp(module, "citadel") || !strncmp(dot + 1, "__", 2))
+		return cit_error_say(err, -EINVAL, "the entry point %s is taken: %s is a module of Python's or the runtime's "
+				     "own (name the function's module otherwise: --handler MODULE.FUNCTION)", want,
+				     !strncmp(dot + 1, "__", 2) ? dot + 1 : module);
 	PyObject *m;
 	if (spec->flags & CIT_FN_BUNDLE) {
 		/* A bundle: its files at CIT_BUNDLE_PATH, first on the path (its own modules may
-		 * be preloaded too). */
+		 * be preloaded too). Compiled bytecode in it would run instead of the source that
+		 * people read: refused. */
+		PyObject *g = PyDict_New();
+		PyObject *r = g ? PyRun_String("import os\n"
+					       "pyc = [os.path.join(d, f)[len('" CIT_BUNDLE_PATH "/'):] for d, _, fs in "
+					       "os.walk('" CIT_BUNDLE_PATH "') for f in fs if f.endswith(('.pyc', '.pyo'))]\n",
+					       Py_file_input, g, g)
+					 : NULL;
+		PyObject *pyc = r ? PyDict_GetItemString(g, "pyc") : NULL;
+		if (pyc && PyList_Size(pyc) > 0) {
+			PyObject *first = PyList_GetItem(pyc, 0);
+			int rc = cit_error_say(err, -EINVAL, "the bundle holds compiled bytecode (%s): what runs would not "
+					       "be the source in it; remove its __pycache__ directories",
+					       PyUnicode_AsUTF8(first));
+			Py_XDECREF(r);
+			Py_DECREF(g);
+			return rc;
+		}
+		Py_XDECREF(r);
+		Py_XDECREF(g);
+		PyErr_Clear();
 		if ((rt->bundle = open(CIT_BUNDLE_PATH, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 			return cit_error_set(err, -errno, "the bundle is not at " CIT_BUNDLE_PATH);
 		PyObject *path = PySys_GetObject("path"), *dir = PyUnicode_FromString(CIT_BUNDLE_PATH);
@@ -318,6 +357,15 @@ static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha25
 	}
 	entry = PyObject_GetAttrString(m, dot + 1);
 	Py_DECREF(m);
+	PyObject *inspect = entry ? PyImport_ImportModule("inspect") : NULL;
+	PyObject *co = inspect ? PyObject_CallMethod(inspect, "iscoroutinefunction", "O", entry) : NULL;
+	bool async = co == Py_True;
+	Py_XDECREF(co);
+	Py_XDECREF(inspect);
+	PyErr_Clear();
+	if (async)
+		return cit_error_say(err, -EINVAL, "%s is an async function: a handler is a plain def (run a coroutine "
+				     "with asyncio.run() inside it)", want);
 	if (!entry || !PyCallable_Check(entry)) {
 		PyErr_Clear();
 		return cit_error_say(err, -ENOEXEC, "module %s defines no function %s (the entry point is %s; "
@@ -430,7 +478,11 @@ static int respond_with(PyObject *ret, struct cit_response *resp, bool typed)
 		PyBuffer_Release(&b);
 		return rc;
 	}
-	PyObject *text = PyObject_CallFunctionObjArgs(json_dumps, ret, NULL);
+	/* Strict JSON: NaN and Infinity are no JSON (RFC 8259). */
+	PyObject *args = PyTuple_Pack(1, ret), *kw = Py_BuildValue("{s:O}", "allow_nan", Py_False);
+	PyObject *text = args && kw ? PyObject_Call(json_dumps, args, kw) : NULL;
+	Py_XDECREF(args);
+	Py_XDECREF(kw);
 	if (!text)
 		return -EINVAL;
 	Py_ssize_t n;

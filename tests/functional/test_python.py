@@ -330,3 +330,39 @@ def test_a_bundles_own_module_may_be_preloaded(tmp_path):
         assert m.invoke("pre", "Di").stdout == b"hi Di from-data-file"
     finally:
         m.stop()
+
+
+def test_sys_exit_and_odd_entry_points_fail_cleanly(mon, tmp_path):
+    """SystemExit is a failure like any other, at import or in a call (the instance goes
+    on); an entry point that would replace Python's or the runtime's modules, a dunder or
+    an async function is refused at deploy; NaN is no JSON."""
+    f = tmp_path / "exit.py"
+    f.write_text("import sys\nprint('why I fail', file=sys.stderr)\nsys.exit(2)\ndef handle(e, c): return e\n")
+    r = mon.cli("deploy", "exits", str(f))
+    assert r.returncode == 1 and b"SystemExit: 2" in r.stderr, r.stderr
+    deploy(mon, tmp_path, "exiter", "import sys\ndef handle(event, context):\n"
+                                    "    if event == b'exit':\n        sys.exit('bye')\n"
+                                    "    if event == b'nan':\n        return {'x': float('nan')}\n    return b'ok'\n")
+    r = mon.invoke("exiter", "exit")
+    assert r.returncode == 1 and b"SystemExit: bye" in r.stderr, r.stderr
+    assert mon.invoke("exiter", "again").stdout == b"ok"
+    r = mon.invoke("exiter", "nan")
+    assert r.returncode == 1 and b"not bytes, str or JSON-serialisable" in r.stderr, r.stderr
+    f = tmp_path / "m.py"
+    f.write_text("async def handle(e, c):\n    return e\ndef run(e, c):\n    return e\n")
+    for handler, says in (("json.run", b"is taken"), ("citadel.run", b"is taken"), ("m.__class__", b"is taken"),
+                          ("m.handle", b"async function")):
+        r = mon.cli("deploy", "odd", str(f), "--handler", handler)
+        assert r.returncode == 1 and says in r.stderr, (handler, r.stderr)
+
+
+def test_a_bundle_with_compiled_bytecode_is_refused(tmp_path):
+    import py_compile
+    b = make_bundle(tmp_path / "b")
+    py_compile.compile(str(b / "main.py"), cfile=str(b / "__pycache__" / "main.cpython-311.pyc"))
+    m = Monitor(tmp_path, "pyc").start()
+    try:
+        r = m.cli("deploy", "pyc", "--runtime", "python", "--bundle", str(b), "--handler", "main.run")
+        assert r.returncode == 1 and b"compiled bytecode (__pycache__/main.cpython-311.pyc)" in r.stderr, r.stderr
+    finally:
+        m.stop()
