@@ -223,13 +223,19 @@ const struct cit_sc_rule *cit_policy_rules(size_t *n_rules)
  * another program and makes no IPC objects, so nothing it starts or leaves can outlive its
  * life or reach its siblings. */
 static const struct cit_sc_rule trustlet_rules[] = {
-	/* The first PROCESS_ROWS rows: no new process, no other program (a native instance's;
-	 * an exec instance runs its program as processes of its own, within the pids limit). */
+	/* The first NATIVE_ROWS rows are a native (or python) instance's alone. No new process,
+	 * no other program (an exec instance runs its program as processes of its own, within
+	 * the pids limit). */
 	DENY("fork", EPERM), DENY("vfork", EPERM), DENY("execve", EPERM), DENY("execveat", EPERM),
 	/* A thread shares everything with its caller; anything else is a new process. */
 	{ .syscall = "clone", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(0, CLONE_THREAD, 0) } },
 	/* Its flags are out of reach in memory: glibc falls back to clone. */
 	DENY("clone3", ENOSYS),
+	/* No IP socket: an instance has no network, and the function's loopback is one for all
+	 * its instances, where one that listened could be reached by its siblings (another
+	 * caller's call). Unix sockets stay (socketpair; its own directory's). */
+	{ .syscall = "socket", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_EQ(0, AF_INET) } },
+	{ .syscall = "socket", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_EQ(0, AF_INET6) } },
 	/* System V and POSIX IPC objects outlive the trustlet that made them and are shared by
 	 * every trustlet of the function (one ipc namespace): no writable area shared between
 	 * instances, nor one caller's data left for the next. */
@@ -259,7 +265,7 @@ static const struct cit_sc_rule trustlet_rules[] = {
 	{ .syscall = "flock", .verdict = CIT_SC_ERRNO, .err = EPERM, .n_cond = 1, .cond = { C_MEQ(1, LOCK_EX, LOCK_EX) } },
 };
 
-#define PROCESS_ROWS 6
+#define NATIVE_ROWS 8
 
 const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules)
 {
@@ -269,8 +275,8 @@ const struct cit_sc_rule *cit_policy_trustlet_rules(size_t *n_rules)
 
 const struct cit_sc_rule *cit_policy_exec_rules(size_t *n_rules)
 {
-	*n_rules = ARRAY_SIZE(trustlet_rules) - PROCESS_ROWS;
-	return trustlet_rules + PROCESS_ROWS;
+	*n_rules = ARRAY_SIZE(trustlet_rules) - NATIVE_ROWS;
+	return trustlet_rules + NATIVE_ROWS;
 }
 
 #define PID_ROW(n, a, z) { .syscall = (n), .arg = (a), .zero_self = (z), .err = EPERM }

@@ -366,3 +366,25 @@ def test_a_bundle_with_compiled_bytecode_is_refused(tmp_path):
         assert r.returncode == 1 and b"compiled bytecode (__pycache__/main.cpython-311.pyc)" in r.stderr, r.stderr
     finally:
         m.stop()
+
+
+def test_instances_cannot_reach_each_other_over_loopback(mon, tmp_path):
+    """The function's loopback is one for all its instances: an instance makes no IP
+    socket, so none can listen there for a sibling (another caller's call) to reach."""
+    deploy(mon, tmp_path, "loop", """
+import socket
+def handle(event, context):
+    out = []
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.socket(fam, socket.SOCK_STREAM if event == b"tcp" else socket.SOCK_DGRAM)
+            out.append("made")
+        except PermissionError:
+            out.append("refused")
+    a, b = socket.socketpair()  # unix sockets of its own stay
+    a.sendall(b"x")
+    out.append(b.recv(1).decode())
+    return repr(out)
+""")
+    for kind in ("tcp", "udp"):
+        assert mon.invoke("loop", kind).stdout == b"['refused', 'refused', 'x']", kind

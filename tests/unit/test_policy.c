@@ -496,9 +496,11 @@ static void exec_layer(void)
 	for (size_t i = 0; i < npe; i++)
 		for (size_t k = 0; k < sizeof(signals) / sizeof(signals[0]); k++)
 			bad += !strcmp(pe[i].syscall, signals[k]);
-	tap_ok(bad == 0, "the exec layer has no process rows and no signal pid rows");
-	tap_ok(nt - ne == 6 && npt - npe == 6, "and lacks only those (%zu and %zu rows fewer)", nt - ne, npt - npe);
-	tap_ok(e == t + 6 && pe == pt, "the other rows are the trustlet layer's own");
+	for (size_t i = 0; i < ne; i++)
+		bad += !strcmp(e[i].syscall, "socket"); /* an exec program may use its loopback */
+	tap_ok(bad == 0, "the exec layer has no process rows, no IP socket rows and no signal pid rows");
+	tap_ok(nt - ne == 8 && npt - npe == 6, "and lacks only those (%zu and %zu rows fewer)", nt - ne, npt - npe);
+	tap_ok(e == t + 8 && pe == pt, "the other rows are the trustlet layer's own");
 	struct cit_bpf fresh;
 	struct cit_error err = { 0 };
 	tap_ok(cit_seccomp_compile_layer(&fresh, CIT_SC_LAYER_EXEC, CIT_SC_SELF, &err) == 0 &&
