@@ -104,16 +104,23 @@ static uint64_t next_id = 1;
 /* ---- slow requests ---------------------------------------------------------------------- */
 
 /* A connection's first request line and headers must come within HEADERS_S of its
- * opening, and every later request's headers within HEADERS_S of its request line: a
- * client that trickles them, a byte now and then within the idle timeout, is cut off. A thread looks once a second and shuts the
+ * opening, and every later request's headers within HEADERS_S of its request line; a body
+ * must then come at BODY_RATE_MIN bytes a second on average, once BODY_GRACE_S have
+ * passed: a client that trickles them, a byte now and then within the idle timeout, is
+ * cut off. A thread looks once a second and shuts the
  * socket down; libmicrohttpd then closes the connection. */
 #define HEADERS_S 10
+
+#define BODY_GRACE_S 10
+#define BODY_RATE_MIN 1024    /* bytes a second, on average, once BODY_GRACE_S have passed */
 
 struct conn {
 	struct conn *next, *prev;
 	int fd;
-	uint64_t since_ns;        /* waiting for a request's headers since */
-	bool waiting;
+	uint64_t since_ns;        /* waiting for a request's headers, or its body, since */
+	bool waiting;             /* for headers */
+	bool body;                /* for a body: at least BODY_RATE_MIN after BODY_GRACE_S */
+	uint64_t body_bytes;
 };
 
 static struct conn *conns;
@@ -151,16 +158,28 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
 }
 
 /* The connection's request has its headers (waiting false), or has ended (true). */
-static void headers_waited(struct MHD_Connection *c, bool waiting)
+enum conn_phase { CONN_IDLE, CONN_HEADERS, CONN_BODY, CONN_BYTES };
+
+/* The connection's request is now in phase (CONN_BYTES: bytes more of its body came). */
+static void conn_phase(struct MHD_Connection *c, enum conn_phase phase, size_t bytes)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	pthread_mutex_lock(&conns_lock);
 	struct conn *k = ci ? ci->socket_context : NULL;
-	if (k) {
-		k->waiting = waiting;
+	if (k && phase == CONN_BYTES) {
+		k->body_bytes += bytes;
+	} else if (k) {
+		k->waiting = phase == CONN_HEADERS;
+		k->body = phase == CONN_BODY;
+		k->body_bytes = 0;
 		k->since_ns = now_ns();
 	}
 	pthread_mutex_unlock(&conns_lock);
+}
+
+static void headers_waited(struct MHD_Connection *c, bool waiting)
+{
+	conn_phase(c, waiting ? CONN_HEADERS : CONN_BODY, 0);
 }
 
 static void *sweeper(void *arg)
@@ -170,11 +189,16 @@ static void *sweeper(void *arg)
 		sleep(1);
 		uint64_t now = now_ns();
 		pthread_mutex_lock(&conns_lock);
-		for (struct conn *k = conns; k; k = k->next)
-			if (k->waiting && k->fd >= 0 && now - k->since_ns > HEADERS_S * 1000000000ull) {
+		for (struct conn *k = conns; k; k = k->next) {
+			uint64_t took = now - k->since_ns;
+			bool slow_headers = k->waiting && took > HEADERS_S * 1000000000ull;
+			bool slow_body = k->body && took > BODY_GRACE_S * 1000000000ull &&
+					 k->body_bytes * 1000000000ull / took < BODY_RATE_MIN;
+			if ((slow_headers || slow_body) && k->fd >= 0) {
 				shutdown(k->fd, SHUT_RDWR);
-				k->waiting = false;
+				k->waiting = k->body = false;
 			}
+		}
 		pthread_mutex_unlock(&conns_lock);
 	}
 	return NULL;
@@ -1179,6 +1203,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
+		conn_phase(c, CONN_BYTES, *upload_size);
 		bool drop = !r->too_big && !r->over_budget &&
 			    (r->len + *upload_size > cfg.max_body || held + *upload_size > budget);
 		if (drop) {
@@ -1214,6 +1239,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond(c, r);
 	if (r->waiting)
 		return MHD_YES; /* resumed for nothing: still waiting */
+	conn_phase(c, CONN_IDLE, 0); /* the body is in: what follows is the function's time */
 	route(r, c, url, method);
 	if (r->done)
 		return respond(c, r);
@@ -1230,7 +1256,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
 	(void)cls;
 	(void)why;
 	struct req *r = *ptr;
-	headers_waited(c, false); /* idle now: the idle timeout's */
+	conn_phase(c, CONN_IDLE, 0); /* idle now: the idle timeout's */
 	if (!r)
 		return;
 	held -= r->cap;

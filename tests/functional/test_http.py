@@ -736,7 +736,8 @@ def test_a_python_function_deployed_and_called_over_http(gw, tmp_path):
 def test_the_gateway_channel_outlives_the_idle_timeout_and_slow_headers_are_cut(tmp_path):
     """The monitor's --idle-timeout is for local clients, not the gateway's channel (which is
     idle whenever HTTP is); a client that trickles its headers, a line now and then inside
-    the idle timeout, is cut off 10 s after its request line."""
+    the idle timeout, is cut off 10 s after its request line; so is a body that comes slower
+    than 1 KiB a second once its first 10 s have passed."""
     g = Gateway(tmp_path, "--idle-timeout", "300ms")
     try:
         assert g.m.deploy("echo").returncode == 0
@@ -762,6 +763,22 @@ def test_the_gateway_channel_outlives_the_idle_timeout_and_slow_headers_are_cut(
                 closed = True
         assert closed and time.monotonic() - t0 < 20, time.monotonic() - t0
         assert g.request("GET", "/healthz")[0] == 200
+        # A body trickled a byte at a time (under 1 KiB a second) is cut off too.
+        slow = socket.create_connection(("127.0.0.1", g.port), timeout=60)
+        slow.sendall(b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        t0 = time.monotonic()
+        closed = False
+        while time.monotonic() - t0 < 30 and not closed:
+            try:
+                slow.sendall(b"x")
+                slow.settimeout(1)
+                closed = slow.recv(65536) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        assert closed and 9 < time.monotonic() - t0 < 20, time.monotonic() - t0
+        assert g.request("POST", "/function/echo", b"fast")[2] == b"fast"
     finally:
         g.stop()
 
