@@ -243,8 +243,14 @@ int cit_spec_manifest(struct cit_fn_draft *d, const char *text, size_t len, cons
 	json_t *v;
 	json_object_foreach(root, key, v) {
 		const struct cit_spec_opt *o = NULL;
+		/* "imports" says "preload" as Python people say it. */
+		const char *k = !strcmp(key, "imports") ? "preload" : key;
+		if (k != key && json_object_get(root, "preload")) {
+			rc = cit_error_say(err, -EINVAL, "\"imports\" and \"preload\" together: they are one list");
+			break;
+		}
 		for (size_t i = 0; i < n_opts && !o; i++)
-			if (!strcmp(key, opts[i].key))
+			if (!strcmp(k, opts[i].key))
 				o = &opts[i];
 		if (!strcmp(key, "name") || !strcmp(key, "code") || !strcmp(key, "bundle"))
 			rc = manifest_name_code(d, key, v, base_dir, err);

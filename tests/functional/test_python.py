@@ -289,12 +289,17 @@ def test_a_bundle_brings_a_package_and_its_data_files(tmp_path):
         assert r.returncode == 0, r.stderr
         assert m.invoke("bundled", "Ada").stdout == b"hi Ada from-data-file"
         man = tmp_path / "f.json"
-        man.write_text(json.dumps({"name": "manifested", "runtime": "python", "bundle": "b", "handler": "main.run"}))
+        man.write_text(json.dumps({"name": "manifested", "runtime": "python", "bundle": "b", "handler": "main.run",
+                                   "imports": ["pkg"]}))
         r = m.cli("deploy", "--manifest", str(man))
         assert r.returncode == 0, r.stderr
         assert m.invoke("manifested", "Bo").stdout == b"hi Bo from-data-file"
         before = m.ls()
-        assert before["bundled"]["measurement"] == before["manifested"]["measurement"]
+        # "imports" names what --preload does: the same function, measured the same.
+        r = m.cli("deploy", "preloaded", "--runtime", "python", "--bundle", str(b), "--handler", "main.run",
+                  "--preload", "pkg")
+        assert r.returncode == 0, r.stderr
+        assert m.ls()["preloaded"]["measurement"] == before["manifested"]["measurement"]
         (b / "data.txt").write_text("changed\n")  # the deployed copy is what runs
         m.stop()
         m.start()
