@@ -177,11 +177,6 @@ static void conn_phase(struct MHD_Connection *c, enum conn_phase phase, size_t b
 	pthread_mutex_unlock(&conns_lock);
 }
 
-static void headers_waited(struct MHD_Connection *c, bool waiting)
-{
-	conn_phase(c, waiting ? CONN_HEADERS : CONN_BODY, 0);
-}
-
 static void *sweeper(void *arg)
 {
 	(void)arg;
@@ -739,16 +734,6 @@ static bool fn_route(const char *url, const char *prefix, char name[CIT_NAME_MAX
 	return cit_fn_name_ok(name);
 }
 
-/* Whether a path (decoded) has a "." or ".." segment: one a proxy in front may have
- * resolved otherwise, so it is refused rather than given to a function. */
-static bool dot_segment(const char *path)
-{
-	for (const char *p = path; (p = strchr(p, '/')); p++)
-		if ((p[1] == '.' && (p[2] == '/' || !p[2])) || (p[1] == '.' && p[2] == '.' && (p[3] == '/' || !p[3])))
-			return true;
-	return false;
-}
-
 /* The headers a function sees: all but the platform's own. */
 struct meta_build {
 	FILE *f;
@@ -779,15 +764,6 @@ static enum MHD_Result meta_header(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-/* Whether url (http:// or https://) names a user or password before its host. */
-static bool userinfo(const char *url)
-{
-	const char *host = strstr(url, "://");
-	host = host ? host + 3 : url;
-	size_t n = strcspn(host, "/?#");
-	return memchr(host, '@', n) != NULL;
-}
-
 /* An invocation's INVOKE_META (proto.h) into r->meta: its method, sub-path, query,
  * callback (an asynchronous call's X-Callback-Url) and headers, checked as the monitor
  * will. On a request that does not fit, answers it (400, 431) and returns false. */
@@ -807,7 +783,6 @@ static bool make_meta(struct req *r, struct MHD_Connection *c, const char *metho
 	const char *bad = b.nul ? "a header holds a NUL byte"
 		: cb[0] && !(cfg.flags & CIT_GATEWAY_CALLBACKS) ? "callbacks are off: this gateway listens beyond loopback "
 								  "and serve --callback-allow names no address block"
-		: cb[0] && userinfo(cb) ? "a callback URL may not carry a user name or password"
 		: NULL;
 	if (bad) {
 		free(buf);
@@ -1010,8 +985,6 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 				    (unsigned long long)cfg.max_body);
 		if (r->over_budget)
 			return fail(r, 503, "unavailable", "the gateway holds too many request bodies: try again later");
-		if (dot_segment(sub))
-			return fail(r, 400, "bad_request", "the path has a '.' or '..' segment");
 		if (async && !address_may_queue(c))
 			return fail(r, 429, "too_many_requests", "this address has queued too many asynchronous calls: at "
 				    "most %d at once, then %d a second", ASYNC_BURST, ASYNC_RATE);
@@ -1165,7 +1138,7 @@ static struct req *new_req(const char *uri)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)cls;
-	headers_waited(c, true); /* a request line: its headers are due within HEADERS_S */
+	conn_phase(c, CONN_HEADERS, 0); /* a request line: its headers are due within HEADERS_S */
 	return new_req(uri);
 }
 
@@ -1179,7 +1152,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!r && !(r = new_req(NULL)))
 			return MHD_NO;
 		r->conn = c;
-		headers_waited(c, false);
+		conn_phase(c, CONN_BODY, 0); /* the headers are in: its body's rate from now */
 		take_token(r, c);
 		*ptr = r;
 		/* Answered before the body is read: two Content-Lengths (or one beside chunked

@@ -142,9 +142,17 @@ int cit_meta_parse(const char *p, size_t len, bool callback, const char **out, s
 		return *why = "a request's method is not 1 to 16 of A-Z", -EPROTO;
 	if ((s[1][0] && s[1][0] != '/') || !all_in(s[1], 0x21, 0x7e, false))
 		return *why = "a request's path is not empty or /... of visible ASCII", -EPROTO;
+	/* A "." or ".." segment: one a proxy in front may have resolved otherwise. */
+	for (const char *q = s[1]; (q = strchr(q, '/')); q++)
+		if (q[1] == '.' && (q[2] == '/' || !q[2] || (q[2] == '.' && (q[3] == '/' || !q[3]))))
+			return *why = "a request's path has a '.' or '..' segment", -EPROTO;
 	if (!all_in(s[2], 0x20, 0x7e, false))
 		return *why = "a request's query is not printable ASCII", -EPROTO;
 	size_t cl = strlen(s[3]);
+	/* A user name or password in a callback URL would be sent where the URL leads. */
+	const char *host = strstr(s[3], "://");
+	if (cl && host && memchr(host, '@', strcspn(host + 3, "/?#") + 3))
+		return *why = "a callback URL may not carry a user name or password", -EPROTO;
 	if (cl && (!callback || cl > CIT_META_URL_MAX || !all_in(s[3], 0x21, 0x7e, false) ||
 		   (strncmp(s[3], "http://", 7) && strncmp(s[3], "https://", 8))))
 		return *why = callback ? "a callback URL is not an http:// or https:// URL of at most 2048 visible "

@@ -40,7 +40,6 @@
 
 static PyObject *entry;        /* the function's handle(event, context) */
 static PyObject *json_loads, *json_dumps, *context_type;
-static const struct cit_request *current_req; /* the call in progress (the citadel module) */
 static struct cit_response *current_resp;
 
 /* ---- the citadel module ------------------------------------------------------------------ */
@@ -498,7 +497,6 @@ static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, stru
 {
 	(void)rt;
 	char why[CIT_TEXT_MAX];
-	current_req = req;
 	current_resp = resp;
 	int rc = 0;
 	PyObject *event = NULL, *ctx = NULL, *ret = NULL;
@@ -555,7 +553,6 @@ out:
 	Py_XDECREF(ret);
 	Py_XDECREF(ctx);
 	Py_XDECREF(event);
-	current_req = NULL;
 	current_resp = NULL;
 	return rc;
 }

@@ -733,6 +733,25 @@ def test_a_python_function_deployed_and_called_over_http(gw, tmp_path):
 
 
 
+def trickle(port, head, piece, pause, limit):
+    """Sends head, then piece every pause seconds, until the gateway closes the connection:
+    the seconds that took, or None when it was still open after limit seconds."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(head)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            try:
+                s.sendall(piece)
+                s.settimeout(pause)
+                if s.recv(65536) == b"":
+                    return time.monotonic() - t0
+            except socket.timeout:
+                pass
+            except OSError:
+                return time.monotonic() - t0
+    return None
+
+
 def test_the_gateway_channel_outlives_the_idle_timeout_and_slow_headers_are_cut(tmp_path):
     """The monitor's --idle-timeout is for local clients, not the gateway's channel (which is
     idle whenever HTTP is); a client that trickles its headers, a line now and then inside
@@ -748,36 +767,13 @@ def test_the_gateway_channel_outlives_the_idle_timeout_and_slow_headers_are_cut(
             s.sendall(b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nagain")
             assert parse(s.recv(65536))[2] == b"again"
         assert "gateway_exited" not in g.m.log.read_text()
-        slow = socket.create_connection(("127.0.0.1", g.port), timeout=60)
-        slow.sendall(b"GET /healthz HTTP/1.1\r\n")
-        t0 = time.monotonic()
-        closed = False
-        while time.monotonic() - t0 < 25 and not closed:
-            try:
-                slow.sendall(b"X-Slow: 1\r\n")
-                slow.settimeout(2)
-                closed = slow.recv(65536) == b""
-            except socket.timeout:
-                pass
-            except OSError:
-                closed = True
-        assert closed and time.monotonic() - t0 < 20, time.monotonic() - t0
+        took = trickle(g.port, b"GET /healthz HTTP/1.1\r\n", b"X-Slow: 1\r\n", 2, 25)
+        assert took is not None and took < 20, took
         assert g.request("GET", "/healthz")[0] == 200
         # A body trickled a byte at a time (under 1 KiB a second) is cut off too.
-        slow = socket.create_connection(("127.0.0.1", g.port), timeout=60)
-        slow.sendall(b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-        t0 = time.monotonic()
-        closed = False
-        while time.monotonic() - t0 < 30 and not closed:
-            try:
-                slow.sendall(b"x")
-                slow.settimeout(1)
-                closed = slow.recv(65536) == b""
-            except socket.timeout:
-                pass
-            except OSError:
-                closed = True
-        assert closed and 9 < time.monotonic() - t0 < 20, time.monotonic() - t0
+        took = trickle(g.port, b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", b"x",
+                       1, 30)
+        assert took is not None and 9 < took < 20, took
         assert g.request("POST", "/function/echo", b"fast")[2] == b"fast"
     finally:
         g.stop()
