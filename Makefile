@@ -40,6 +40,7 @@ bench:
 	$(PY) bench/monitor_bench.py
 	$(PY) bench/http_bench.py
 	$(PY) bench/python_bench.py
+	$(PY) bench/chain_bench.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -42,7 +42,7 @@ until [ -S "$sock" ] && "$citadel" ls >/dev/null 2>&1; do
 	sleep 0.05
 done
 
-for f in hello echo json sha256 matmul http; do
+for f in hello echo json sha256 matmul http upper concat; do
 	"$citadel" deploy "$f" "$build/examples/$f.so" >/dev/null || exit 1
 done
 "$citadel" deploy crash "$build/examples/crash.so" >/dev/null
@@ -67,6 +67,12 @@ show matmul --data 200
 show words --data "any program is a function"
 show crash --data x
 show loop --data x
+"$citadel" chain create shout echo upper words >/dev/null || exit 1
+printf '\n$ citadel chain create shout echo upper words; citadel chain invoke shout --data "chains hand data on"\n'
+"$citadel" chain invoke shout --data "chains hand data on"
+"$citadel" deploy relay "$build/examples/relay.so" --env CALLEE=upper --allow-invoke upper >/dev/null || exit 1
+show relay --data "relay calls upper"
+echo
 printf '\n$ citadel ls\n'
 "$citadel" ls
 cli=$(shell_word "$citadel")
@@ -78,6 +84,7 @@ cat <<EOT
   $cli invoke echo --file /etc/os-release
   $cli ls --json
   $cli logs hello
+  $cli chain invoke shout --data 'one two'   # echo -> upper -> wc -w, see docs/chains.md
 EOT
 if [ "$listen" != none ]; then
 	echo "  curl -s -d you http://$listen/function/hello"

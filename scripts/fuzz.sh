@@ -25,12 +25,12 @@ echo '*' >"$crashes/.gitignore"
 flags="-std=c17 -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Isrc"
 # What cit_proto_parse and cit_fn_spec_parse link with.
 # shellcheck disable=SC2086
-$cc $flags tests/fuzz/fuzz_proto.c src/proto/proto.c src/objects/objects.c \
+$cc $flags tests/fuzz/fuzz_proto.c src/proto/proto.c src/spec/chain.c src/objects/objects.c \
 	src/spec/spec.c src/common/error.c src/common/fdutil.c -o "$out/fuzz_proto"
 # The gateway as citadel-gateway is built, without its main.
 # shellcheck disable=SC2086
-$cc $flags -DCIT_GATEWAY_NO_MAIN -Iinclude tests/fuzz/fuzz_http.c src/gateway/gateway.c src/proto/proto.c \
-	src/objects/objects.c src/spec/spec.c src/spec/draft.c src/spec/manifest.c src/spec/info.c \
+$cc $flags -DCIT_GATEWAY_NO_MAIN -Iinclude tests/fuzz/fuzz_http.c src/gateway/gateway.c src/proto/proto.c src/spec/chain.c \
+	src/objects/objects.c src/spec/spec.c src/spec/draft.c src/spec/manifest.c src/spec/info.c src/spec/chainfile.c \
 	src/common/error.c src/common/parse.c src/common/fdutil.c $(pkg-config --cflags --libs libmicrohttpd jansson) \
 	-lpthread -o "$out/fuzz_http"
 

@@ -56,8 +56,10 @@ extern "C" {
  * without cit_request.http and the calls marked "ABI 2"), and refuses others.
  *   1  the first
  *   2  cit_request.http (the HTTP request behind a call), cit_request.content_type,
- *      cit_http_header(), cit_set_status(), cit_set_content_type() */
-#define CIT_FUNCTION_ABI 2
+ *      cit_http_header(), cit_set_status(), cit_set_content_type()
+ *   3  data objects and chains: cit_request.input, .n_inputs, .inputs, cit_output(),
+ *      cit_respond_object(), cit_invoke(), cit_invoke_error() */
+#define CIT_FUNCTION_ABI 3
 #define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
 extern /* a const at namespace scope is internal in C++ unless declared extern */
@@ -84,6 +86,20 @@ struct cit_http {
 	const struct cit_http_header *headers;
 };
 
+/* A data object a call holds (docs/chains.md): bytes written once by their producer, then
+ * sealed by the kernel (no write, no resize, ever, by anyone) and mapped read-only here, so
+ * reading it copies nothing. Borrowed: valid until cit_handler() returns. ref is the
+ * monitor's number for it during this call: nonzero when it can be handed on to another
+ * function (cit_invoke) or returned as the response (cit_respond_object) without its bytes
+ * ever being read or copied; 0 for bytes that came inline (small ones, up to 32 KiB, travel
+ * in the message itself). */
+struct cit_object {
+	const void *data;       /* the bytes, read-only (writing faults); NULL when len is 0 */
+	size_t len;
+	uint64_t ref;
+	const char *step;       /* an input of a fan-in step: the chain step it comes from; else NULL */
+};
+
 struct cit_request {
 	const void *data;       /* the request bytes; not NUL-terminated; NULL when len is 0 */
 	size_t len;
@@ -95,6 +111,13 @@ struct cit_request {
 				 * over HTTP (citadel invoke, the local socket) */
 	const char *content_type; /* the request's content type, as its caller said it (HTTP's
 				 * Content-Type, invoke --content-type); "" when none was said */
+	/* ABI 3: */
+	const struct cit_object *input; /* the request as an object: data and len as above, and
+				 * its ref when it can be handed on; never NULL */
+	size_t n_inputs;        /* a fan-in step of a chain (it follows several steps): their
+				 * outputs, in the chain's order of steps; data is NULL and len 0
+				 * then. 0 for any other call */
+	const struct cit_object *inputs;
 };
 
 /* One invocation's output, opaque. Owned by Citadel. */
@@ -115,7 +138,8 @@ CIT_API int cit_handler(const struct cit_request *req, struct cit_response *resp
 CIT_API int cit_init(void);
 
 /* Appends len bytes to the response. Returns 0, -EFBIG when the response would pass the
- * function's output limit (nothing is appended), or -ENOMEM. */
+ * function's output limit (nothing is appended), -EBUSY when the response is a data object
+ * already (cit_output, cit_respond_object), or -ENOMEM. */
 CIT_API int cit_respond(struct cit_response *resp, const void *data, size_t len);
 
 /* Appends printf-formatted text to the response. Same returns as cit_respond(). */
@@ -144,6 +168,37 @@ CIT_API int cit_set_status(struct cit_response *resp, int status);
  * 127 printable ASCII characters, beginning with a letter ("text/html; charset=utf-8").
  * Returns 0, or -EINVAL (nothing set). */
 CIT_API int cit_set_content_type(struct cit_response *resp, const char *type);
+
+/* ABI 3. A writable buffer of len bytes (zeroed) that becomes the response, whole, when
+ * the handler returns. Over 32 KiB it is a data object, handed to whatever takes the
+ * response (the caller, the next step of a chain) without a copy: when the handler
+ * returns it is unmapped and sealed, so nobody can change it afterwards, the function
+ * included. Up to 32 KiB it travels inline in the message, as cit_respond()'s bytes do
+ * (cheaper than a mapping at that size). Calling it again replaces the buffer (the earlier
+ * one is gone); bytes given to cit_respond() before are dropped, and cit_respond() after it
+ * returns -EBUSY. Returns NULL with errno EFBIG (over the output limit), or ENOMEM. */
+CIT_API void *cit_output(struct cit_response *resp, size_t len);
+
+/* ABI 3. The response is obj, an object this call holds (its request, an input, an
+ * invocation's result), handed on by reference: its bytes are neither read nor copied.
+ * Replaces any bytes or buffer given so far. Returns 0, or -EINVAL when obj has no ref (then
+ * respond with its bytes: cit_respond(resp, obj->data, obj->len)). */
+CIT_API int cit_respond_object(struct cit_response *resp, const struct cit_object *obj);
+
+/* ABI 3. Calls function during this call and waits for its response, which *out receives: a
+ * read-only object valid until this handler returns, whose ref lets it be handed on or
+ * returned. The request is in: its ref, when nonzero, hands that object on without a copy;
+ * else its len bytes at data are sent (in NULL: an empty request). The function must be
+ * granted in this one's deployment (--allow-invoke NAME); calls within calls go 8 deep at
+ * most, never back to a function already among the callers; the callee's time counts
+ * against this call's deadline (its deadline is at most this one's). One thread's calls wait
+ * for another's. Returns 0, or a negative code with its text in cit_invoke_error():
+ *   -EPERM not granted, -ELOOP too deep or a cycle, -ENOENT no such function, -EBADF a ref
+ *   this call does not hold, -EDQUOT the object quota, -ETIMEDOUT, or the callee's failure. */
+CIT_API int cit_invoke(const char *function, const struct cit_object *in, struct cit_object *out);
+
+/* ABI 3. The text of this thread's last failed cit_invoke(), "" when none. */
+CIT_API const char *cit_invoke_error(void);
 
 /* From cit_init(): the message shown to the deployer when init returns a failure. */
 CIT_API void cit_init_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,33 @@ int cit_cmd_rm(int argc, char **argv);
 int cit_cmd_logs(int argc, char **argv);
 int cit_cmd_restart(int argc, char **argv);
 int cit_cmd_token(int argc, char **argv);
+int cit_cmd_chain(int argc, char **argv);
+
+/* cmd_fn.c, shared by the monitor's commands. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cli/usage.h"
+#include "proto/proto.h"
+
+/* An OK reply and its bytes (inline, or its data object mapped). */
+struct reply {
+	struct cit_rx rx;
+	const void *data;
+	size_t len;
+	void *map;     /* to munmap (len bytes), or NULL */
+};
+void cit_reply_done(struct reply *r);
+/* A request with just a name (or none: LIST-like types). Returns 0 with r filled
+ * (cit_reply_done() after), or 1 with the reason printed as "citadel CMD: ...". */
+int cit_simple_request(const char *cmd, uint16_t type, const char *name, const char *sock, struct reply *r);
+/* Parses `CMD [NAME] [--socket PATH | --url URL] [--json]` (json NULL: no --json). Returns
+ * 1 when valid, 0 after --help, or minus the exit status of a usage error. */
+int cit_name_args(int argc, char **argv, const char *cmd, const char *usage, bool want_name, const char **name,
+		  const char **sock, const char **url, bool *json);
+/* Sends an INVOKE-shaped request (INVOKE, CHAIN_INVOKE) with a's data, --file or stdin, and
+ * writes the response to stdout. Returns the exit status (1: the reason printed). */
+int cit_invoke_request(const char *cmd, uint16_t type, const struct cit_invoke_args *a);
 
 /* Where a monitor command goes, once its options are read (cmd_remote.c): to the local
  * socket, or, given --url (url, not NULL) or with $CITADEL_URL set and no --socket (sock

@@ -90,31 +90,37 @@ int cit_cmd_invoke(int argc, char **argv)
 	int rc = cit_invoke_args(argc, argv, invoke_usage, &a);
 	if (rc >= 0)
 		return rc;
-	const char *data = a.data, *file = a.file, *sock = a.sock, *url = a.url, *key = a.key;
-	rc = cit_remote(argc, argv, url, sock);
+	rc = cit_remote(argc, argv, a.url, a.sock);
 	if (rc >= 0)
 		return rc;
-	if (key)
+	if (a.key)
 		return cit_usage_error("invoke", 2, "--invoke-key is for --url: the local socket takes no invoke key");
+	return cit_invoke_request("invoke", CIT_MSG_INVOKE, &a);
+}
+
+int cit_invoke_request(const char *cmd, uint16_t type, const struct cit_invoke_args *a)
+{
+	const char *data = a->data, *file = a->file;
 	struct cit_p_invoke b = { 0 };
-	snprintf(b.name, sizeof(b.name), "%s", argv[optind]);
-	snprintf(b.content_type, sizeof(b.content_type), "%s", a.content_type ? a.content_type : "");
+	snprintf(b.name, sizeof(b.name), "%s", a->name);
+	snprintf(b.content_type, sizeof(b.content_type), "%s", a->content_type ? a->content_type : "");
 	struct cit_error err = { 0 };
 	/* The monitor first: a request read from stdin is not read for nothing. */
-	_cleanup_close_ int s = cit_client_connect(cit_client_socket(sock), &err);
+	_cleanup_close_ int s = cit_client_connect(cit_client_socket(a->sock), &err);
 	if (s < 0) {
-		fprintf(stderr, "citadel invoke: %s\n", err.msg);
+		fprintf(stderr, "citadel %s: %s\n", cmd, err.msg);
 		return 1;
 	}
 	_cleanup_close_ int obj = -1;
 	const void *inline_data = NULL;
 	size_t inline_len = 0;
+	int rc;
 	if (data && strlen(data) <= CIT_INLINE_MAX) {
 		inline_data = data;
 		inline_len = strlen(data);
 	} else if (data) {
 		if ((obj = cit_object_create(data, strlen(data))) < 0) {
-			fprintf(stderr, "citadel invoke: %s\n", strerror(-obj));
+			fprintf(stderr, "citadel %s: %s\n", cmd, strerror(-obj));
 			return 1;
 		}
 		b.data.obj_len = strlen(data);
@@ -122,7 +128,7 @@ int cit_cmd_invoke(int argc, char **argv)
 		_cleanup_close_ int in = file ? open(file, O_RDONLY | O_CLOEXEC) : dup(0);
 		rc = in < 0 ? -errno : cit_slurp(in, &obj, &b.data.obj_len);
 		if (rc < 0) {
-			fprintf(stderr, "citadel invoke: %s: %s\n", file ? file : "stdin",
+			fprintf(stderr, "citadel %s: %s: %s\n", cmd, file ? file : "stdin",
 				rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
 			return 1;
 		}
@@ -132,9 +138,9 @@ int cit_cmd_invoke(int argc, char **argv)
 	b.data.len = (uint32_t)inline_len;
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	struct cit_rx rx;
-	rc = cit_client_call(s, CIT_MSG_INVOKE, &b, sizeof(b), inline_data, inline_len, obj, buf, &rx, &err);
+	rc = cit_client_call(s, type, &b, sizeof(b), inline_data, inline_len, obj, buf, &rx, &err);
 	if (rc < 0) {
-		fprintf(stderr, "citadel invoke: %s\n", err.msg);
+		fprintf(stderr, "citadel %s: %s\n", cmd, err.msg);
 		return 1;
 	}
 	const void *out;
@@ -147,7 +153,7 @@ int cit_cmd_invoke(int argc, char **argv)
 		munmap(map, len);
 	cit_rx_close(&rx);
 	if (rc < 0) {
-		fprintf(stderr, "citadel invoke: writing the response: %s\n", strerror(-rc));
+		fprintf(stderr, "citadel %s: writing the response: %s\n", cmd, strerror(-rc));
 		return 1;
 	}
 	return 0;
@@ -155,15 +161,8 @@ int cit_cmd_invoke(int argc, char **argv)
 
 /* ---- ls, rm, logs --------------------------------------------------------------- */
 
-/* An OK reply and its bytes (inline, or its data object mapped). */
-struct reply {
-	struct cit_rx rx;
-	const void *data;
-	size_t len;
-	void *map;     /* to munmap (len bytes), or NULL */
-};
 
-static void reply_done(struct reply *r)
+void cit_reply_done(struct reply *r)
 {
 	if (r->map)
 		munmap(r->map, r->len);
@@ -172,7 +171,7 @@ static void reply_done(struct reply *r)
 
 /* A request with just a name (or none). Returns 0 with r filled (reply_done() after), or
  * 1 with the reason printed. */
-static int simple(const char *cmd, uint16_t type, const char *name, const char *sock, struct reply *r)
+int cit_simple_request(const char *cmd, uint16_t type, const char *name, const char *sock, struct reply *r)
 {
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	/* Each type's payload (proto/messages.h); a function's name comes first in those that
@@ -182,7 +181,7 @@ static int simple(const char *cmd, uint16_t type, const char *name, const char *
 		struct cit_p_name name;
 		struct cit_p_logs logs;
 	} p = { 0 };
-	size_t plen = type == CIT_MSG_LIST || type == CIT_MSG_TOKEN_LIST ? sizeof(p.list)
+	size_t plen = type == CIT_MSG_LIST || type == CIT_MSG_TOKEN_LIST || type == CIT_MSG_CHAIN_LIST ? sizeof(p.list)
 		      : type == CIT_MSG_LOGS				  ? sizeof(p.logs)
 									  : sizeof(p.name);
 	if (name)
@@ -205,7 +204,7 @@ static int simple(const char *cmd, uint16_t type, const char *name, const char *
 }
 
 /* Parses `CMD [NAME] [--socket PATH | --url URL] [--json]`. */
-static int name_args(int argc, char **argv, const char *cmd, const char *usage, bool want_name, const char **name,
+int cit_name_args(int argc, char **argv, const char *cmd, const char *usage, bool want_name, const char **name,
 		     const char **sock, const char **url, bool *json)
 {
 	static const struct option opts[] = {
@@ -229,7 +228,7 @@ static int name_args(int argc, char **argv, const char *cmd, const char *usage, 
 		}
 	}
 	if (want_name && argc == optind)
-		return -cit_usage_error(cmd, 2, "no function NAME given");
+		return -cit_usage_error(cmd, 2, "no %s NAME given", strncmp(cmd, "chain", 5) ? "function" : "chain");
 	if (argc - optind > (want_name ? 1 : 0))
 		return -cit_usage_error(cmd, 2, "unexpected argument '%s'", argv[optind + (want_name ? 1 : 0)]);
 	*name = want_name ? argv[optind] : NULL;
@@ -245,11 +244,11 @@ int cit_cmd_ls(int argc, char **argv)
 				    "  --json         one JSON array, every figure included\n" SOCKET_HELP URL_HELP;
 	const char *name, *sock = NULL, *url = NULL;
 	bool json = false;
-	int rc = name_args(argc, argv, "ls", usage, false, &name, &sock, &url, &json);
+	int rc = cit_name_args(argc, argv, "ls", usage, false, &name, &sock, &url, &json);
 	if (rc <= 0 || (rc = cit_remote(argc, argv, url, sock)) >= 0)
 		return rc < 0 ? -rc : rc;
 	struct reply r;
-	if (simple("ls", CIT_MSG_LIST, NULL, sock, &r))
+	if (cit_simple_request("ls", CIT_MSG_LIST, NULL, sock, &r))
 		return 1;
 	/* One printer for the socket's figures and the gateway's JSON (listing.h). */
 	size_t n = r.len / sizeof(struct cit_fn_info);
@@ -259,7 +258,7 @@ int cit_cmd_ls(int argc, char **argv)
 		json_t *o = cit_fn_info_json(&f[i]);
 		json_array_append_new(fns, o ? o : json_null());
 	}
-	reply_done(&r);
+	cit_reply_done(&r);
 	if (!fns) {
 		fprintf(stderr, "citadel ls: %s\n", strerror(ENOMEM));
 		return 1;
@@ -273,11 +272,11 @@ int cit_cmd_ls(int argc, char **argv)
 static int name_request(int argc, char **argv, const char *cmd, const char *usage, uint16_t type)
 {
 	const char *name, *sock = NULL, *url = NULL;
-	int rc = name_args(argc, argv, cmd, usage, true, &name, &sock, &url, NULL);
+	int rc = cit_name_args(argc, argv, cmd, usage, true, &name, &sock, &url, NULL);
 	if (rc <= 0 || (rc = cit_remote(argc, argv, url, sock)) >= 0)
 		return rc < 0 ? -rc : rc;
 	struct reply r;
-	if (simple(cmd, type, name, sock, &r))
+	if (cit_simple_request(cmd, type, name, sock, &r))
 		return 1;
 	if (type == CIT_MSG_REMOVE)
 		printf("removed %s\n", name);
@@ -285,7 +284,7 @@ static int name_request(int argc, char **argv, const char *cmd, const char *usag
 		printf("restarted %s\n", name);
 	else if (r.len)
 		cit_write_all(1, r.data, r.len);
-	reply_done(&r);
+	cit_reply_done(&r);
 	return 0;
 }
 
@@ -318,12 +317,12 @@ int cit_cmd_token(int argc, char **argv)
 	char cmd[16];
 	snprintf(cmd, sizeof(cmd), "token %s", verb);
 	const char *name, *sock = NULL, *url = NULL;
-	int rc = name_args(argc - 1, argv + 1, cmd, usage, named, &name, &sock, &url, NULL);
+	int rc = cit_name_args(argc - 1, argv + 1, cmd, usage, named, &name, &sock, &url, NULL);
 	if (rc <= 0 || (rc = cit_remote(argc, argv, url, sock)) >= 0)
 		return rc < 0 ? -rc : rc;
 	uint16_t type = !strcmp(verb, "add") ? CIT_MSG_TOKEN_ADD : named ? CIT_MSG_TOKEN_REMOVE : CIT_MSG_TOKEN_LIST;
 	struct reply r;
-	if (simple(cmd, type, name, sock, &r))
+	if (cit_simple_request(cmd, type, name, sock, &r))
 		return 1;
 	if (type == CIT_MSG_TOKEN_ADD)
 		printf("%.*s\n", (int)r.len, (const char *)r.data);
@@ -331,7 +330,7 @@ int cit_cmd_token(int argc, char **argv)
 		printf("removed token %s\n", name);
 	else if (r.len)
 		cit_write_all(1, r.data, r.len);
-	reply_done(&r);
+	cit_reply_done(&r);
 	return 0;
 }
 
@@ -378,11 +377,11 @@ int cit_cmd_logs(int argc, char **argv)
 		return rc;
 	if (!follow) {
 		struct reply r;
-		if (simple("logs", CIT_MSG_LOGS, argv[optind], sock, &r))
+		if (cit_simple_request("logs", CIT_MSG_LOGS, argv[optind], sock, &r))
 			return 1;
 		if (r.len)
 			cit_write_all(1, r.data, r.len);
-		reply_done(&r);
+		cit_reply_done(&r);
 		return 0;
 	}
 	struct cit_p_logs req = { .flags = CIT_LOGS_FOLLOW };

@@ -21,12 +21,13 @@ static const char usage[] =
 	"  rm        remove a deployed function\n"
 	"  logs      show a function's log\n"
 	"  restart   start a function again (after it failed)\n"
+	"  chain     chains of functions: create, invoke, ls, rm (citadel chain --help)\n"
 	"  token     manage admin tokens (add, ls, rm); CITADEL_TOKEN presents one\n"
 	"  help      show this text\n"
 	"  version   print the version\n"
 	"\n"
 	"The monitor's commands reach it at its socket: --socket PATH, else $CITADEL_SOCKET,\n"
-	"else " CIT_DEFAULT_SOCKET ". deploy, invoke, ls, rm and logs can reach it over HTTP\n"
+	"else " CIT_DEFAULT_SOCKET ". deploy, invoke, ls, rm, logs and chain can reach it over HTTP\n"
 	"instead, at its gateway: --url URL (http:// or https://), or $CITADEL_URL when no\n"
 	"--socket is given, with an admin token in $CITADEL_TOKEN (citadel-remote, installed\n"
 	"beside citadel, does the HTTP).\n";
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
 		{ "run", cit_cmd_run },       { "serve", cit_cmd_serve }, { "deploy", cit_cmd_deploy },
 		{ "invoke", cit_cmd_invoke }, { "ls", cit_cmd_ls },       { "rm", cit_cmd_rm },
 		{ "logs", cit_cmd_logs },     { "restart", cit_cmd_restart }, { "token", cit_cmd_token },
+		{ "chain", cit_cmd_chain },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

@@ -30,6 +30,12 @@ int cit_usage_getopt(const char *cmd, int status, int c, char *const argv[])
 
 int cit_invoke_args(int argc, char **argv, const char *help, struct cit_invoke_args *a)
 {
+	return cit_invoke_args_of("invoke", "function", argc, argv, help, a);
+}
+
+int cit_invoke_args_of(const char *cmd, const char *what, int argc, char **argv, const char *help,
+		       struct cit_invoke_args *a)
+{
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' }, { "file", required_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
@@ -49,23 +55,23 @@ int cit_invoke_args(int argc, char **argv, const char *help, struct cit_invoke_a
 		case 'k': a->key = optarg; break;
 		case 't':
 			if (strlen(optarg) >= CIT_CTYPE_MAX || !optarg[0] || !cit_ctype_ok(optarg, strlen(optarg) + 1))
-				return cit_usage_error("invoke", 2, "--content-type wants 1 to 127 printable ASCII "
+				return cit_usage_error(cmd, 2, "--content-type wants 1 to 127 printable ASCII "
 								    "characters beginning with a letter (application/json)");
 			a->content_type = optarg;
 			break;
 		case 'h': fputs(help, stdout); return 0;
-		default: return cit_usage_getopt("invoke", 2, c, argv);
+		default: return cit_usage_getopt(cmd, 2, c, argv);
 		}
 	}
 	if (argc == optind)
-		return cit_usage_error("invoke", 2, "no function NAME given");
+		return cit_usage_error(cmd, 2, "no %s NAME given", what);
 	if (argc - optind > 1)
-		return cit_usage_error("invoke", 2, "unexpected argument '%s'", argv[optind + 1]);
+		return cit_usage_error(cmd, 2, "unexpected argument '%s'", argv[optind + 1]);
 	if (a->data && a->file)
-		return cit_usage_error("invoke", 2, "--data and --file together: the request comes from one of them");
+		return cit_usage_error(cmd, 2, "--data and --file together: the request comes from one of them");
 	a->name = argv[optind];
 	if (strlen(a->name) >= CIT_NAME_MAX || !cit_fn_name_ok(a->name))
-		return cit_usage_error("invoke", 2, "'%s' is not a function name (1 to 63 of a-z, 0-9, '-' and '_')",
-				       a->name);
+		return cit_usage_error(cmd, 2, "'%s' is not a %s name (1 to 63 of a-z, 0-9, '-' and '_')",
+				       a->name, what);
 	return -1;
 }

@@ -22,3 +22,8 @@ struct cit_invoke_args {
 /* Reads invoke's argv into a (borrowed strings); --help prints help. Returns -1 when they
  * are valid, else the exit status: 0 after --help, 2 after a usage error (said). */
 int cit_invoke_args(int argc, char **argv, const char *help, struct cit_invoke_args *a);
+
+/* The same for command cmd ("chain invoke"), whose NAME names what (a "function", a
+ * "chain"). */
+int cit_invoke_args_of(const char *cmd, const char *what, int argc, char **argv, const char *help,
+		       struct cit_invoke_args *a);

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include "common/util.h"
 #include "objects/objects.h"
 #include "proto/proto.h"
+#include "spec/chainfile.h"
 #include "spec/draft.h"
 #include "spec/info.h"
 #include "spec/spec.h"
@@ -59,6 +61,7 @@ struct req {
 		struct cit_p_name name;
 		struct cit_p_logs logs;
 		struct cit_p_call_id call;
+		struct cit_chain_spec chain;
 	} p;                      /* its payload */
 	char *query;              /* owned: the raw query string (after '?'), "" for none */
 	char *meta;               /* owned: an invocation's INVOKE_META bytes (proto.h) */
@@ -315,7 +318,7 @@ static bool send_request(struct req *r)
 		memcpy(t.token, r->token, CIT_TOKEN_LEN);
 		SEND(rc, cit_proto_send(CHAN, CIT_MSG_ADMIN_TOKEN, r->id, &t, sizeof(t), NULL, 0, NULL, 0));
 	}
-	if (rc == 0 && r->type == CIT_MSG_INVOKE) {
+	if (rc == 0 && (r->type == CIT_MSG_INVOKE || r->type == CIT_MSG_CHAIN_INVOKE)) {
 		SEND(rc, cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->body, r->len));
 	} else if (rc == 0 && r->type == CIT_MSG_DEPLOY) {
 		static char tail[CIT_ENV_BYTES + CIT_ARGS_BYTES];
@@ -419,6 +422,53 @@ static void write_metrics(FILE *f, const struct cit_fn_info *fi, size_t n)
 	}
 }
 
+/* What a LIST-like reply holds: records of one size, each beginning with its name. */
+struct records {
+	size_t size;
+	json_t *(*json)(const void *record); /* a new reference, NULL when out of memory */
+	const char *what;         /* "function", "chain": for "no ... named X" */
+};
+
+static json_t *function_json(const void *record)
+{
+	return cit_fn_info_json(record);
+}
+
+static json_t *chain_json(const void *record)
+{
+	return cit_chain_json(record);
+}
+
+_Static_assert(offsetof(struct cit_fn_info, name) == 0 && offsetof(struct cit_chain_spec, name) == 0,
+	       "a record begins with its name");
+
+static const struct records function_records = { sizeof(struct cit_fn_info), function_json, "function" };
+static const struct records chain_records = { sizeof(struct cit_chain_spec), chain_json, "chain" };
+
+/* A LIST-like reply as JSON: every record, an array; or the one r names (GET .../NAME), an
+ * object, 404 when there is none. */
+static void answer_list(struct req *r, struct cit_rx *rx, const struct records *k)
+{
+	const void *data;
+	size_t len = 0;
+	void *map = NULL;
+	json_t *a = json_array();
+	if (cit_rx_data(rx, &data, &len, &map) == 0)
+		for (size_t i = 0; i + k->size <= len; i += k->size) {
+			const char *name = (const char *)data + i; /* each record's first field */
+			if (r->name[0] && strncmp(name, r->name, CIT_NAME_MAX))
+				continue;
+			json_array_append_new(a, k->json(name));
+		}
+	if (map)
+		munmap(map, len);
+	if (r->name[0] && json_array_size(a) == 0)
+		fail(r, 404, "not_found", "no %s named %s", k->what, r->name);
+	else
+		answer_json(r, 200, r->name[0] ? json_incref(json_array_get(a, 0)) : json_incref(a));
+	json_decref(a);
+}
+
 /* A reply: its request's answer, and its connection resumed. */
 static void on_reply(struct cit_rx *rx)
 {
@@ -457,26 +507,11 @@ static void on_reply(struct cit_rx *rx)
 			fail(r, 500, "internal", "out of memory");
 		free(text);
 	} else if (r->type == CIT_MSG_LIST) {
-		const void *data;
-		size_t len = 0;
-		void *map = NULL;
-		json_t *a = json_array();
-		if (cit_rx_data(rx, &data, &len, &map) == 0)
-			for (size_t i = 0; i + sizeof(struct cit_fn_info) <= len; i += sizeof(struct cit_fn_info)) {
-				const struct cit_fn_info *f = (const struct cit_fn_info *)((const char *)data + i);
-				if (r->name[0] && strncmp(f->name, r->name, sizeof(f->name)))
-					continue;
-				json_array_append_new(a, cit_fn_info_json(f));
-			}
-		if (map)
-			munmap(map, len);
-		if (r->name[0] && json_array_size(a) == 0) {
-			fail(r, 404, "not_found", "no function named %s", r->name);
-			json_decref(a);
-		} else {
-			answer_json(r, 200, r->name[0] ? json_incref(json_array_get(a, 0)) : json_incref(a));
-			json_decref(a);
-		}
+		answer_list(r, rx, &function_records);
+	} else if (r->type == CIT_MSG_CHAIN_LIST) {
+		answer_list(r, rx, &chain_records);
+	} else if (r->type == CIT_MSG_CHAIN_CREATE) {
+		answer_json(r, 201, cit_chain_json(&r->p.chain));
 	} else if (r->type == CIT_MSG_DEPLOY) {
 		json_t *o = json_pack("{s:s, s:s%}", "name", r->name, "measurement", (const char *)rx->data,
 				      (size_t)(rx->data_len < 64 ? rx->data_len : 64));
@@ -503,7 +538,7 @@ static void on_reply(struct cit_rx *rx)
 				 (const char *)rx->data);
 			fail_errno(r, ok->code, ok->flags, ok->http_status, text);
 		}
-	} else if (r->type == CIT_MSG_REMOVE) {
+	} else if (r->type == CIT_MSG_REMOVE || r->type == CIT_MSG_CHAIN_REMOVE) {
 		char text[CIT_NAME_MAX + 16];
 		int n = snprintf(text, sizeof(text), "{\"removed\":\"%s\"}", r->name); /* a checked name */
 		answer(r, 200, "application/json", text, (size_t)n);
@@ -860,7 +895,8 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 		row = cit_spec_option(flag);
 	}
 	unsigned bit = !strcmp(key, "name") ? 0 : !strcmp(key, "runtime") ? 1 : row ? 2 + (unsigned)(row - opts) : 63;
-	bool repeatable = !strcmp(key, "command") || (row && (row->kind == CIT_SPEC_ENV || row->kind == CIT_SPEC_MODULES));
+	bool repeatable = !strcmp(key, "command") || (row && (row->kind == CIT_SPEC_ENV || row->kind == CIT_SPEC_MODULES ||
+								       row->kind == CIT_SPEC_NAMES));
 	if (bit < 63 && !repeatable && again(q, bit)) {
 		q->rc = cit_error_say(&q->err, -EINVAL, "'%.40s' is given twice: each setting once", key);
 		return MHD_NO;
@@ -937,6 +973,102 @@ static void deploy(struct req *r, struct MHD_Connection *c)
 	r->type = CIT_MSG_DEPLOY;
 }
 
+/* A request whose body was not kept is answered: 413 (over --max-body) or 503 (the gateway
+ * holds too many bodies). Returns whether it was. */
+static bool body_dropped(struct req *r)
+{
+	if (r->too_big)
+		fail(r, 413, "too_large", "the request body is over %llu bytes", (unsigned long long)cfg.max_body);
+	else if (r->over_budget)
+		fail(r, 503, "unavailable", "the gateway holds too many request bodies: try again later");
+	return r->too_big || r->over_budget;
+}
+
+/* An admin route with no token (or an Authorization that is none) is answered 401; a
+ * token's worth is the monitor's to say. Returns whether it was. */
+static bool no_admin_token(struct req *r, const char *url)
+{
+	if (r->bad_token || !r->token[0])
+		fail(r, 401, "unauthorized", "%s needs the admin token (Authorization: Bearer TOKEN)", url);
+	return r->bad_token || !r->token[0];
+}
+
+/* r as an invocation of type (INVOKE, CHAIN_INVOKE) of r->name, the body its request. The
+ * request's type travels with it (a Python function reads JSON by it). Returns false when
+ * its Content-Type is not one (answered 400). */
+static bool invocation(struct req *r, struct MHD_Connection *c, uint16_t type)
+{
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct && (strlen(ct) >= CIT_CTYPE_MAX || !cit_ctype_ok(ct, strlen(ct) + 1))) {
+		fail(r, 400, "bad_request", "the Content-Type is not 1 to 127 printable ASCII characters beginning "
+		     "with a letter");
+		return false;
+	}
+	snprintf(r->p.invoke.name, sizeof(r->p.invoke.name), "%s", r->name);
+	snprintf(r->p.invoke.content_type, sizeof(r->p.invoke.content_type), "%s", ct ? ct : "");
+	r->plen = sizeof(r->p.invoke);
+	r->type = type;
+	return true;
+}
+
+/* POST /v1/chains: the body is the chain as JSON, {"name", "steps"} or {"name",
+ * "functions"} (cit_chain_of_json), read by the module the CLI uses. */
+static void create_chain(struct req *r)
+{
+	if (r->len > CIT_CHAIN_MANIFEST_MAX)
+		return fail(r, 413, "too_large", "a chain's JSON is at most %u KiB", CIT_CHAIN_MANIFEST_MAX >> 10);
+	json_error_t je;
+	json_t *o = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &je);
+	if (!o)
+		return fail(r, 400, "bad_request", "not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+	struct cit_error err = { 0 };
+	int rc = cit_chain_of_json(&r->p.chain, o, &err);
+	json_decref(o);
+	if (rc < 0)
+		return fail(r, rc == -ENOMEM ? 500 : 400, rc == -ENOMEM ? "internal" : "bad_request", "%s", err.msg);
+	snprintf(r->name, sizeof(r->name), "%s", r->p.chain.name);
+	r->plen = sizeof(r->p.chain);
+	r->type = CIT_MSG_CHAIN_CREATE;
+}
+
+/* The chains' routes, an admin's: /v1/chains (GET: every chain; POST: create or replace
+ * one), /v1/chains/NAME (GET; DELETE); and anyone's /v1/chains/NAME/invoke (POST).
+ * Listing and invoking are an invoker's, as on the local socket; the monitor itself asks
+ * an admin's token for a chain that calls a function deployed --invoke-key. */
+static void chain_route(struct req *r, struct MHD_Connection *c, const char *url, const char *method)
+{
+	bool all = !strcmp(url, "/v1/chains") || !strcmp(url, "/v1/chains/");
+	bool invoke = !all && name_in(url, "/v1/chains/", "/invoke", r->name);
+	bool one = !all && !invoke && name_in(url, "/v1/chains/", NULL, r->name);
+	if (!all && !invoke && !one)
+		return fail(r, 404, "not_found", "not a chain's route: a name is 1 to 63 of a-z, 0-9, '-' and '_'");
+	bool get = is(method, "GET"), post = is(method, "POST"), del = is(method, "DELETE");
+	if (invoke ? !post : all ? !get && !post : !get && !del)
+		return fail(r, 405, "method_not_allowed", "%s takes %s", url,
+			    invoke ? "POST" : all ? "GET or POST" : "GET or DELETE");
+	if (invoke) {
+		if (!body_dropped(r))
+			invocation(r, c, CIT_MSG_CHAIN_INVOKE);
+		return;
+	}
+	/* Listing chains shows functions' names, as listing functions does: an admin's. */
+	if (no_admin_token(r, url))
+		return;
+	if (post) {
+		if (!body_dropped(r))
+			create_chain(r);
+		return;
+	}
+	if (del) {
+		snprintf(r->p.name.name, sizeof(r->p.name.name), "%s", r->name);
+		r->plen = sizeof(r->p.name);
+		r->type = CIT_MSG_CHAIN_REMOVE;
+		return;
+	}
+	r->plen = sizeof(r->p.list);
+	r->type = CIT_MSG_CHAIN_LIST;
+}
+
 static void route(struct req *r, struct MHD_Connection *c, const char *url, const char *method)
 {
 	if (r->bad_uri)
@@ -980,26 +1112,15 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 		if (!is(method, "POST") && (!is(method, "GET") || async || !strncmp(url, "/v1/", 4)))
 			return fail(r, 405, "method_not_allowed", "%s takes POST%s", url,
 				    async || !strncmp(url, "/v1/", 4) ? "" : " or GET");
-		if (r->too_big)
-			return fail(r, 413, "too_large", "the request body is over %llu bytes",
-				    (unsigned long long)cfg.max_body);
-		if (r->over_budget)
-			return fail(r, 503, "unavailable", "the gateway holds too many request bodies: try again later");
+		if (body_dropped(r))
+			return;
 		if (async && !address_may_queue(c))
 			return fail(r, 429, "too_many_requests", "this address has queued too many asynchronous calls: at "
 				    "most %d at once, then %d a second", ASYNC_BURST, ASYNC_RATE);
 		if (!make_meta(r, c, method, sub, async))
 			return;
-		snprintf(r->p.invoke.name, sizeof(r->p.invoke.name), "%s", r->name);
-		r->p.invoke.flags = async ? CIT_INVOKE_ASYNC : 0;
-		/* The request's type travels with it (a Python function reads JSON by it). */
-		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-		if (ct && (strlen(ct) >= CIT_CTYPE_MAX || !cit_ctype_ok(ct, strlen(ct) + 1)))
-			return fail(r, 400, "bad_request", "the Content-Type is not 1 to 127 printable ASCII characters "
-				    "beginning with a letter");
-		snprintf(r->p.invoke.content_type, sizeof(r->p.invoke.content_type), "%s", ct ? ct : "");
-		r->plen = sizeof(r->p.invoke);
-		r->type = CIT_MSG_INVOKE;
+		if (invocation(r, c, CIT_MSG_INVOKE))
+			r->p.invoke.flags = async ? CIT_INVOKE_ASYNC : 0;
 		return;
 	}
 	/* An asynchronous call's outcome: its id is the credential. */
@@ -1023,13 +1144,12 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 		if (!is(method, "GET") && !del && !post)
 			return fail(r, 405, "method_not_allowed", "%s takes %s", url,
 				    one ? "GET or DELETE" : list ? "GET or POST" : "GET");
-		if (r->bad_token || !r->token[0])
-			return fail(r, 401, "unauthorized", "%s needs the admin token (Authorization: Bearer TOKEN)", url);
+		if (no_admin_token(r, url))
+			return;
 		if (post) {
-			if (r->too_big)
-				return fail(r, 413, "too_large", "the request body is over %llu bytes",
-					    (unsigned long long)cfg.max_body);
-			return deploy(r, c);
+			if (!body_dropped(r))
+				deploy(r, c);
+			return;
 		}
 		if (del || logs) {
 			/* cit_p_logs begins as cit_p_name does: the name, NUL-padded. */
@@ -1042,6 +1162,8 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 		r->type = CIT_MSG_LIST;
 		return;
 	}
+	if (!strncmp(url, "/v1/chains", 10) && (!url[10] || url[10] == '/'))
+		return chain_route(r, c, url, method);
 	if (!strncmp(url, "/function/", 10) || !strncmp(url, "/v1/functions/", 14))
 		return fail(r, 404, "not_found", "not a function's route: a name is 1 to 63 of a-z, 0-9, '-' and '_'");
 	fail(r, 404, "not_found", "no route %s", url);

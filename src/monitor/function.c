@@ -784,7 +784,7 @@ static struct function *fn_restore(const struct cit_fn_spec *spec, const char *c
 	return fn;
 }
 
-static int write_file_at(int dirfd_, const char *name, const void *a, size_t alen, const void *b, size_t blen)
+int cit_write_file_at(int dirfd_, const char *name, const void *a, size_t alen, const void *b, size_t blen)
 {
 	_cleanup_close_ int fd = openat(dirfd_, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -923,15 +923,15 @@ static int save_new(const char *state_dir, struct function *fn, struct cit_error
 						 : MAP_FAILED;
 	int rc = dfd < 0 || code == MAP_FAILED ? -errno : 0;
 	if (rc == 0)
-		rc = write_file_at(dfd, "spec", &fn->spec, sizeof(fn->spec), fn->tail,
+		rc = cit_write_file_at(dfd, "spec", &fn->spec, sizeof(fn->spec), fn->tail,
 				   fn->spec.env_len + fn->spec.args_len);
 	if (rc == 0 && code)
-		rc = write_file_at(dfd, "code.so", code, (size_t)st.st_size, NULL, 0);
+		rc = cit_write_file_at(dfd, "code.so", code, (size_t)st.st_size, NULL, 0);
 	if (rc == 0 && fn->keyed) {
 		char line[66];
 		hex(fn->invoke_key_hash, 32, line);
 		line[64] = '\n';
-		rc = write_file_at(dfd, "invoke-key.sha256", line, 65, NULL, 0);
+		rc = cit_write_file_at(dfd, "invoke-key.sha256", line, 65, NULL, 0);
 	}
 	if (code && code != MAP_FAILED)
 		munmap(code, (size_t)st.st_size);
@@ -1272,7 +1272,7 @@ static int migrate_spec(struct monitor *m, const struct function *fn)
 	fn_path(m, fn->spec.name, "", NULL, dir, sizeof(dir));
 	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int rc = dfd < 0 ? -errno
-			 : write_file_at(dfd, "spec.tmp", &fn->spec, sizeof(fn->spec), fn->tail,
+			 : cit_write_file_at(dfd, "spec.tmp", &fn->spec, sizeof(fn->spec), fn->tail,
 					 fn->spec.env_len + fn->spec.args_len);
 	if (rc == 0 && renameat(dfd, "spec.tmp", dfd, "spec") < 0)
 		rc = -errno;
@@ -1316,7 +1316,7 @@ static int write_state_format(struct monitor *m, struct cit_error *err)
 	snprintf(dir, sizeof(dir), "%s", m->opts->state_dir);
 	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int n = snprintf(line, sizeof(line), "citadel-state %d\n", STATE_FORMAT);
-	int rc = dfd < 0 ? -errno : write_file_at(dfd, "format.tmp", line, (size_t)n, NULL, 0);
+	int rc = dfd < 0 ? -errno : cit_write_file_at(dfd, "format.tmp", line, (size_t)n, NULL, 0);
 	if (rc == 0 && renameat(dfd, "format.tmp", dfd, "format") < 0)
 		rc = -errno;
 	return rc < 0 ? cit_error_set(err, rc, "writing %s/format", dir) : 0;

@@ -700,6 +700,8 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 		rc = cit_gateway_listen(&m, err);
 	if (rc == 0)
 		rc = cit_fn_load_all(&m, err);
+	if (rc == 0)
+		rc = cit_chains_load(&m, err);
 	if (rc < 0)
 		goto out;
 	cit_zygote_spare(&m, cit_runtime_known("native")); /* the others' on first use */
@@ -727,6 +729,7 @@ out:
 	cit_worker_stop(&m);
 	cit_gateway_stop(&m);
 	cit_fn_stop_all(&m);
+	cit_chains_free_all(&m);
 	cit_async_free_all();
 	cit_timer_free(&m.timers);
 	while (m.clients)

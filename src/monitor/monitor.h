@@ -87,6 +87,42 @@ struct cit_peer {
 
 struct client;
 struct function;
+struct chain_run;
+
+/* A data object the monitor holds (chain.c): a sealed memfd, shared by reference between
+ * the calls, chain runs and callers that hold it, freed when the last reference goes. The
+ * bytes of one a function produced count against its --object-quota while it lives. */
+struct held {
+	int fd;                   /* owned: sealed (F_SEAL_WRITE, SHRINK, GROW) */
+	uint64_t len;
+	uint32_t refs;
+	struct obj_account *acct; /* the producer's account, or NULL (a client's request) */
+};
+
+/* The live objects of one function (by name: a redeployed version keeps its account). */
+struct obj_account {
+	struct obj_account *next;
+	char name[CIT_NAME_MAX];
+	uint64_t bytes;
+	uint32_t objects;
+};
+
+/* What a call takes or gives: inline bytes (owned) or a held object (a reference). */
+struct value {
+	uint8_t *data;
+	uint32_t len;
+	struct held *o;           /* NULL: the bytes are inline */
+	struct obj_account *acct; /* inline bytes a chain keeps: charged to their producer */
+};
+
+/* A reference a call holds, by the number its trustlet knows it by (proto.h). */
+struct callref {
+	uint64_t ref;
+	struct held *o;
+};
+
+#define CALL_REFS_MAX 64          /* references one call may hold at once */
+#define CIT_INVOKE_DEPTH_MAX 8    /* calls within calls (cit_invoke), the first call at 0 */
 
 /* An invocation between its caller and its trustlet. */
 struct call {
@@ -95,13 +131,26 @@ struct call {
 	struct client *client;    /* NULL when the caller has gone: the result is dropped */
 	uint64_t id;              /* the caller's request id */
 	uint64_t start_ns, deadline_ns;
+	uint64_t start_run_ns;     /* handed to its trustlet */
 	struct cit_timer deadline; /* armed at deadline_ns while its trustlet runs it */
 	uint64_t invocation;      /* its number in its function (CALL), from 1 */
 	uint32_t grants;          /* CIT_GRANT_*: what its trustlet may ask during it */
 	uint8_t *data;            /* inline bytes (owned) */
 	uint32_t data_len;
-	int obj;                  /* or a data object (owned), -1 */
-	uint64_t obj_len;
+	struct held *in;          /* or a held object (a reference), NULL */
+	struct value *inputs;     /* a fan-in step's inputs (owned), n_inputs of them, and the */
+	char (*input_steps)[CIT_NAME_MAX]; /* names of the steps they come from (owned) */
+	uint32_t n_inputs;
+	uint32_t n_refs;          /* the references its trustlet was given (owned) */
+	struct callref *refs;
+	struct chain_run *run;    /* a step of this chain run (its outcome goes there), or NULL */
+	uint32_t step;
+	struct call *parent;      /* made by parent's trustlet (FN_INVOKE parent_req): its outcome is
+				   * the REPLY; NULL for none or once the parent has ended */
+	uint64_t parent_req;
+	struct call *child;       /* the call its trustlet waits for (FN_INVOKE), or NULL */
+	uint32_t depth;           /* calls above it (parents) */
+	uint64_t deadline_cap_ns; /* its deadline is at most this (its parent's), 0: none */
 	char content_type[CIT_CTYPE_MAX]; /* the request's, "" for none */
 	char *meta;               /* the HTTP request's meta for CALL_META (owned, proto.h), or NULL */
 	uint32_t meta_len;
@@ -343,6 +392,10 @@ struct monitor {
 	uint64_t trash_seq;       /* function directories sent to the worker to remove */
 	uint64_t cap_logged_ns;   /* when the --max-instances cap was last logged */
 	struct peer_quota *quotas; /* one per uid that has a connection (or scaled by an option) */
+	struct chain_def *chains; /* chain.c: the chains, by name */
+	struct chain_run *runs;   /* chain invocations running */
+	struct obj_account *accounts; /* functions' live data objects */
+	uint64_t next_ref;        /* the last reference number handed out */
 	gid_t gid;                /* the invokers' group, when group_name is set */
 	char group_name[64];      /* "" : no group, the socket is root-only */
 	bool stopping;
@@ -402,6 +455,8 @@ void cit_gateway_stop(struct monitor *m);
 /* A client of the monitor on fd (owned), as if it had connected with uid and role (the
  * gateway's channel). Returns it, or NULL (fd closed). */
 struct client *cit_client_adopt(struct monitor *m, int fd, uid_t uid, enum cit_role role);
+/* function.c: writes a file name in dirfd_ (a then b, fsync'd), mode 0600. */
+int cit_write_file_at(int dirfd_, const char *name, const void *a, size_t alen, const void *b, size_t blen);
 /* tokens.c: admin tokens */
 cit_handler_fn cit_token_present, cit_token_add, cit_token_remove, cit_token_list;
 /* Reads STATE_DIR/admin-tokens (none is no token). Returns 0, or a negative errno with
@@ -469,6 +524,49 @@ void cit_fn_check_loads(struct monitor *m, uint64_t now);
 void cit_fn_stuck(struct monitor *m, struct function *fn);
 /* Reads again the logs paused by their rate limit whose pause is over. */
 void cit_fn_logs_resume(struct monitor *m, uint64_t now);
+
+/* chain.c: held data objects, calls within calls, chains */
+cit_handler_fn cit_chain_on_invoke, cit_chain_create, cit_chain_invoke, cit_chain_list, cit_chain_remove;
+/* Reads STATE_DIR/chains (made when missing). Returns 0 or a negative errno with err. */
+int cit_chains_load(struct monitor *m, struct cit_error *err);
+void cit_chains_free_all(struct monitor *m);
+/* Holds fd (taken; checked sealed and of len bytes by the caller), charged to function
+ * owner's account (NULL: nobody's) within quota bytes. Returns it with one reference, or
+ * NULL with why (the quota, ENOMEM; fd closed). */
+struct held *cit_held_new(struct monitor *m, int fd, uint64_t len, const char *owner, uint64_t quota,
+			  char why[CIT_TEXT_MAX]);
+struct held *cit_held_get(struct held *o);
+void cit_held_put(struct monitor *m, struct held *o);
+void cit_value_clear(struct monitor *m, struct value *v);
+/* Gives call c a reference to o (one more of o's), returning its number, or 0 when c holds
+ * CALL_REFS_MAX already (or out of memory). */
+uint64_t cit_call_ref(struct monitor *m, struct call *c, struct held *o);
+/* The object c holds by number ref, or NULL (forged, stale, another call's). */
+struct held *cit_call_held(const struct call *c, uint64_t ref);
+/* How a call ended, for its chain run or its parent (pool.c's call_end): code 0 and its
+ * output (inline bytes or o), or a failure's code and text. */
+struct outcome {
+	int code;
+	uint32_t flags;           /* CIT_STATUS_* */
+	const char *text;
+	uint32_t http_status;
+	const char *content_type;
+	const void *data;
+	size_t len;
+	struct held *o;
+};
+void cit_chain_step_done(struct monitor *m, struct call *c, const struct outcome *o);
+void cit_invoke_done(struct monitor *m, struct call *c, const struct outcome *o);
+void cit_chain_client_gone(struct monitor *m, struct client *cl);
+/* pool.c: puts c (its request, run or parent set) in fn's queue: checks the function can
+ * take it (not failed, its queue not full), numbers it, grants it what fn's deployment
+ * allows, starts fn if stopped and dispatches. Returns 0, or a negative errno with why (c is
+ * not queued: the caller frees it with cit_call_free). */
+int cit_call_queue(struct monitor *m, struct function *fn, struct call *c, char why[CIT_TEXT_MAX]);
+void cit_call_free(struct monitor *m, struct call *c);
+/* Answers a trustlet's request (FN_INVOKE) with code, value, inline bytes and fds. */
+void cit_pool_reply(struct monitor *m, struct trustlet *t, uint64_t id, int code, uint64_t value, const void *data,
+		    size_t len, const int *fds, size_t nfds, uint64_t obj_len);
 
 /* pool.c (its states and decisions, without I/O: poolcore.h) */
 void cit_pool_dispatch(struct monitor *m, struct function *fn);

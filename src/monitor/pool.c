@@ -52,14 +52,29 @@ static void call_unqueued(struct monitor *m, struct call *c)
 	c->data_len = c->meta_len = 0;
 }
 
-static void call_free(struct monitor *m, struct call *c)
+void cit_call_free(struct monitor *m, struct call *c)
 {
 	if (c->data || c->meta)
 		call_unqueued(m, c);
-	if (c->obj >= 0)
-		close(c->obj);
+	if (c->in)
+		cit_held_put(m, c->in);
+	for (uint32_t i = 0; i < c->n_inputs; i++)
+		cit_value_clear(m, &c->inputs[i]);
+	free(c->inputs);
+	free(c->input_steps);
+	for (uint32_t i = 0; i < c->n_refs; i++)
+		cit_held_put(m, c->refs[i].o);
+	free(c->refs);
+	/* A call it waits for goes on, its outcome for nobody; a parent waiting for it hears
+	 * nothing more of it (the parent ends first, or its outcome came already). */
+	if (c->child)
+		c->child->parent = NULL;
+	if (c->parent)
+		c->parent->child = NULL;
 	free(c);
 }
+
+#define call_free cit_call_free
 
 static void inflight_unlink(struct monitor *m, struct call *c)
 {
@@ -79,6 +94,50 @@ static void record_latency(struct function *fn, uint64_t ns)
 	cit_fn_hist(fn, CIT_PHASE_WARM, ns / 1000);
 }
 
+/* Gives a call's outcome to whoever waits for it: its client (OK or ERROR), its
+ * asynchronous record, its chain run, the call that made it; then frees it. The output is
+ * o's inline bytes or held object, or *fd (a data object of obj_len bytes, lent) when the
+ * output went to nobody that holds it. */
+static void call_end(struct monitor *m, struct call *c, const struct outcome *o, int *fd, uint64_t obj_len)
+{
+	int out_fd = o->o ? o->o->fd : fd ? *fd : -1;
+	uint64_t out_len = o->o ? o->o->len : obj_len;
+	if (c->client) {
+		cit_client_count(c->client, -1, 0);
+		if (o->code < 0) {
+			struct cit_p_status st = { .code = o->code, .flags = o->flags };
+			if ((o->flags & CIT_STATUS_FUNCTION) && o->http_status >= 400 && o->http_status <= 499)
+				st.http_status = o->http_status; /* the caller's mistake, as the function says */
+			snprintf(st.text, sizeof(st.text), "%s", o->text);
+			cit_proto_send(c->client->fd, CIT_MSG_ERROR, c->id, &st, sizeof(st), NULL, 0, NULL, 0);
+		} else {
+			struct cit_p_ok ok = { .data = { .len = out_fd >= 0 ? 0 : (uint32_t)o->len, .obj_len = out_len },
+					       .http_status = o->http_status };
+			if (o->content_type)
+				memcpy(ok.content_type, o->content_type, sizeof(ok.content_type));
+			if (cit_proto_send(c->client->fd, CIT_MSG_OK, c->id, &ok, sizeof(ok), out_fd >= 0 ? NULL : o->data,
+					   out_fd >= 0 ? 0 : o->len, out_fd >= 0 ? &out_fd : NULL, out_fd >= 0) < 0)
+				cit_mlog(m, "warn", "reply_dropped", "id=%llu", (unsigned long long)c->id);
+			else if (out_fd >= 0)
+				cit_client_object_sent(m, c->client, 0); /* the function's memory, not ours */
+		}
+	}
+	if (c->async) {
+		int dup = o->o ? fcntl(o->o->fd, F_DUPFD_CLOEXEC, 3) : -1;
+		cit_async_finish(m, c->async, &(struct cit_async_outcome){
+			.code = o->code, .flags = o->flags, .text = o->text, .http_status = o->http_status,
+			.content_type = o->content_type, .data = o->data, .len = out_fd >= 0 ? 0 : o->len,
+			.fd = o->o ? (dup >= 0 ? &dup : NULL) : fd, .obj_len = out_len });
+		if (dup >= 0)
+			close(dup);
+	}
+	if (c->run)
+		cit_chain_step_done(m, c, o);
+	if (c->parent)
+		cit_invoke_done(m, c, o);
+	call_free(m, c);
+}
+
 /* Answers a call with an error and frees it. */
 static void call_fail(struct monitor *m, struct function *fn, struct call *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -90,13 +149,7 @@ static void call_fail(struct monitor *m, struct function *fn, struct call *c, in
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	fn->errors++;
-	if (c->client) {
-		cit_client_count(c->client, -1, 0);
-		cit_reply_error(m, c->client, c->id, code, "%s", text);
-	}
-	if (c->async)
-		cit_async_finish(m, c->async, &(struct cit_async_outcome){ .code = code, .text = text });
-	call_free(m, c);
+	call_end(m, c, &(struct outcome){ .code = code, .text = text }, NULL, 0);
 }
 
 /* Moves t to state s, keeping its function's counts, the monitor's and the idle list with
@@ -252,7 +305,8 @@ static void call_timeout(struct monitor *m, struct cit_timer *timer)
 	struct trustlet *t = c->t;
 	struct function *fn = t->fn;
 	char why[96];
-	snprintf(why, sizeof(why), "timed out after %llu ms", (unsigned long long)fn->spec.timeout_ms);
+	snprintf(why, sizeof(why), "timed out after %llu ms%s", (unsigned long long)(c->deadline_ns - c->start_run_ns) / 1000000,
+		 c->deadline_cap_ns && c->deadline_ns == c->deadline_cap_ns ? " (its caller's deadline)" : "");
 	trustlet_kill(m, t, -ETIMEDOUT, why);
 	cit_pool_dispatch(m, fn);
 }
@@ -327,6 +381,24 @@ static uint32_t live(const struct function *fn)
 
 static void dispatch(struct monitor *m, struct function *fn, bool refill);
 
+/* A fan-in step's inputs, each an INPUT before its CALL (same id): a held object's fd with
+ * the reference the call now holds, or inline bytes. Returns 0 or the send's error. */
+static int send_inputs(struct monitor *m, struct trustlet *t, struct call *c)
+{
+	for (uint32_t i = 0; i < c->n_inputs; i++) {
+		const struct value *v = &c->inputs[i];
+		struct cit_p_input in = { .data = { .len = v->o ? 0 : v->len, .obj_len = v->o ? v->o->len : 0 }, .index = i };
+		memcpy(in.step, c->input_steps[i], sizeof(in.step));
+		if (v->o && !(in.object = cit_call_ref(m, c, v->o)))
+			return -ENOMEM;
+		int rc = v->o ? cit_proto_send(t->chan, CIT_MSG_INPUT, c->id, &in, sizeof(in), NULL, 0, &v->o->fd, 1)
+			      : cit_proto_send(t->chan, CIT_MSG_INPUT, c->id, &in, sizeof(in), v->data, v->len, NULL, 0);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Hands queued calls to idle trustlets, then forks what the queue and the pool need. */
 void cit_pool_dispatch(struct monitor *m, struct function *fn)
 {
@@ -343,16 +415,31 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 	while (fn->idle && fn->q_head) {
 		struct trustlet *t = fn->idle;
 		struct call *c = fn->q_head;
-		struct cit_p_call call = { .data = { .len = c->data_len, .obj_len = c->obj_len },
-					   .invocation = c->invocation, .grants = c->grants };
+		/* A call made by another (cit_invoke) whose caller has ended, or whose caller's
+		 * deadline passed while it waited, is not started: nobody would take its
+		 * outcome, and starting it would only time it out. */
+		if (c->depth && (!c->parent || cit_now_ns() >= c->deadline_cap_ns)) {
+			fn->q_head = c->next;
+			if (!fn->q_head)
+				fn->q_tail = NULL;
+			fn->q_len--;
+			call_fail(m, fn, c, -ETIMEDOUT, "function %s: its caller's deadline passed before it started",
+				  fn->spec.name);
+			continue;
+		}
+		struct cit_p_call call = { .data = { .len = c->data_len, .obj_len = c->in ? c->in->len : 0 },
+					   .invocation = c->invocation, .grants = c->grants, .n_inputs = c->n_inputs };
 		memcpy(call.content_type, c->content_type, sizeof(call.content_type));
 		struct cit_p_meta meta = { .data = { .len = c->meta_len } };
-		int rc = c->meta ? cit_proto_send(t->chan, CIT_MSG_CALL_META, c->id, &meta, sizeof(meta), c->meta,
-						  c->meta_len, NULL, 0) : 0;
+		int rc = send_inputs(m, t, c);
+		if (rc == 0 && c->meta)
+			rc = cit_proto_send(t->chan, CIT_MSG_CALL_META, c->id, &meta, sizeof(meta), c->meta, c->meta_len, NULL, 0);
+		if (rc == 0 && c->in && !(call.object = cit_call_ref(m, c, c->in)))
+			rc = -ENOMEM;
 		if (rc == 0)
-			rc = c->obj >= 0 ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), NULL, 0, &c->obj, 1)
-				     : cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), c->data,
-						      c->data_len, NULL, 0);
+			rc = c->in ? cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), NULL, 0, &c->in->fd, 1)
+				   : cit_proto_send(t->chan, CIT_MSG_CALL, c->id, &call, sizeof(call), c->data,
+						    c->data_len, NULL, 0);
 		if (rc < 0) {
 			trustlet_kill(m, t, -EIO, "instance stopped accepting calls");
 			return dispatch(m, fn, refill);
@@ -366,7 +453,10 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 		fn->invocations++; /* handed to an instance: counted however it ends */
 		t->call = c;
 		c->t = t;
-		c->deadline_ns = cit_now_ns() + fn->spec.timeout_ms * 1000000ull;
+		c->start_run_ns = cit_now_ns();
+		c->deadline_ns = c->start_run_ns + fn->spec.timeout_ms * 1000000ull;
+		if (c->deadline_cap_ns && c->deadline_cap_ns < c->deadline_ns)
+			c->deadline_ns = c->deadline_cap_ns > c->start_run_ns ? c->deadline_cap_ns : c->start_run_ns + 1;
 		c->deadline.fn = call_timeout;
 		if (cit_timer_arm(&m->timers, &c->deadline, c->deadline_ns) < 0) {
 			trustlet_kill(m, t, -ENOMEM, "the monitor is out of memory");
@@ -494,6 +584,8 @@ static int take_meta(struct call *c, const char *meta, uint32_t len, const char 
 	return 0;
 }
 
+static int queue_refusal(struct function *fn, char why[CIT_TEXT_MAX]);
+
 /* INVOKE: the call waits in its function's queue until an idle instance takes it. Every
  * refusal is an ERROR to the caller (the function unknown or failed, the caller's or the
  * monitor's queue bounds reached). */
@@ -511,19 +603,14 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 	    !(cl->bearer_id == id && sodium_memcmp(cl->bearer_hash, fn->invoke_key_hash, 32) == 0))
 		return cit_reply_error(m, cl, id, -EKEYREJECTED, "function %s needs its invoke key (Authorization: "
 				       "Bearer KEY)%s", fn->spec.name, cl->bearer_id == id ? ": the key given is not it" : "");
-	if (fn->stuck) {
-		fn->errors++;
-		return cit_reply_error(m, cl, id, -EIO, "function %s has failed: %s (`citadel restart %s` or a "
-				       "redeploy starts it again)", fn->spec.name, fn->error, fn->spec.name);
-	}
+	char why_q[CIT_TEXT_MAX];
+	int qrc = queue_refusal(fn, why_q);
+	if (qrc < 0)
+		return cit_reply_error(m, cl, id, qrc, "%s", why_q);
 	/* A connection's own bounds grow with its caller's quota (the gateway's is larger:
 	 * it is one connection for all its callers). */
 	if (cl->calls >= CLIENT_CALLS_MAX * cl->quota->scale)
 		return cit_reply_error(m, cl, id, -EBUSY, "this connection has %u calls in flight already", cl->calls);
-	if (fn->q_len >= QUEUE_MAX)
-		return cit_reply_error(m, cl, id, -EBUSY,
-				       "function %s is busy: %u instances (its --max-instances) and %u calls waiting",
-				       fn->spec.name, live(fn), fn->q_len);
 	if (rx->nfds) {
 		int rc = cit_object_check(rx->fds[0], rx->obj_len, CIT_FN_MAX_OUTPUT);
 		if (rc < 0)
@@ -542,7 +629,8 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 		free(c);
 		return cit_reply_error(m, cl, id, -ENOMEM, "out of memory");
 	}
-	memcpy(c->data, rx->data, rx->data_len);
+	if (rx->data_len)
+		memcpy(c->data, rx->data, rx->data_len);
 	c->data_len = rx->data_len;
 	/* The HTTP request behind it (INVOKE_META just before), its callback kept apart. */
 	const char *callback = NULL;
@@ -551,9 +639,18 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 		free(c);
 		return cit_reply_error(m, cl, id, -ENOMEM, "out of memory");
 	}
+	char why2[CIT_TEXT_MAX];
+	if (rx->nfds && !(c->in = cit_held_new(m, steal_fd(&rx->fds[0]), rx->obj_len, NULL, 0, why2))) {
+		free(c->data);
+		free(c->meta);
+		free(c);
+		return cit_reply_error(m, cl, id, -ENOMEM, "%s", why2);
+	}
 	if (async) {
 		char call_id[CIT_CALL_ID_LEN + 1];
 		if (!(c->async = cit_async_new(m, fn->spec.name, callback, call_id, &why))) {
+			if (c->in)
+				cit_held_put(m, c->in);
 			free(c->data);
 			free(c->meta);
 			free(c);
@@ -561,16 +658,39 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 		}
 		cit_reply_data(m, cl, id, 0, call_id, CIT_CALL_ID_LEN);
 	}
-	c->obj = rx->nfds ? steal_fd(&rx->fds[0]) : -1;
-	c->obj_len = rx->nfds ? rx->obj_len : 0;
 	c->client = async ? NULL : cl; /* an asynchronous call's caller has its answer */
 	memcpy(c->content_type, CIT_P(rx, cit_p_invoke)->content_type, sizeof(c->content_type));
 	c->id = id;
-	c->invocation = ++fn->calls_made; /* per function: a number tells nothing of other tenants' calls */
-	c->grants = CIT_GRANTS_ALL;
-	c->start_ns = cit_now_ns();
 	if (c->client)
 		cit_client_count(cl, 1, (int64_t)c->data_len + c->meta_len);
+	cit_call_queue(m, fn, c, why2); /* checked above: it takes it */
+}
+
+/* Why fn cannot take a call now (into why), as a negative errno, or 0. */
+static int queue_refusal(struct function *fn, char why[CIT_TEXT_MAX])
+{
+	if (fn->stuck) {
+		fn->errors++;
+		snprintf(why, CIT_TEXT_MAX, "function %s has failed: %s (`citadel restart %s` or a redeploy starts it "
+			 "again)", fn->spec.name, fn->error, fn->spec.name);
+		return -EIO;
+	}
+	if (fn->q_len >= QUEUE_MAX) {
+		snprintf(why, CIT_TEXT_MAX, "function %s is busy: %u instances (its --max-instances) and %u calls "
+			 "waiting", fn->spec.name, live(fn), fn->q_len);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int cit_call_queue(struct monitor *m, struct function *fn, struct call *c, char why[CIT_TEXT_MAX])
+{
+	int rc = queue_refusal(fn, why);
+	if (rc < 0)
+		return rc;
+	c->invocation = ++fn->calls_made; /* per function: a number tells nothing of other tenants' calls */
+	c->grants = CIT_GRANTS_ALL | (fn->spec.n_invokes ? CIT_GRANT_INVOKE : 0);
+	c->start_ns = cit_now_ns();
 	m->queued_bytes += c->data_len + c->meta_len;
 	if (m->queued_bytes > (8u << 20))
 		m->trim = true;
@@ -583,6 +703,7 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 	if (fn->state == F_FAILED || fn->state == F_STOPPED)
 		cit_fn_start(m, fn);
 	dispatch(m, fn, false);
+	return 0;
 }
 
 int cit_fn_invoke(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
@@ -742,7 +863,24 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	char text[CIT_TEXT_MAX];
 	int code = b->code;
 	uint32_t own = 0; /* CIT_STATUS_FUNCTION: the function's failure */
-	if (code < 0) {
+	struct held *made = NULL, *out = NULL;
+	if (code == 0 && b->object && !(out = cit_call_held(c, b->object))) {
+		code = -EBADF;
+		own = CIT_STATUS_FUNCTION;
+		snprintf(text, sizeof(text), "function %s failed: its response names no data object it holds (a forged "
+			 "or stale reference)", fn->spec.name);
+	} else if (code == 0 && rx->nfds && (c->run || c->parent)) {
+		/* Held for the step or the call that takes it: within the producer's quota. */
+		char why[CIT_TEXT_MAX];
+		if (!(out = made = cit_held_new(m, steal_fd(&rx->fds[0]), rx->obj_len, fn->spec.name,
+						fn->spec.object_quota, why))) {
+			code = -EDQUOT;
+			snprintf(text, sizeof(text), "function %s: %s", fn->spec.name, why);
+		}
+	}
+	if (code < 0 && !b->code) {
+		fn->errors++;
+	} else if (code < 0) {
 		fn->errors++;
 		/* A process of the call that the kernel ended for the function's memory (an exec
 		 * program) is told as such, not as a bare SIGKILL. */
@@ -758,31 +896,11 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 			own = CIT_STATUS_FUNCTION;
 		}
 	}
-	if (c->client) {
-		cit_client_count(c->client, -1, 0);
-		if (code < 0) {
-			struct cit_p_status st = { .code = code, .flags = own };
-			if (own && b->http_status >= 400 && b->http_status <= 499)
-				st.http_status = b->http_status; /* the caller's mistake, as the function says */
-			snprintf(st.text, sizeof(st.text), "%s", text);
-			cit_proto_send(c->client->fd, CIT_MSG_ERROR, c->id, &st, sizeof(st), NULL, 0, NULL, 0);
-		} else {
-			struct cit_p_ok ok = { .data = { .len = rx->data_len, .obj_len = rx->obj_len },
-					       .http_status = b->http_status };
-			memcpy(ok.content_type, b->content_type, sizeof(ok.content_type));
-			if (cit_proto_send(c->client->fd, CIT_MSG_OK, c->id, &ok, sizeof(ok), rx->data, rx->data_len,
-					   rx->fds, rx->nfds) < 0)
-				cit_mlog(m, "warn", "reply_dropped", "function=%s", fn->spec.name);
-			else if (rx->nfds)
-				cit_client_object_sent(m, c->client, 0); /* the function's memory, not ours */
-		}
-	}
-	if (c->async)
-		cit_async_finish(m, c->async, &(struct cit_async_outcome){
-			.code = code, .flags = own, .text = text, .http_status = b->http_status, .content_type = b->content_type,
-			.data = rx->data, .len = rx->data_len, .fd = rx->nfds ? &rx->fds[0] : NULL,
-			.obj_len = rx->obj_len });
-	call_free(m, c);
+	struct outcome o = { .code = code, .flags = own, .text = text, .http_status = b->http_status,
+			     .content_type = b->content_type, .data = rx->data, .len = rx->data_len, .o = out };
+	call_end(m, c, &o, rx->nfds && rx->fds[0] >= 0 ? &rx->fds[0] : NULL, rx->obj_len);
+	if (made)
+		cit_held_put(m, made);
 	/* Work that outlives its call (a thread still running) would run on, unseen, while the
 	 * instance looks idle: such an instance is ended and replaced, never reused. */
 	uint32_t n = threads(t);
@@ -804,8 +922,14 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
  * not read its answers (its queue full) broke the protocol: it is ended. */
 static void request_reply(struct monitor *m, struct trustlet *t, uint64_t id, int code, uint64_t value)
 {
-	struct cit_p_reply r = { .code = code, .value = value };
-	if (cit_proto_send(t->chan, CIT_MSG_REPLY, id, &r, sizeof(r), NULL, 0, NULL, 0) < 0)
+	cit_pool_reply(m, t, id, code, value, NULL, 0, NULL, 0, 0);
+}
+
+void cit_pool_reply(struct monitor *m, struct trustlet *t, uint64_t id, int code, uint64_t value, const void *data,
+		    size_t len, const int *fds, size_t nfds, uint64_t obj_len)
+{
+	struct cit_p_reply r = { .data = { .len = (uint32_t)len, .obj_len = obj_len }, .code = code, .value = value };
+	if (cit_proto_send(t->chan, CIT_MSG_REPLY, id, &r, sizeof(r), data, len, fds, nfds) < 0)
 		trustlet_kill(m, t, -EPROTO, "instance broke the protocol (requests unanswered)");
 }
 
@@ -1037,6 +1161,7 @@ int cit_fn_next_deadline_ms(struct monitor *m)
  * their results), the results of those running go nowhere. */
 void cit_fn_client_gone(struct monitor *m, struct client *cl)
 {
+	cit_chain_client_gone(m, cl);
 	for (struct call *c = m->inflight; c; c = c->next)
 		if (c->client == cl)
 			c->client = NULL;

@@ -64,7 +64,21 @@
 	X(LOG, 41, cit_p_log, 0, 0, CIT_TAIL_DATA, check_log, CIT_FROM_TRUSTLET, CIT_GRANT_LOG, cit_pool_on_log)           \
 	X(DEADLINE, 42, cit_p_none, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_TRUSTLET, CIT_GRANT_DEADLINE,                 \
 	  cit_pool_on_deadline)                                                                                  \
-	X(REPLY, 43, cit_p_reply, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)
+	X(REPLY, 43, cit_p_reply, 0, 1, CIT_TAIL_DATA, check_none, CIT_FROM_MONITOR, 0, NONE)                      \
+	/* data objects and chains (48-63) */                                                                    \
+	/* monitor -> trustlet: one input of a fan-in step, before its CALL (same id) */                         \
+	X(INPUT, 48, cit_p_input, 0, 1, CIT_TAIL_DATA, check_input, CIT_FROM_MONITOR, 0, NONE)                           \
+	/* a trustlet's request: call another function (cit_invoke); the REPLY carries its output */           \
+	X(FN_INVOKE, 49, cit_p_fn_invoke, 0, 1, CIT_TAIL_DATA, check_fn_invoke, CIT_FROM_TRUSTLET, CIT_GRANT_INVOKE,     \
+	  cit_chain_on_invoke)                                                                                   \
+	/* client -> monitor: chains */                                                                          \
+	X(CHAIN_CREATE, 50, cit_chain_spec, 0, 0, CIT_TAIL_NONE, check_chain, CIT_FROM_CLIENT, CIT_ROLE_ADMIN,           \
+	  cit_chain_create)                                                                                      \
+	X(CHAIN_INVOKE, 51, cit_p_invoke, 0, 1, CIT_TAIL_DATA, check_chain_invoke, CIT_FROM_CLIENT, CIT_ROLE_INVOKER,   \
+	  cit_chain_invoke)                                                                                      \
+	X(CHAIN_LIST, 52, cit_p_list, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_CLIENT, CIT_ROLE_INVOKER, cit_chain_list) \
+	X(CHAIN_REMOVE, 53, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN,                \
+	  cit_chain_remove)
 
-/* Reserved numbers, for messages to come: data objects 48-63, state 64-79, attestation
- * 80-95. */
+/* Reserved numbers, for messages to come: data objects and chains 54-63, state 64-79,
+ * attestation 80-95. */

@@ -183,6 +183,8 @@ static int check_meta(struct cit_rx *rx, const char **why)
 static int check_call(struct cit_rx *rx, const char **why)
 {
 	const struct cit_p_call *c = rx->payload;
+	if (c->n_inputs > CIT_FANIN_MAX || (c->n_inputs && (c->object || rx->nfds || rx->data_len)))
+		return *why = "a call's inputs are not valid", -EPROTO;
 	if (!PADDED(c->content_type) || !cit_ctype_ok(c->content_type, sizeof(c->content_type)))
 		return *why = "a call's content type is not printable ASCII from a letter", -EPROTO;
 	return 0;
@@ -220,6 +222,44 @@ static int check_ok(struct cit_rx *rx, const char **why)
 static int check_name(struct cit_rx *rx, const char **why)
 {
 	return PADDED(CIT_P(rx, cit_p_name)->name) ? 0 : (*why = NOT_PADDED, -EPROTO);
+}
+
+static int check_input(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_input *p = rx->payload;
+	if (!PADDED(p->step) || !cit_fn_name_ok(p->step))
+		return *why = "an input's step is not a valid name", -EPROTO;
+	if (p->index >= CIT_FANIN_MAX || p->reserved)
+		return *why = "an input's index is out of range", -EPROTO;
+	return 0;
+}
+
+static int check_fn_invoke(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_fn_invoke *p = rx->payload;
+	if (!PADDED(p->name) || !PADDED(p->content_type) || !cit_ctype_ok(p->content_type, sizeof(p->content_type)))
+		return *why = NOT_PADDED, -EPROTO;
+	if (p->object && (rx->nfds || rx->data_len))
+		return *why = "an invoke names an object and carries data too", -EPROTO;
+	return 0;
+}
+
+static int check_chain(struct cit_rx *rx, const char **why)
+{
+	struct cit_error err = { 0 };
+	static _Thread_local char text[CIT_ERROR_MSG_MAX];
+	if (cit_chain_check(rx->payload, &err) < 0) {
+		snprintf(text, sizeof(text), "%s", err.msg);
+		return *why = text, -EPROTO;
+	}
+	return 0;
+}
+
+static int check_chain_invoke(struct cit_rx *rx, const char **why)
+{
+	if (CIT_P(rx, cit_p_invoke)->flags & CIT_INVOKE_ASYNC)
+		return *why = "a chain is invoked synchronously", -EPROTO;
+	return check_invoke(rx, why);
 }
 
 static int check_token(struct cit_rx *rx, const char **why)
@@ -275,6 +315,8 @@ static int check_result(struct cit_rx *rx, const char **why)
 	if (!cit_ctype_ok(r->content_type, sizeof(r->content_type)) || (r->http_status && (r->http_status < 200 ||
 											  r->http_status > 599)))
 		return *why = "a result's content type or status is not valid", -EPROTO;
+	if (r->object && (rx->nfds || rx->data_len || r->code))
+		return *why = "a result names an object and carries data or a failure too", -EPROTO;
 	return 0;
 }
 
@@ -557,19 +599,29 @@ int cit_fn_spec_parse(void *buf, size_t len, size_t cap, struct cit_rx *rx, stru
 	 * length is its size plus its environment's; a current one's has args_len beside. */
 	struct cit_fn_spec *s = buf;
 	size_t old = 0;
+	size_t tail = 0;
 	if (len >= CIT_FN_SPEC_V0_SIZE && s->env_len <= CIT_ENV_BYTES && len == CIT_FN_SPEC_V0_SIZE + s->env_len)
 		old = CIT_FN_SPEC_V0_SIZE;
 	else if (len >= CIT_FN_SPEC_V1_SIZE && s->env_len <= CIT_ENV_BYTES && len == CIT_FN_SPEC_V1_SIZE + s->env_len)
 		old = CIT_FN_SPEC_V1_SIZE;
-	if (old && sizeof(*s) + s->env_len <= cap) {
-		memmove((char *)buf + sizeof(*s), (char *)buf + old, s->env_len);
+	else if (len >= CIT_FN_SPEC_V2_SIZE && s->env_len <= CIT_ENV_BYTES && s->args_len <= CIT_ARGS_BYTES &&
+		 len == CIT_FN_SPEC_V2_SIZE + s->env_len + s->args_len)
+		old = CIT_FN_SPEC_V2_SIZE;
+	if (old)
+		tail = old == CIT_FN_SPEC_V2_SIZE ? (size_t)s->env_len + s->args_len : s->env_len;
+	if (old && sizeof(*s) + tail <= cap) {
+		memmove((char *)buf + sizeof(*s), (char *)buf + old, tail);
 		if (old == CIT_FN_SPEC_V0_SIZE) {
 			s->cpu_millis = CIT_FN_DEFAULT_CPU_MILLIS;
 			s->pids = s->max_instances + 2 > CIT_FN_DEFAULT_PIDS ? s->max_instances + 2 : CIT_FN_DEFAULT_PIDS;
 		}
-		s->n_args = 0;
-		s->args_len = 0;
-		len = sizeof(*s) + s->env_len;
+		if (old != CIT_FN_SPEC_V2_SIZE) {
+			s->n_args = 0;
+			s->args_len = 0;
+		}
+		memset((char *)s + CIT_FN_SPEC_V2_SIZE, 0, sizeof(*s) - CIT_FN_SPEC_V2_SIZE);
+		s->object_quota = CIT_FN_DEFAULT_OBJECT_QUOTA;
+		len = sizeof(*s) + tail;
 	}
 	rx->hdr.len = (uint32_t)len;
 	int rc = check_payload(rx, buf, (uint32_t)len, cit_msg_rule(CIT_MSG_DEPLOY), err);

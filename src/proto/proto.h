@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "spec/chain.h"
 #include "spec/spec.h"
 
 #define CIT_PROTO_MAGIC 0x31544943u /* "CIT1" little-endian */
@@ -48,6 +49,8 @@ enum cit_role { CIT_ROLE_NONE = 0, CIT_ROLE_INVOKER = 1, CIT_ROLE_ADMIN = 2 };
  * request's "role" column in messages.h). */
 #define CIT_GRANT_LOG 0x1u
 #define CIT_GRANT_DEADLINE 0x2u
+#define CIT_GRANT_INVOKE 0x4u      /* call another function (FN_INVOKE): a function deployed
+				    * --allow-invoke, below the depth limit */
 #define CIT_GRANTS_ALL (CIT_GRANT_LOG | CIT_GRANT_DEADLINE)
 
 /* What comes after a payload (messages.h, "tail"). */
@@ -236,13 +239,38 @@ struct cit_p_hello {          /* HELLO: a trustlet is ready, or says why it cann
 };
 
 struct cit_p_call {           /* CALL: one invocation for a trustlet */
-	struct cit_data data;     /* the request */
+	struct cit_data data;     /* the request (none for a fan-in step: its INPUTs) */
 	uint64_t invocation;      /* the call's number in its function, from 1 (since the monitor
 				   * started; a redeployed version counts anew) */
 	uint32_t grants;          /* CIT_GRANT_*: what it may ask during the call */
-	uint32_t reserved;
+	uint32_t n_inputs;        /* a fan-in step: the INPUT messages that came before it (same
+				   * id), 2 to CIT_FANIN_MAX; else 0 */
 	char content_type[CIT_CTYPE_MAX]; /* the request's, as INVOKE brought it */
+	uint64_t object;          /* the request's reference when it is a data object the call may
+				   * hand on (FN_INVOKE, RESULT's object), else 0 */
 };
+
+/* References to data objects the monitor holds, as a call names them (CALL's and INPUT's
+ * object, REPLY's value to FN_INVOKE, RESULT's and FN_INVOKE's object): numbers the monitor
+ * hands out, each valid only during the one call it was given to. Any other number, or one
+ * of an ended call, is refused (-EBADF). */
+
+struct cit_p_input {          /* INPUT: one input of a fan-in step (a data object, or inline) */
+	struct cit_data data;
+	uint64_t object;          /* its reference, or 0 for inline bytes */
+	uint32_t index;           /* its place among the step's inputs, from 0, in order */
+	uint32_t reserved;
+	char step[CIT_NAME_MAX];  /* the step whose output it is */
+};
+
+struct cit_p_fn_invoke {      /* FN_INVOKE: call a function during a call */
+	struct cit_data data;     /* the request: inline, a new data object (fd), or none with object */
+	char name[CIT_NAME_MAX];  /* the function (one the caller's deployment may invoke) */
+	uint64_t object;          /* hand on this held object (no data), or 0 */
+	char content_type[CIT_CTYPE_MAX];
+};
+/* Its REPLY: code 0, the output inline or as a data object (fd), value its reference (0
+ * for inline bytes); or code < 0 and the failure's text inline. */
 
 struct cit_p_result {         /* RESULT: the call's outcome (the header's id is CALL's) */
 	struct cit_data data;     /* the response, when code is 0 */
@@ -250,6 +278,7 @@ struct cit_p_result {         /* RESULT: the call's outcome (the header's id is 
 	uint32_t http_status;     /* the status it set, 200 to 599, or 0 for none */
 	char text[CIT_TEXT_MAX];
 	char content_type[CIT_CTYPE_MAX]; /* the type it set ("" none): cit_ctype_ok */
+	uint64_t object;          /* the response is this held object, handed on (no data), or 0 */
 };
 
 

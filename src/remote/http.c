@@ -186,7 +186,8 @@ static void say_error(struct gw *g, const struct gw_request *r, long status, str
 	}
 	const char *hint = "";
 	if (status == 401 && !r->bearer)
-		hint = r->output ? "; --invoke-key KEY or CITADEL_INVOKE_KEY gives it" : "; CITADEL_TOKEN gives it";
+		hint = r->output && !r->token_only ? "; --invoke-key KEY or CITADEL_INVOKE_KEY gives it"
+						    : "; CITADEL_TOKEN gives it";
 	say(g, "%s%s%s", r->subject, text, hint);
 }
 

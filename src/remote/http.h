@@ -36,6 +36,8 @@ struct gw_request {
 	bool output;               /* an invocation: a function may set its answer's status
 				    * (cit_set_status), so an answer of any status is the
 				    * function's output unless it is the gateway's own error */
+	bool token_only;           /* an invocation whose only credential is the admin token (a
+				    * chain's): a 401 points to CITADEL_TOKEN, not an invoke key */
 	const char *subject;       /* what messages are about ("f.so: "), or "" */
 };
 

@@ -1,4 +1,4 @@
-/* citadel-remote: `citadel deploy | invoke | ls | rm | logs` over HTTP, at the monitor's
+/* citadel-remote: `citadel deploy | invoke | ls | rm | logs | chain` over HTTP, at the monitor's
  * gateway (docs/http-api.md), for `citadel CMD --url URL` and $CITADEL_URL. citadel is a
  * static program and libcurl a shared library: citadel becomes this program (exec, from
  * beside it; src/cli/cmd_remote.c) with the command's arguments, `citadel-remote CMD
@@ -13,9 +13,14 @@
  *   ls       GET /v1/functions: the table, or --json
  *   rm       DELETE /v1/functions/NAME
  *   logs     GET /v1/functions/NAME/logs (no --follow: HTTP has no stream of it yet)
+ *   chain    create: POST /v1/chains, the chain as JSON (read and checked here first, as
+ *            citadel does); invoke: POST /v1/chains/NAME/invoke; ls: GET /v1/chains;
+ *            rm: DELETE /v1/chains/NAME
  *
  * The admin routes carry $CITADEL_TOKEN (Authorization: Bearer); an invocation carries the
- * function's invoke key (--invoke-key, $CITADEL_INVOKE_KEY) or else $CITADEL_TOKEN.
+ * function's invoke key (--invoke-key, $CITADEL_INVOKE_KEY) or else $CITADEL_TOKEN; every
+ * chain command carries $CITADEL_TOKEN when it is set (a chain that calls a function deployed
+ * --invoke-key takes an admin's token).
  * Exit status, as the local commands': 0 done, 1 the request failed (one line on stderr:
  * the gateway's error, or why it could not be reached), 2 a usage error. */
 #include <errno.h>
@@ -35,6 +40,7 @@
 #include "common/fdutil.h"
 #include "common/util.h"
 #include "remote/http.h"
+#include "spec/chainfile.h"
 #include "spec/spec.h"
 
 /* Whole exchanges of the commands that only read or remove: a gateway that takes longer
@@ -88,12 +94,24 @@ static const char *admin_token(const char *cmd, bool *bad)
 	return t;
 }
 
-/* A function's name, checked before it goes into a path. Returns 0 or 2 (printed). */
-static int check_name(const char *cmd, const char *name)
+/* Opens g, the gateway cmd's request goes to (gw_close() after), and when token is not
+ * NULL takes the admin token into it ($CITADEL_TOKEN; NULL when unset). Returns 0, or the
+ * exit status (printed). */
+static int open_gateway(const char *cmd, const char *url, const char *sock, const char **token, struct gw *g)
 {
-	if (strlen(name) >= CIT_NAME_MAX || !cit_fn_name_ok(name))
-		return cit_usage_error(cmd, 2, "'%s' is not a function name (1 to 63 of a-z, 0-9, '-' and '_')", name);
-	return 0;
+	struct target t = { 0 };
+	bool bad = false;
+	int rc = target(cmd, url, sock, &t);
+	if (rc == 0 && token)
+		*token = admin_token(cmd, &bad);
+	return rc ? rc : bad ? 1 : gw_open(g, cmd, t.url, t.from_env);
+}
+
+/* The answer's body as JSON: a new reference, or NULL when it is none. */
+static json_t *answer_json(struct gw_answer *a)
+{
+	const void *bytes = gw_answer_bytes(a);
+	return bytes ? json_loadb(bytes, a->len, 0, NULL) : NULL;
 }
 
 /* ---- deploy ------------------------------------------------------------------------ */
@@ -160,6 +178,7 @@ static bool option_text(const struct cit_fn_draft *d, const struct cit_spec_opt 
 	case CIT_SPEC_CPUS: snprintf(out, cap, "%llu.%03llu", n / 1000, n % 1000); return true;
 	case CIT_SPEC_FLAG: snprintf(out, cap, "%s", (n & bits) == bits ? "true" : "false"); return bits != 0;
 	case CIT_SPEC_ENV:
+	case CIT_SPEC_NAMES:
 	default: return false;
 	}
 }
@@ -198,6 +217,11 @@ static char *deploy_query(const struct cit_deploy *dep, CURL *curl)
 			}
 			continue;
 		}
+		if (o->kind == CIT_SPEC_NAMES) {
+			for (uint32_t k = 0; k < d->spec.n_invokes; k++)
+				add(&q, o->key, d->spec.invokes[k]);
+			continue;
+		}
 		if (o->kind == CIT_SPEC_ENTRY || o->kind == CIT_SPEC_MODULES)
 			continue; /* already in the command words (cit_spec_finish) */
 		char text[64], was[64];
@@ -228,15 +252,9 @@ static int deploy(int argc, char **argv)
 	int rc = cit_deploy_parse(&dep, argc, argv);
 	if (rc <= 0)
 		return -rc;
-	struct target t;
-	bool bad;
-	if ((rc = target("deploy", dep.url, dep.socket, &t)))
-		return rc;
-	const char *token = admin_token("deploy", &bad);
-	if (bad)
-		return 1;
+	const char *token;
 	struct gw g;
-	if ((rc = gw_open(&g, "deploy", t.url, t.from_env)))
+	if ((rc = open_gateway("deploy", dep.url, dep.socket, &token, &g)))
 		return rc;
 	_cleanup_close_ int obj = -1;
 	uint64_t len = 0;
@@ -263,8 +281,7 @@ static int deploy(int argc, char **argv)
 		rc = gw_call(&g, &r, &a);
 	}
 	if (rc == 0) {
-		const void *bytes = gw_answer_bytes(&a);
-		json_t *o = bytes ? json_loadb(bytes, a.len, 0, NULL) : NULL;
+		json_t *o = answer_json(&a);
 		const char *m = json_string_value(json_object_get(o, "measurement"));
 		const char *key = json_string_value(json_object_get(o, "invoke_key"));
 		/* Both are hex digits, printed as they are: anything else is not the gateway's. */
@@ -272,7 +289,7 @@ static int deploy(int argc, char **argv)
 		if (ok)
 			cit_deploy_print(dep.d.spec.name, m, strlen(m), key, key ? strlen(key) : 0);
 		else
-			fprintf(stderr, "citadel deploy: %s: %s answered with no measurement\n", cit_deploy_what(&dep), t.url);
+			fprintf(stderr, "citadel deploy: %s: %s answered with no measurement\n", cit_deploy_what(&dep), g.url);
 		rc = ok ? 0 : 1;
 		json_decref(o);
 		gw_answer_done(&a);
@@ -308,6 +325,53 @@ static int invoke_bearer(const char *key, const char **bearer)
 	return bad ? 1 : 0;
 }
 
+/* POST path (an invocation's route) at g with a's request as the body, and the answer, the
+ * output, to stdout byte for byte, whole or not at all. The request: --data as it is; a
+ * file or stdin read whole first (as the local command does), so that its length goes
+ * ahead of it. token_only: the only credential the route takes is the admin token (a
+ * chain's). Returns the exit status (printed); closes g. */
+static int post_invocation(struct gw *g, const struct cit_invoke_args *a, const char *path, const char *bearer,
+			   bool token_only)
+{
+	_cleanup_close_ int obj = -1;
+	uint64_t len = a->data ? strlen(a->data) : 0;
+	const void *body = a->data;
+	void *map = NULL;
+	int rc = 0;
+	if (!a->data) {
+		_cleanup_close_ int in = a->file ? open(a->file, O_RDONLY | O_CLOEXEC) : dup(0);
+		rc = in < 0 ? -errno : cit_slurp(in, &obj, &len);
+		if (rc == 0 && len && (map = mmap(NULL, len, PROT_READ, MAP_SHARED, obj, 0)) == MAP_FAILED) {
+			map = NULL;
+			rc = -errno;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "citadel %s: %s: %s\n", g->cmd, a->file ? a->file : "stdin",
+				rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
+			gw_close(g);
+			return 1;
+		}
+		body = map;
+	}
+	struct gw_request r = { .method = "POST", .path = path, .bearer = bearer, .content_type = a->content_type,
+				.body = body, .body_len = len, .max_answer = CIT_FN_MAX_OUTPUT, .output = true,
+				.token_only = token_only, .subject = "" };
+	struct gw_answer ans;
+	rc = gw_call(g, &r, &ans);
+	if (map)
+		munmap(map, len);
+	if (rc == 0) {
+		int w = gw_answer_write(&ans, 1);
+		if (w < 0) {
+			fprintf(stderr, "citadel %s: writing the response: %s\n", g->cmd, strerror(-w));
+			rc = 1;
+		}
+		gw_answer_done(&ans);
+	}
+	gw_close(g);
+	return rc;
+}
+
 static int invoke(int argc, char **argv)
 {
 	struct cit_invoke_args args;
@@ -315,141 +379,302 @@ static int invoke(int argc, char **argv)
 					     "[--invoke-key KEY] [--content-type TYPE]\n(see `citadel invoke --help`)\n", &args);
 	if (rc >= 0)
 		return rc;
-	const char *name = args.name, *data = args.data, *file = args.file, *bearer;
-	struct target t;
-	if ((rc = target("invoke", args.url, args.sock, &t)) || (rc = invoke_bearer(args.key, &bearer)))
-		return rc;
+	const char *bearer;
 	struct gw g;
-	if ((rc = gw_open(&g, "invoke", t.url, t.from_env)))
+	if ((rc = invoke_bearer(args.key, &bearer)) || (rc = open_gateway("invoke", args.url, args.sock, NULL, &g)))
 		return rc;
-	/* The request: --data as it is; a file or stdin read whole first (as the local
-	 * command does), so that its length goes ahead of it. */
-	_cleanup_close_ int obj = -1;
-	uint64_t len = data ? strlen(data) : 0;
-	const void *body = data;
-	void *map = NULL;
-	if (!data) {
-		_cleanup_close_ int in = file ? open(file, O_RDONLY | O_CLOEXEC) : dup(0);
-		rc = in < 0 ? -errno : cit_slurp(in, &obj, &len);
-		if (rc == 0 && len && (map = mmap(NULL, len, PROT_READ, MAP_SHARED, obj, 0)) == MAP_FAILED) {
-			map = NULL;
-			rc = -errno;
-		}
-		if (rc < 0) {
-			fprintf(stderr, "citadel invoke: %s: %s\n", file ? file : "stdin",
-				rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
-			gw_close(&g);
-			return 1;
-		}
-		body = map;
-	}
 	char path[64];
-	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", name);
-	struct gw_request r = { .method = "POST", .path = path, .bearer = bearer, .content_type = args.content_type,
-				.body = body, .body_len = len,
-				.max_answer = CIT_FN_MAX_OUTPUT, .output = true, .subject = "" };
+	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", args.name);
+	return post_invocation(&g, &args, path, bearer, false);
+}
+
+/* ---- ls, rm, logs, chain ls, chain rm ------------------------------------------------ */
+
+/* The options of the commands below and of chain create: --socket, --url, --help, and
+ * those of --json, --follow and --manifest whose letters (j, f, m) are in own. */
+struct args {
+	const char *sock, *url, *manifest;
+	bool json, follow;
+};
+
+/* Reads cmd's options into a; the operands are then argv[optind...]. Returns -1 when they
+ * are valid, else the exit status: 0 after --help (help printed), 2 after a usage error. */
+static int read_args(const char *cmd, const char *own, const char *help, int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },         { "url", required_argument, NULL, 'U' },
+		{ "follow", no_argument, NULL, 'f' },       { "manifest", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*a = (struct args){ 0 };
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, strchr(own, 'f') ? ":hf" : ":h", opts, NULL)) != -1) {
+		if (strchr("jfm", c) && !strchr(own, c))
+			return cit_usage_error(cmd, 2, "unknown option '--%s'",
+					       c == 'j' ? "json" : c == 'f' ? "follow" : "manifest");
+		switch (c) {
+		case 's': a->sock = optarg; break;
+		case 'U': a->url = optarg; break;
+		case 'j': a->json = true; break;
+		case 'f': a->follow = true; break;
+		case 'm': a->manifest = optarg; break;
+		case 'h': fputs(help, stdout); return 0;
+		default: return cit_usage_getopt(cmd, 2, c, argv);
+		}
+	}
+	return -1;
+}
+
+/* One request of a command below, and what it prints of the answer. */
+struct simple {
+	const char *cmd;          /* "ls", "chain rm": for messages */
+	const char *what;         /* what NAME names: "function", "chain" */
+	const char *own;          /* its options beyond --socket, --url and --help (read_args) */
+	const char *method;
+	const char *route;        /* "/v1/functions": then /NAME when named, then tail */
+	const char *tail;         /* "/logs", or "" */
+	bool named;               /* it takes NAME */
+	uint64_t max_answer;
+	/* Prints the answer a (NAME name, or NULL) from g; returns the exit status. */
+	int (*print)(const struct simple *s, const struct gw *g, struct gw_answer *a, const char *name, bool json);
+};
+
+static int print_functions(const struct simple *s, const struct gw *g, struct gw_answer *a, const char *name,
+			   bool json)
+{
+	(void)name;
+	json_t *fns = answer_json(a);
+	int rc = 0;
+	if (json_is_array(fns)) {
+		cit_ls_print(stdout, fns, json);
+	} else {
+		fprintf(stderr, "citadel %s: %s answered with no list of functions\n", s->cmd, g->url);
+		rc = 1;
+	}
+	json_decref(fns);
+	return rc;
+}
+
+/* chain ls: each chain read back into a spec (so checked as the CLI checks one), then
+ * printed as the local command prints them. */
+static int print_chains(const struct simple *s, const struct gw *g, struct gw_answer *a, const char *name,
+			bool json)
+{
+	(void)name;
+	json_t *all = answer_json(a);
+	size_t n = json_array_size(all);
+	struct cit_chain_spec *c = calloc(n ? n : 1, sizeof(*c));
+	struct cit_error err = { 0 };
+	bool ok = json_is_array(all) && c;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = cit_chain_of_json(&c[i], json_array_get(all, i), &err) == 0;
+	char *text = ok && json ? json_dumps(all, JSON_INDENT(2)) : NULL;
+	json_decref(all);
+	if (!ok || (json && !text)) {
+		fprintf(stderr, "citadel %s: %s answered with no list of chains%s%s\n", s->cmd, g->url,
+			err.msg[0] ? ": " : "", err.msg);
+		free(c);
+		return 1;
+	}
+	if (json)
+		puts(text);
+	if (!json && n)
+		printf("%-20s STEPS (step=function, <steps it follows)\n", "NAME");
+	for (size_t i = 0; !json && i < n; i++) {
+		static char line[CIT_CHAIN_LS_LINE_MAX];
+		cit_chain_ls_line(&c[i], line, sizeof(line));
+		puts(line);
+	}
+	free(text);
+	free(c);
+	return 0;
+}
+
+static int print_removed(const struct simple *s, const struct gw *g, struct gw_answer *a, const char *name,
+			 bool json)
+{
+	(void)g, (void)a, (void)json;
+	printf("removed %s%s\n", strcmp(s->what, "function") ? "chain " : "", name);
+	return 0;
+}
+
+static int print_log(const struct simple *s, const struct gw *g, struct gw_answer *a, const char *name, bool json)
+{
+	(void)g, (void)name, (void)json;
+	int w = gw_answer_write(a, 1);
+	if (w < 0 && w != -EPIPE) {
+		fprintf(stderr, "citadel %s: writing the log: %s\n", s->cmd, strerror(-w));
+		return 1;
+	}
+	return 0;
+}
+
+static const struct simple simple_cmds[] = {
+	{ "ls", "function", "j", "GET", "/v1/functions", "", false, LIST_MAX, print_functions },
+	{ "rm", "function", "", "DELETE", "/v1/functions", "", true, SMALL_MAX, print_removed },
+	{ "logs", "function", "f", "GET", "/v1/functions", "/logs", true, LOG_MAX, print_log },
+	{ "chain ls", "chain", "j", "GET", "/v1/chains", "", false, LIST_MAX, print_chains },
+	{ "chain rm", "chain", "", "DELETE", "/v1/chains", "", true, SMALL_MAX, print_removed },
+};
+
+/* `CMD [NAME] [--json] [-f] --url URL`: one request (an admin's, but chain ls, an
+ * invoker's), with $CITADEL_TOKEN when it is set. */
+static int simple_command(const struct simple *s, int argc, char **argv)
+{
+	char help[160];
+	snprintf(help, sizeof(help), "usage: citadel %s%s --url URL\n(see `citadel %.*s --help`)\n", s->cmd,
+		 s->named ? " NAME" : " [--json]", (int)strcspn(s->cmd, " "), s->cmd);
+	struct args o;
+	int rc = read_args(s->cmd, s->own, help, argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (s->named && argc == optind)
+		return cit_usage_error(s->cmd, 2, "no %s NAME given", s->what);
+	if (argc - optind > s->named)
+		return cit_usage_error(s->cmd, 2, "unexpected argument '%s'", argv[optind + s->named]);
+	if (o.follow)
+		return cit_usage_error(s->cmd, 2, "--follow is not available over --url (the gateway serves a log as it "
+						  "is now): run `citadel logs -f` on the monitor's machine, or without -f "
+						  "here");
+	const char *name = s->named ? argv[optind] : NULL, *token;
+	if (name && (strlen(name) >= CIT_NAME_MAX || !cit_fn_name_ok(name)))
+		return cit_usage_error(s->cmd, 2, "'%s' is not a %s name (1 to 63 of a-z, 0-9, '-' and '_')", name,
+				       s->what);
+	struct gw g;
+	if ((rc = open_gateway(s->cmd, o.url, o.sock, &token, &g)))
+		return rc;
+	char path[128];
+	snprintf(path, sizeof(path), "%s%s%s%s", s->route, name ? "/" : "", name ? name : "", s->tail);
+	struct gw_request r = { .method = s->method, .path = path, .bearer = token, .timeout_s = SHORT_TIMEOUT_S,
+				.max_answer = s->max_answer, .subject = "" };
 	struct gw_answer a;
 	rc = gw_call(&g, &r, &a);
-	if (map)
-		munmap(map, len);
 	if (rc == 0) {
-		int w = gw_answer_write(&a, 1);
-		if (w < 0) {
-			fprintf(stderr, "citadel invoke: writing the response: %s\n", strerror(-w));
-			rc = 1;
-		}
+		rc = s->print(s, &g, &a, name, o.json);
 		gw_answer_done(&a);
 	}
 	gw_close(&g);
 	return rc;
 }
 
-/* ---- ls, rm, logs ------------------------------------------------------------------ */
-
-/* ls, rm, logs: `CMD [NAME] [--json] [-f] --url URL`, one admin request each. */
+/* ls, rm, logs (argv[0]). */
 static int admin_command(int argc, char **argv)
 {
-	const char *cmd = argv[0];
-	bool ls = !strcmp(cmd, "ls"), logs = !strcmp(cmd, "logs");
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },         { "url", required_argument, NULL, 'U' },
-		{ "follow", no_argument, NULL, 'f' },       { NULL, 0, NULL, 0 },
-	};
-	const char *sock = NULL, *url = NULL;
-	bool json = false, follow = false;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, logs ? ":hf" : ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': sock = optarg; break;
-		case 'U': url = optarg; break;
-		case 'j':
-			if (!ls)
-				return cit_usage_error(cmd, 2, "unknown option '--json'");
-			json = true;
-			break;
-		case 'f':
-			if (!logs)
-				return cit_usage_error(cmd, 2, "unknown option '--follow'");
-			follow = true;
-			break;
-		case 'h':
-			printf("usage: citadel %s%s --url URL\n(see `citadel %s --help`)\n", cmd,
-			       ls ? " [--json]" : " NAME", cmd);
-			return 0;
-		default: return cit_usage_getopt(cmd, 2, c, argv);
-		}
-	}
-	if (!ls && argc == optind)
-		return cit_usage_error(cmd, 2, "no function NAME given");
-	if (argc - optind > (ls ? 0 : 1))
-		return cit_usage_error(cmd, 2, "unexpected argument '%s'", argv[optind + (ls ? 0 : 1)]);
-	if (follow)
-		return cit_usage_error(cmd, 2, "--follow is not available over --url (the gateway serves a log as it is "
-					       "now): run `citadel logs -f` on the monitor's machine, or without -f here");
-	const char *name = ls ? NULL : argv[optind];
-	struct target t;
-	bool bad;
-	int rc = name ? check_name(cmd, name) : 0;
-	if (rc || (rc = target(cmd, url, sock, &t)))
+	for (size_t i = 0; i < ARRAY_SIZE(simple_cmds); i++)
+		if (!strcmp(simple_cmds[i].cmd, argv[0]))
+			return simple_command(&simple_cmds[i], argc, argv);
+	return cit_usage_error(argv[0], 2, "not available over --url");
+}
+
+/* ---- chain create, invoke ------------------------------------------------------------ */
+
+#define CHAIN_HELP "(see `citadel chain --help`)\n"
+
+/* `chain create NAME FUNCTION... | --manifest FILE.json`: the chain is read and checked
+ * here, as citadel reads it (the same messages and exit statuses), and goes as its JSON
+ * (cit_chain_json(), which the gateway reads back with cit_chain_of_json()). */
+static int chain_create(int argc, char **argv)
+{
+	struct args o;
+	int rc = read_args("chain create", "m", "usage: citadel chain create NAME FUNCTION... | --manifest FILE.json "
+						"--url URL\n" CHAIN_HELP, argc, argv, &o);
+	if (rc >= 0)
 		return rc;
-	const char *token = admin_token(cmd, &bad);
-	if (bad)
-		return 1;
+	if (optind == argc)
+		return cit_usage_error("chain create", 2, "no chain NAME given");
+	const char *name = argv[optind++];
+	size_t n = (size_t)(argc - optind);
+	if (o.manifest && n)
+		return cit_usage_error("chain create", 2, "functions and --manifest together: a chain is one or the "
+							  "other");
+	if (!o.manifest && !n)
+		return cit_usage_error("chain create", 2, "no functions given (chain create NAME f1 f2 ..., or "
+							  "--manifest FILE.json)");
+	const char *token;
 	struct gw g;
-	if ((rc = gw_open(&g, cmd, t.url, t.from_env)))
+	if ((rc = open_gateway("chain create", o.url, o.sock, &token, &g)))
 		return rc;
-	char path[128];
-	snprintf(path, sizeof(path), "/v1/functions%s%s%s", name ? "/" : "", name ? name : "", logs ? "/logs" : "");
-	struct gw_request r = { .method = ls || logs ? "GET" : "DELETE", .path = path, .bearer = token,
-				.timeout_s = SHORT_TIMEOUT_S, .max_answer = ls ? LIST_MAX : logs ? LOG_MAX : SMALL_MAX,
-				.subject = "" };
+	static struct cit_chain_spec spec;
+	struct cit_error err = { 0 };
+	if (o.manifest) {
+		static char text[CIT_CHAIN_MANIFEST_MAX + 1];
+		ssize_t len = cit_read_file(o.manifest, text, sizeof(text));
+		if (len < 0)
+			rc = cit_error_say(&err, (int)len, "%s", strerror((int)-len));
+		else if ((size_t)len > CIT_CHAIN_MANIFEST_MAX)
+			rc = cit_error_say(&err, -EFBIG, "larger than %u KiB", CIT_CHAIN_MANIFEST_MAX >> 10);
+		else
+			rc = cit_chain_manifest(&spec, name, text, (size_t)len, &err);
+	} else {
+		rc = cit_chain_line(&spec, name, (const char *const *)argv + optind, n, &err);
+	}
+	json_t *body = rc == 0 ? cit_chain_json(&spec) : NULL;
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (rc < 0 || !text) {
+		fprintf(stderr, "citadel chain create: %s%s%s\n", o.manifest ? o.manifest : "", o.manifest ? ": " : "",
+			rc < 0 ? err.msg : strerror(ENOMEM));
+		gw_close(&g);
+		return rc == -EINVAL && !o.manifest ? 2 : 1;
+	}
+	struct gw_request r = { .method = "POST", .path = "/v1/chains", .bearer = token, .body = text,
+				.body_len = strlen(text), .content_type = "application/json",
+				.timeout_s = SHORT_TIMEOUT_S, .max_answer = SMALL_MAX, .subject = "" };
 	struct gw_answer a;
 	rc = gw_call(&g, &r, &a);
-	if (rc == 0 && ls) {
-		const void *bytes = gw_answer_bytes(&a);
-		json_t *fns = bytes ? json_loadb(bytes, a.len, 0, NULL) : NULL;
-		if (json_is_array(fns)) {
-			cit_ls_print(stdout, fns, json);
-		} else {
-			fprintf(stderr, "citadel ls: %s answered with no list of functions\n", t.url);
-			rc = 1;
-		}
-		json_decref(fns);
-	} else if (rc == 0 && logs) {
-		int w = gw_answer_write(&a, 1);
-		if (w < 0 && w != -EPIPE) {
-			fprintf(stderr, "citadel logs: writing the log: %s\n", strerror(-w));
-			rc = 1;
-		}
-	} else if (rc == 0) {
-		printf("removed %s\n", name);
-	}
-	if (rc == 0)
+	free(text);
+	if (rc == 0) {
+		json_t *made = answer_json(&a);
+		bool ok = made && cit_chain_of_json(&spec, made, &err) == 0 && !strcmp(spec.name, name);
+		if (ok)
+			printf("created chain %s (%u step%s)\n", name, spec.n_steps, spec.n_steps == 1 ? "" : "s");
+		else
+			fprintf(stderr, "citadel chain create: %s answered with no chain\n", g.url);
+		rc = ok ? 0 : 1;
+		json_decref(made);
 		gw_answer_done(&a);
+	}
 	gw_close(&g);
 	return rc;
+}
+
+/* `chain invoke NAME`: as invoke, with the admin token its only credential (over HTTP, a
+ * chain that calls a function deployed --invoke-key takes an admin's). */
+static int chain_invoke(int argc, char **argv)
+{
+	struct cit_invoke_args a;
+	int rc = cit_invoke_args_of("chain invoke", "chain", argc, argv, "usage: citadel chain invoke NAME [--data STR | "
+				    "--file PATH] [--content-type TYPE] --url URL\n" CHAIN_HELP, &a);
+	if (rc >= 0)
+		return rc;
+	if (a.key)
+		return cit_usage_error("chain invoke", 2, "--invoke-key is for functions: a chain over --url takes an "
+							  "admin token when a step's function has an invoke key");
+	const char *token;
+	struct gw g;
+	if ((rc = open_gateway("chain invoke", a.url, a.sock, &token, &g)))
+		return rc;
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/chains/%s/invoke", a.name);
+	return post_invocation(&g, &a, path, token, true);
+}
+
+/* `chain VERB ...` (argv[1] the verb). */
+static int chain(int argc, char **argv)
+{
+	if (argc < 2)
+		return cit_usage_error("chain", 2, "create, invoke, ls or rm?");
+	const char *verb = argv[1];
+	if (!strcmp(verb, "create"))
+		return chain_create(argc - 1, argv + 1);
+	if (!strcmp(verb, "invoke"))
+		return chain_invoke(argc - 1, argv + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(simple_cmds); i++)
+		if (!strncmp(simple_cmds[i].cmd, "chain ", 6) && !strcmp(simple_cmds[i].cmd + 6, verb))
+			return simple_command(&simple_cmds[i], argc - 1, argv + 1);
+	return cit_usage_error("chain", 2, "unknown subcommand '%s' (create, invoke, ls or rm)", verb);
 }
 
 static const char usage[] =
@@ -457,9 +682,9 @@ static const char usage[] =
 	"\n"
 	"The monitor's commands over HTTP, at its gateway. `citadel COMMAND --url URL ...` (or\n"
 	"with $CITADEL_URL set) runs this program, installed beside citadel, with the command's\n"
-	"arguments, which are citadel's: deploy, invoke, ls, rm, logs. The admin token is\n"
+	"arguments, which are citadel's: deploy, invoke, ls, rm, logs, chain. The admin token is\n"
 	"$CITADEL_TOKEN; an invocation sends --invoke-key KEY, else $CITADEL_INVOKE_KEY, else\n"
-	"$CITADEL_TOKEN.\n";
+	"$CITADEL_TOKEN; a chain's commands send $CITADEL_TOKEN.\n";
 
 int main(int argc, char **argv)
 {
@@ -477,7 +702,7 @@ int main(int argc, char **argv)
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
 		{ "deploy", deploy }, { "invoke", invoke }, { "ls", admin_command },
-		{ "rm", admin_command }, { "logs", admin_command },
+		{ "rm", admin_command }, { "logs", admin_command }, { "chain", chain },
 	};
 	const char *cmd = argv[1];
 	if (cmd[0] == '-') {
@@ -501,6 +726,6 @@ int main(int argc, char **argv)
 		flag |= !strcmp(argv[i], "--url") || !strncmp(argv[i], "--url=", 6);
 	if (!flag && env && env[0])
 		return cit_usage_error(cmd, 2, "not available over --url (CITADEL_URL is set; over HTTP: deploy, "
-					       "invoke, ls, rm and logs): --socket PATH reaches the local monitor");
-	return cit_usage_error(cmd, 2, "not available over --url (over HTTP: deploy, invoke, ls, rm and logs)");
+					       "invoke, ls, rm, logs and chain): --socket PATH reaches the local monitor");
+	return cit_usage_error(cmd, 2, "not available over --url (over HTTP: deploy, invoke, ls, rm, logs and chain)");
 }

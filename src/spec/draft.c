@@ -32,6 +32,10 @@ static const struct cit_spec_opt opts[] = {
 	{ "fresh", "fresh", CIT_SPEC_FLAG, CIT_FN_FRESH, 0, 0, SPEC_FIELD(flags), "true or false", "true" },
 	{ "invoke-key", "invoke_key", CIT_SPEC_FLAG, CIT_FN_INVOKE_KEY, 0, 0, SPEC_FIELD(flags), "true or false",
 	  "true" },
+	{ "object-quota", "object_quota", CIT_SPEC_SIZE, CIT_FN_MIN_OBJECT_QUOTA, CIT_FN_MAX_OBJECT_QUOTA, 0,
+	  SPEC_FIELD(object_quota), "a size from 1M to 64G, in bytes or with K, M, G or T", "256M" },
+	{ "allow-invoke", "allow_invoke", CIT_SPEC_NAMES, 0, 0, 0, SPEC_FIELD(n_invokes),
+	  "functions' names, commas between", "resize,store" },
 	{ "env", "env", CIT_SPEC_ENV, 0, 0, 0, SPEC_FIELD(n_env), "an object of strings", "{\"K\": \"V\"}" },
 	{ "handler", "handler", CIT_SPEC_ENTRY, 0, 0, 0, SPEC_FIELD(n_args), "a Python function's MODULE.FUNCTION",
 	  "handler.handle" },
@@ -50,6 +54,7 @@ void cit_spec_defaults(struct cit_fn_draft *d)
 	d->spec.keepalive_s = 60;
 	d->spec.cpu_millis = CIT_FN_DEFAULT_CPU_MILLIS;
 	d->spec.pids = CIT_FN_DEFAULT_PIDS;
+	d->spec.object_quota = CIT_FN_DEFAULT_OBJECT_QUOTA;
 }
 
 const struct cit_spec_opt *cit_spec_options(size_t *n)
@@ -103,6 +108,7 @@ static int parse_number(const struct cit_spec_opt *o, const char *v, uint64_t *n
 	case CIT_SPEC_ENV:
 	case CIT_SPEC_ENTRY:
 	case CIT_SPEC_MODULES:
+	case CIT_SPEC_NAMES:
 	default: break;
 	}
 	if (rc == 0 && (*n < o->min || *n > o->max))
@@ -135,8 +141,36 @@ static int add_modules(struct cit_fn_draft *d, const char *value, const struct c
 	return 0;
 }
 
+/* --allow-invoke's value: one function's name or several, commas between, each added. */
+static int add_invokes(struct cit_fn_draft *d, const char *value, const struct cit_spec_opt *o, struct cit_error *err)
+{
+	struct cit_fn_spec s = d->spec;
+	for (const char *p = value;; p++) {
+		size_t k = strcspn(p, ",");
+		char name[CIT_NAME_MAX] = { 0 };
+		if (k < CIT_NAME_MAX)
+			memcpy(name, p, k);
+		if (k >= CIT_NAME_MAX || !cit_fn_name_ok(name))
+			return cit_error_say(err, -EINVAL, "wants %s (e.g. %s), not '%.100s'", o->expect, o->example, value);
+		bool dup = false;
+		for (uint32_t i = 0; i < s.n_invokes; i++)
+			dup |= !strcmp(s.invokes[i], name);
+		if (!dup && s.n_invokes == CIT_INVOKES_MAX)
+			return cit_error_say(err, -EINVAL, "names more than %d functions", CIT_INVOKES_MAX);
+		if (!dup)
+			memcpy(s.invokes[s.n_invokes++], name, sizeof(name));
+		p += k;
+		if (!*p)
+			break;
+	}
+	d->spec = s;
+	return 0;
+}
+
 int cit_spec_set(struct cit_fn_draft *d, const struct cit_spec_opt *o, const char *value, struct cit_error *err)
 {
+	if (o->kind == CIT_SPEC_NAMES)
+		return value ? add_invokes(d, value, o, err) : cit_error_say(err, -EINVAL, "wants %s", o->expect);
 	if (o->kind == CIT_SPEC_ENTRY) {
 		if (!value || strlen(value) >= sizeof(d->entry) || !cit_py_name_ok(value, true))
 			return cit_error_say(err, -EINVAL, "wants %s (e.g. %s), not '%.100s'", o->expect, o->example,

@@ -32,6 +32,8 @@ enum cit_spec_kind {
 	CIT_SPEC_ENTRY,    /* python: --handler MODULE.FUNCTION; in a manifest a string */
 	CIT_SPEC_MODULES,  /* python: --preload MODULE[,MODULE...], repeatable; in a manifest
 			    * a string or an array of strings */
+	CIT_SPEC_NAMES,    /* --allow-invoke NAME[,NAME...], repeatable; in a manifest a string
+			    * or an array of strings */
 };
 
 /* One deploy option: its flag and manifest key, how its value is read, its bounds (in the
@@ -78,7 +80,7 @@ struct cit_spec_pos {
 
 /* Fills d with an empty deployment: no name, no code, no environment, runtime "native"
  * and every limit at its default (--memory 256M, --timeout 10s, --output-limit 16M,
- * --max-instances 16, --min-instances 0, --keep-alive 60s, --cpus 1, --pids 256). */
+ * --max-instances 16, --min-instances 0, --keep-alive 60s, --cpus 1, --pids 256, --object-quota 256M, no --allow-invoke). */
 void cit_spec_defaults(struct cit_fn_draft *d);
 
 /* The option table, in the order `citadel deploy --help` and the manifest's keys list

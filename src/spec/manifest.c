@@ -134,12 +134,14 @@ static int manifest_option(struct cit_fn_draft *d, const struct cit_spec_opt *o,
 					    bad_value(err, o->key, o->expect, NULL, v);
 	if (o->kind == CIT_SPEC_ENV)
 		return manifest_env(d, v, err);
-	if (o->kind == CIT_SPEC_MODULES && json_is_array(v)) {
+	if ((o->kind == CIT_SPEC_MODULES || o->kind == CIT_SPEC_NAMES) && json_is_array(v)) {
 		size_t i;
 		json_t *m;
+		bool mods = o->kind == CIT_SPEC_MODULES;
 		json_array_foreach(v, i, m)
 			if (!json_is_string(m) || cit_spec_set(d, o, json_string_value(m), err) < 0)
-				return bad_value(err, o->key, "an array of Python modules' names", "[\"numpy\"]", m);
+				return bad_value(err, o->key, mods ? "an array of Python modules' names" : "an array of "
+					"functions' names", mods ? "[\"numpy\"]" : "[\"resize\"]", m);
 		return 0;
 	}
 	if (json_is_string(v)) {

@@ -121,6 +121,22 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 		if (!eq || eq == env[i])
 			return cit_error_say(err, -EINVAL, "environment entry '%.64s' is not K=V", env[i]);
 	}
+	if (s->object_quota < CIT_FN_MIN_OBJECT_QUOTA || s->object_quota > CIT_FN_MAX_OBJECT_QUOTA)
+		return cit_error_say(err, -EINVAL, "--object-quota must be between 1M and 64G");
+	if (s->n_invokes > CIT_INVOKES_MAX || s->reserved)
+		return cit_error_say(err, -EINVAL, "--allow-invoke names at most %d functions", CIT_INVOKES_MAX);
+	for (uint32_t i = 0; i < CIT_INVOKES_MAX; i++) {
+		const char *n = s->invokes[i];
+		size_t l = strnlen(n, CIT_NAME_MAX);
+		bool clean = l < CIT_NAME_MAX;
+		for (size_t j = l; clean && j < CIT_NAME_MAX; j++)
+			clean = !n[j];
+		if (i >= s->n_invokes ? l || !clean : !clean || !cit_fn_name_ok(n))
+			return cit_error_say(err, -EINVAL, "--allow-invoke: '%.63s' is not a function's name", n);
+		for (uint32_t j = 0; j < i && i < s->n_invokes; j++)
+			if (!strcmp(s->invokes[j], n))
+				return cit_error_say(err, -EINVAL, "--allow-invoke names %s twice", n);
+	}
 	return 0;
 }
 
@@ -203,6 +219,10 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 		put_hash(out, cap, &len, "bundle", bundle_sha256);
 	if (s->flags & CIT_FN_INVOKE_KEY)
 		put(out, cap, &len, "invoke_key 1\n");
+	if (s->object_quota != CIT_FN_DEFAULT_OBJECT_QUOTA)
+		put(out, cap, &len, "object_quota %llu\n", (unsigned long long)s->object_quota);
+	for (uint32_t i = 0; i < s->n_invokes && i < CIT_INVOKES_MAX; i++)
+		put(out, cap, &len, "invokes %zu:%s\n", strnlen(s->invokes[i], CIT_NAME_MAX), s->invokes[i]);
 	return (long)len;
 }
 

@@ -31,6 +31,8 @@
 #define CIT_BUNDLE_MAX_ENTRIES 65536u       /* files, directories and symbolic links */
 #define CIT_BUNDLE_MAX_DEPTH 128u           /* directories, one inside another */
 
+#define CIT_INVOKES_MAX 16         /* functions one function may be granted to call */
+
 struct cit_fn_spec {
 	char name[CIT_NAME_MAX];  /* [a-z0-9][a-z0-9_-]*, at most 63 */
 	char runtime[16];         /* "native" or "exec" (cit_runtime_known) */
@@ -49,12 +51,23 @@ struct cit_fn_spec {
 	uint32_t n_args;          /* exec: the program and its arguments, NUL-terminated strings
 				   * after the environment; 0 for other runtimes */
 	uint32_t args_len;        /* their bytes, <= CIT_ARGS_BYTES */
+	uint64_t object_quota;    /* bytes of data objects its outputs may hold in the monitor at
+				   * once (a chain's steps, a caller's results), all its calls
+				   * together */
+	uint32_t n_invokes;       /* functions it may call during a call (cit_invoke) */
+	uint32_t reserved;        /* 0 */
+	char invokes[CIT_INVOKES_MAX][CIT_NAME_MAX]; /* their names; unused ones all zero */
 };
 
 /* Specs stored by earlier versions end sooner; read back, they get the defaults below. V0:
- * before cpu_millis and pids; V1: before n_args and args_len. */
+ * before cpu_millis and pids; V1: before n_args and args_len; V2: before object_quota and
+ * the grants to invoke. */
 #define CIT_FN_SPEC_V0_SIZE offsetof(struct cit_fn_spec, cpu_millis)
 #define CIT_FN_SPEC_V1_SIZE offsetof(struct cit_fn_spec, n_args)
+#define CIT_FN_SPEC_V2_SIZE offsetof(struct cit_fn_spec, object_quota)
+#define CIT_FN_DEFAULT_OBJECT_QUOTA (256ull << 20)
+#define CIT_FN_MIN_OBJECT_QUOTA (1ull << 20)
+#define CIT_FN_MAX_OBJECT_QUOTA (64ull << 30)
 #define CIT_ARGS_MAX 256          /* an exec function's program and arguments */
 #define CIT_ARGS_BYTES 8192       /* their total size */
 #define CIT_FN_DEFAULT_CPU_MILLIS 1000
@@ -133,6 +146,9 @@ unsigned cit_runtime_index(const struct cit_runtime_info *rt);
  *                                                             the bundle archive's bytes)
  *     invoke_key 1                                            (only with CIT_FN_INVOKE_KEY:
  *                                                             who may call it is policy)
+ *     object_quota N                                          (only when not the default)
+ *     invokes LEN:NAME                                        (each function it may call,
+ *                                                             in order)
  *
  * env and args are tail (n_env strings, then n_args strings, as DEPLOY carries them);
  * bundle_sha256 is NULL unless the spec has CIT_FN_BUNDLE. Writes at most cap bytes to

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "zygote/runtime.h"
@@ -17,12 +18,87 @@ const char *cit_runtime_init_message(void)
 	return init_message;
 }
 
+void cit_response_drop_object(struct cit_response *resp)
+{
+	if (resp->out_map)
+		munmap(resp->out_map, resp->out_len);
+	if (resp->out_fd >= 0)
+		close(resp->out_fd);
+	resp->out_fd = -1;
+	resp->out_map = NULL;
+	resp->out_len = 0;
+	resp->out_ref = 0;
+	resp->out_inline = false;
+}
+
+void *cit_output(struct cit_response *resp, size_t len)
+{
+	if (!resp) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (len > resp->limit) {
+		resp->overflow = 1;
+		errno = EFBIG;
+		return NULL;
+	}
+	cit_response_drop_object(resp);
+	resp->len = 0;
+	/* A small output goes inline in the message: a copy of a few KiB costs less than
+	 * making, mapping, sealing and passing a memfd (each page fault alone costs
+	 * microseconds in a VM). The caller cannot tell the difference. */
+	if (len <= CIT_INLINE_MAX) {
+		if (len > resp->cap) {
+			char *b = realloc(resp->buf, len);
+			if (!b) {
+				errno = ENOMEM;
+				return NULL;
+			}
+			resp->buf = b;
+			resp->cap = len;
+		}
+		if (len)
+			memset(resp->buf, 0, len);
+		resp->len = len;
+		resp->out_inline = true;
+		static char none; /* a valid pointer for a buffer of 0 bytes */
+		return len ? resp->buf : &none;
+	}
+	int fd = memfd_create("citadel-output", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return NULL;
+	void *map = NULL;
+	if (ftruncate(fd, (off_t)len) < 0 ||
+	    (len && (map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)) {
+		int e = errno;
+		close(fd);
+		errno = e == EFBIG || e == ENOSPC ? ENOMEM : e;
+		return NULL;
+	}
+	resp->out_fd = fd;
+	resp->out_map = map;
+	resp->out_len = len;
+	return map;
+}
+
+int cit_respond_object(struct cit_response *resp, const struct cit_object *obj)
+{
+	if (!resp || !obj || !obj->ref)
+		return -EINVAL;
+	cit_response_drop_object(resp);
+	resp->len = 0;
+	resp->out_ref = obj->ref;
+	return 0;
+}
+
 int cit_respond(struct cit_response *resp, const void *data, size_t len)
 {
 	if (!resp || (len && !data))
 		return -EINVAL;
 	if (resp->code)
 		return 0; /* failed already: the bytes would be discarded */
+	if (resp->out_fd >= 0 || resp->out_ref || resp->out_inline)
+		return -EBUSY; /* the response is an object already */
 	if (len > resp->limit - resp->len) {
 		resp->overflow = 1;
 		return -EFBIG;
@@ -96,6 +172,7 @@ int cit_fail(struct cit_response *resp, int code, const char *fmt, ...)
 		return code;
 	resp->code = code < 0 ? code : -EINVAL;
 	resp->len = 0;
+	cit_response_drop_object(resp);
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(resp->text, sizeof(resp->text), fmt, ap);

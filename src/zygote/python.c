@@ -39,8 +39,168 @@
 			"io,struct,uuid,urllib.parse,traceback,decimal,string,textwrap,csv,html"
 
 static PyObject *entry;        /* the function's handle(event, context) */
-static PyObject *json_loads, *json_dumps, *context_type;
+static PyObject *json_loads, *json_dumps, *context_type, *invoke_error;
 static struct cit_response *current_resp;
+static struct cit_runtime *current_rt;
+
+/* ---- citadel.Object: a data object's bytes, by the buffer protocol ---------------------- */
+
+/* A view of bytes the call holds (the request, an input, an invocation's result: read-only
+ * mappings of sealed objects) or of its output buffer (citadel.output: writable). Valid
+ * during its call only: then it is emptied, and a call that leaves a memoryview of one
+ * alive ends its instance after the call (the memory under the view goes). */
+typedef struct cit_pyobj {
+	PyObject_HEAD
+	char *data;
+	Py_ssize_t len;
+	unsigned long long ref;
+	int writable, output, valid;
+	Py_ssize_t exports;
+	PyObject *step;               /* str, or None */
+	struct cit_pyobj *next, **pprev; /* in the call's live list */
+} CitObject;
+
+static CitObject *live_objects;
+static char empty_bytes[1];
+
+static int obj_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+	CitObject *o = (CitObject *)self;
+	if (!o->valid) {
+		PyErr_SetString(PyExc_BufferError, "the call this object belonged to has ended");
+		return -1;
+	}
+	if (PyBuffer_FillInfo(view, self, o->len ? o->data : empty_bytes, o->len, !o->writable, flags) < 0)
+		return -1;
+	o->exports++;
+	return 0;
+}
+
+static void obj_releasebuffer(PyObject *self, Py_buffer *view)
+{
+	(void)view;
+	((CitObject *)self)->exports--;
+}
+
+static void obj_dealloc(PyObject *self)
+{
+	CitObject *o = (CitObject *)self;
+	if (o->pprev) {
+		*o->pprev = o->next;
+		if (o->next)
+			o->next->pprev = o->pprev;
+	}
+	Py_XDECREF(o->step);
+	Py_TYPE(self)->tp_free(self);
+}
+
+static Py_ssize_t obj_length(PyObject *self)
+{
+	return ((CitObject *)self)->len;
+}
+
+static PyObject *obj_tobytes(PyObject *self, PyObject *unused)
+{
+	(void)unused;
+	CitObject *o = (CitObject *)self;
+	if (!o->valid)
+		return PyErr_Format(PyExc_BufferError, "the call this object belonged to has ended");
+	return PyBytes_FromStringAndSize(o->len ? o->data : "", o->len);
+}
+
+static PyObject *obj_repr(PyObject *self)
+{
+	CitObject *o = (CitObject *)self;
+	return PyUnicode_FromFormat("<citadel.Object %zd bytes%s%s>", o->len, o->output ? ", output" : "",
+				    o->valid ? "" : ", ended");
+}
+
+static PyObject *obj_get_ref(PyObject *self, void *unused)
+{
+	(void)unused;
+	return PyLong_FromUnsignedLongLong(((CitObject *)self)->ref);
+}
+
+static PyObject *obj_get_step(PyObject *self, void *unused)
+{
+	(void)unused;
+	PyObject *s = ((CitObject *)self)->step;
+	Py_INCREF(s);
+	return s;
+}
+
+static PyBufferProcs obj_as_buffer = { obj_getbuffer, obj_releasebuffer };
+static PySequenceMethods obj_as_sequence = { .sq_length = obj_length };
+static PyMethodDef obj_methods[] = {
+	{ "tobytes", obj_tobytes, METH_NOARGS, "tobytes(): a copy of the bytes" },
+	{ NULL, NULL, 0, NULL },
+};
+static PyGetSetDef obj_getset[] = {
+	{ "ref", obj_get_ref, NULL, "the monitor's reference to it during this call (0: inline bytes)", NULL },
+	{ "step", obj_get_step, NULL, "a fan-in input's chain step, else None", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject object_type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "citadel.Object",
+	.tp_basicsize = sizeof(CitObject),
+	.tp_dealloc = obj_dealloc,
+	.tp_repr = obj_repr,
+	.tp_as_sequence = &obj_as_sequence,
+	.tp_as_buffer = &obj_as_buffer,
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "A data object's bytes during a call: read-only (the request, a fan-in input, an "
+		  "invocation's result) or writable (citadel.output). bytes(o), memoryview(o), len(o); "
+		  "o.ref hands it on (citadel.invoke, or returning it) without a copy.",
+	.tp_methods = obj_methods,
+	.tp_getset = obj_getset,
+};
+
+/* A new Object over len bytes at data, in the call's live list. */
+static PyObject *object_new(const void *data, size_t len, uint64_t ref, const char *step, bool output)
+{
+	CitObject *o = PyObject_New(CitObject, &object_type);
+	if (!o)
+		return NULL;
+	o->data = (char *)data;
+	o->len = (Py_ssize_t)len;
+	o->ref = ref;
+	o->writable = o->output = output;
+	o->valid = 1;
+	o->exports = 0;
+	o->step = step ? PyUnicode_FromString(step) : Py_None;
+	if (!step)
+		Py_INCREF(Py_None);
+	o->next = live_objects;
+	o->pprev = &live_objects;
+	if (live_objects)
+		live_objects->pprev = &o->next;
+	live_objects = o;
+	if (!o->step) {
+		Py_DECREF(o);
+		return NULL;
+	}
+	return (PyObject *)o;
+}
+
+/* The call has ended: every Object of it is emptied; one still viewed (a memoryview kept)
+ * ends the instance after the call, since the memory under the view is unmapped now. */
+static void objects_end(void)
+{
+	while (live_objects) {
+		CitObject *o = live_objects;
+		if (o->exports && current_rt)
+			current_rt->end_after_call = true;
+		o->valid = 0;
+		o->data = NULL;
+		o->len = 0;
+		live_objects = o->next;
+		if (live_objects)
+			live_objects->pprev = &live_objects;
+		o->next = NULL;
+		o->pprev = NULL;
+	}
+}
 
 /* ---- the citadel module ------------------------------------------------------------------ */
 
@@ -91,7 +251,90 @@ static PyObject *py_respond_as(PyObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/* citadel.output(size): a writable Object of size bytes (zeroed) that is the response,
+ * whole, when handle returns it (cit_output). */
+static PyObject *py_output(PyObject *self, PyObject *args)
+{
+	(void)self;
+	Py_ssize_t n;
+	if (!PyArg_ParseTuple(args, "n", &n))
+		return NULL;
+	if (!current_resp)
+		return PyErr_Format(PyExc_RuntimeError, "no call is in progress");
+	if (n < 0)
+		return PyErr_Format(PyExc_ValueError, "a size is 0 or more bytes");
+	/* An earlier output buffer goes: none of its views may be left, and its Objects are
+	 * emptied. */
+	for (CitObject *o = live_objects; o; o = o->next)
+		if (o->output && o->valid && o->exports)
+			return PyErr_Format(PyExc_BufferError, "a view of the previous output buffer is still alive");
+	for (CitObject *o = live_objects; o; o = o->next)
+		if (o->output) {
+			o->valid = 0;
+			o->len = 0;
+			o->data = NULL;
+		}
+	void *p = cit_output(current_resp, (size_t)n);
+	if (!p && errno == EFBIG)
+		return PyErr_Format(PyExc_ValueError, "%zd bytes pass the function's output limit (%zu)", n,
+				    current_resp->limit);
+	if (!p)
+		return PyErr_NoMemory();
+	return object_new(p, (size_t)n, 0, NULL, true);
+}
+
+/* citadel.invoke(function, data=None): calls function (granted by --allow-invoke) and
+ * returns its response as an Object (cit_invoke). data: None, bytes-like, str (UTF-8), or an
+ * Object, handed on by reference when it has one. Raises citadel.InvokeError. */
+static PyObject *py_invoke_fn(PyObject *self, PyObject *args, PyObject *kw)
+{
+	(void)self;
+	static char *names[] = { "function", "data", NULL };
+	const char *fn;
+	PyObject *data = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O", names, &fn, &data))
+		return NULL;
+	struct cit_object in = { 0 }, out = { 0 };
+	Py_buffer b = { 0 };
+	bool held = false;
+	if (PyObject_TypeCheck(data, &object_type) && ((CitObject *)data)->ref && ((CitObject *)data)->valid) {
+		in.ref = ((CitObject *)data)->ref;
+	} else if (PyUnicode_Check(data)) {
+		Py_ssize_t n;
+		in.data = PyUnicode_AsUTF8AndSize(data, &n);
+		if (!in.data)
+			return NULL;
+		in.len = (size_t)n;
+	} else if (data != Py_None) {
+		if (PyObject_GetBuffer(data, &b, PyBUF_SIMPLE) < 0)
+			return NULL;
+		held = true;
+		in.data = b.buf;
+		in.len = (size_t)b.len;
+	}
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = cit_invoke(fn, &in, &out);
+	Py_END_ALLOW_THREADS
+	if (held)
+		PyBuffer_Release(&b);
+	if (rc < 0) {
+		PyObject *e = Py_BuildValue("(is)", rc, cit_invoke_error());
+		if (e)
+			PyErr_SetObject(invoke_error, e);
+		Py_XDECREF(e);
+		return NULL;
+	}
+	return object_new(out.data, out.len, out.ref, NULL, false);
+}
+
 static PyMethodDef citadel_methods[] = {
+	{ "output", py_output, METH_VARARGS,
+	  "output(size): a writable buffer (citadel.Object) of size bytes; return it from handle and it is "
+	  "the response, passed on without a copy" },
+	{ "invoke", (PyCFunction)(void (*)(void))py_invoke_fn, METH_VARARGS | METH_KEYWORDS,
+	  "invoke(function, data=None): calls a function this one's deployment may call (--allow-invoke) and "
+	  "returns its response (citadel.Object); data may be an Object, handed on without a copy" },
 	{ "log", (PyCFunction)(void (*)(void))py_log, METH_VARARGS | METH_KEYWORDS,
 	  "log(text, level='info'): a line for the function's log (debug, info, warn, error)" },
 	{ "_time_left", py_time_left, METH_NOARGS, NULL },
@@ -106,7 +349,18 @@ static struct PyModuleDef citadel_def = {
 
 static PyObject *citadel_init(void)
 {
-	return PyModule_Create(&citadel_def);
+	PyObject *m = PyModule_Create(&citadel_def);
+	if (!m || PyType_Ready(&object_type) < 0)
+		return NULL;
+	Py_INCREF(&object_type);
+	PyModule_AddObject(m, "Object", (PyObject *)&object_type);
+	invoke_error = PyErr_NewExceptionWithDoc("citadel.InvokeError", "citadel.invoke() failed: args are (code, "
+						 "text); code a negative errno", PyExc_RuntimeError, NULL);
+	if (!invoke_error)
+		return NULL;
+	Py_INCREF(invoke_error);
+	PyModule_AddObject(m, "InvokeError", invoke_error);
+	return m;
 }
 
 /* The rest of the module, in Python: the context a handler is given. */
@@ -123,12 +377,14 @@ static const char context_src[] =
 	"class Context:\n"
 	"    '''One call's context: function (the name), call_id (its invocation number, as\n"
 	"    the C API's and the log's), content_type (the request's), http (an HTTPRequest,\n"
-	"    or None when the call did not come over HTTP), time_left() (seconds), log().\n"
+	"    or None when the call did not come over HTTP), input (the request as a\n"
+	"    citadel.Object: its bytes without a copy, handed on by citadel.invoke),\n"
+	"    time_left() (seconds), log().\n"
 	"    Set status and content_type_out to shape the HTTP response.'''\n"
-	"    __slots__ = ('function', 'call_id', 'content_type', 'http', 'status', 'content_type_out')\n"
+	"    __slots__ = ('function', 'call_id', 'content_type', 'http', 'status', 'content_type_out', 'input')\n"
 	"    def __init__(self, function, call_id, content_type, http):\n"
 	"        self.function, self.call_id, self.content_type, self.http = function, call_id, content_type, http\n"
-	"        self.status, self.content_type_out = None, None\n"
+	"        self.status, self.content_type_out, self.input = None, None, None\n"
 	"    def time_left(self):\n"
 	"        return _c._time_left()\n"
 	"    def log(self, text, level='info'):\n"
@@ -460,6 +716,18 @@ static int respond_with(PyObject *ret, struct cit_response *resp, bool typed)
 {
 	if (ret == Py_None)
 		return 0;
+	if (PyObject_TypeCheck(ret, &object_type)) {
+		CitObject *o = (CitObject *)ret;
+		if (!o->valid)
+			return -ESTALE;
+		if (o->output)
+			return 0; /* the buffer is the response already */
+		if (o->ref) {
+			struct cit_object obj = { .data = o->data, .len = (size_t)o->len, .ref = o->ref };
+			return cit_respond_object(resp, &obj);
+		}
+		return cit_respond(resp, o->len ? o->data : "", (size_t)o->len);
+	}
 	if (PyUnicode_Check(ret)) {
 		Py_ssize_t n;
 		const char *s = PyUnicode_AsUTF8AndSize(ret, &n);
@@ -499,9 +767,24 @@ static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, stru
 	char why[CIT_TEXT_MAX];
 	current_resp = resp;
 	int rc = 0;
-	PyObject *event = NULL, *ctx = NULL, *ret = NULL;
-	event = PyBytes_FromStringAndSize(req->data ? req->data : "", (Py_ssize_t)req->len);
-	if (event && req->content_type && says_json(req->content_type)) {
+	current_rt = rt;
+	PyObject *event = NULL, *ctx = NULL, *ret = NULL, *input = NULL;
+	if (req->n_inputs) {
+		/* A fan-in step: its inputs, a list of Objects. */
+		event = PyList_New((Py_ssize_t)req->n_inputs);
+		for (size_t i = 0; event && i < req->n_inputs; i++) {
+			const struct cit_object *in = &req->inputs[i];
+			PyObject *o = object_new(in->data, in->len, in->ref, in->step, false);
+			if (!o) {
+				Py_CLEAR(event);
+				break;
+			}
+			PyList_SET_ITEM(event, (Py_ssize_t)i, o);
+		}
+	} else {
+		event = PyBytes_FromStringAndSize(req->data ? req->data : "", (Py_ssize_t)req->len);
+	}
+	if (event && !req->n_inputs && req->content_type && says_json(req->content_type)) {
 		PyObject *parsed = PyObject_CallFunctionObjArgs(json_loads, event, NULL);
 		Py_DECREF(event);
 		event = parsed;
@@ -514,6 +797,10 @@ static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, stru
 	}
 	if (event)
 		ctx = make_context(req);
+	if (ctx && req->input)
+		input = object_new(req->input->data, req->input->len, req->input->ref, NULL, false);
+	if (ctx && input && PyObject_SetAttrString(ctx, "input", input) < 0)
+		Py_CLEAR(ctx);
 	if (ctx)
 		ret = PyObject_CallFunctionObjArgs(entry, event, ctx, NULL);
 	if (!ret) {
@@ -547,13 +834,18 @@ static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, stru
 			exception_text(why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
-		rc = cit_fail(resp, rc, "the return value is not bytes, str or JSON-serialisable: %s", why);
+		rc = cit_fail(resp, rc, rc == -ESTALE ? "the returned citadel.Object belongs to an ended call%s"
+				  : rc == -EBUSY ? "the response is the output buffer (citadel.output) already: return it%s"
+				  : "the return value is not bytes, str or JSON-serialisable: %s", rc == -ESTALE || rc == -EBUSY ? "" : why);
 	}
 out:
 	Py_XDECREF(ret);
 	Py_XDECREF(ctx);
 	Py_XDECREF(event);
+	Py_XDECREF(input);
+	objects_end();
 	current_resp = NULL;
+	current_rt = NULL;
 	return rc;
 }
 

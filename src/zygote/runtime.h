@@ -74,6 +74,9 @@ struct cit_runtime {
 	int tmp;                    /* O_PATH fd of /tmp, where trustlets' directories are */
 	int sfd;                    /* the template's signalfd for SIGCHLD */
 	void *buf;                  /* CIT_MSG_MAX bytes for receiving */
+	bool end_after_call;        /* the instance ends once its call's result is sent (a
+				     * runtime that cannot vouch for its state: python, with a
+				     * view of an object kept past the call) */
 };
 
 /* Makes the runtime's fork handler the first of the process (before the function's code
@@ -118,7 +121,20 @@ struct cit_response {
 	char text[CIT_TEXT_MAX];
 	uint32_t http_status;       /* cit_set_status, 0 for none */
 	char content_type[CIT_CTYPE_MAX]; /* cit_set_content_type, "" for none */
+	int out_fd;                 /* cit_output: the memfd (owned), -1 for none */
+	void *out_map;              /* its writable mapping, out_len bytes */
+	size_t out_len;
+	uint64_t out_ref;           /* cit_respond_object: the object handed on, 0 for none */
+	bool out_inline;            /* cit_output of at most CIT_INLINE_MAX bytes: buf is the output */
 };
+
+/* Drops what cit_output and cit_respond_object set (unmaps and closes the buffer). */
+void cit_response_drop_object(struct cit_response *resp);
+
+/* Keeps addr (len bytes; mapped, or malloc'd when heap) until the call in progress ends,
+ * then unmaps or frees it. Returns 0, or -EMFILE when the call keeps too many. Only while a
+ * call runs, under its lock (cit_invoke). */
+int cit_trustlet_keep(void *addr, size_t len, bool heap);
 
 /* The message cit_init_fail() left, or "" . */
 const char *cit_runtime_init_message(void);

@@ -180,29 +180,64 @@ static int map_request(struct cit_rx *rx, const void **data, size_t *len, void *
 	return rc == -EPERM || rc == -EPROTO ? -EPROTO : rc;
 }
 
-/* The call in progress, for the requests its code makes (cit_log, cit_deadline) from any
- * of its threads: one request at a time on the channel, each answered (REPLY) before the
- * next; the result goes out only when none is in flight. */
+/* What a call keeps until it ends: mappings of the objects it was given (its inputs, its
+ * invocations' results) and copies of inline bytes. */
+#define KEEP_MAX 80
+
+/* The call in progress, for the requests its code makes (cit_log, cit_deadline,
+ * cit_invoke) from any of its threads: one request at a time on the channel, each answered
+ * (REPLY) before the next; the result goes out only when none is in flight. */
 static struct {
 	pthread_mutex_t lock;
 	int chan;                 /* -1: no call in progress */
 	uint32_t grants;
 	uint64_t next_id;
+	struct { void *addr; size_t len; bool heap; } keep[KEEP_MAX];
+	uint32_t n_keep;
 	_Alignas(16) char buf[sizeof(struct cit_msg) + sizeof(struct cit_p_reply) + CIT_INLINE_MAX];
-} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { 0 } };
+} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 } };
 
-int cit_trustlet_request(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,
-			 uint64_t *value)
+int cit_trustlet_keep(void *addr, size_t len, bool heap)
+{
+	if (current.n_keep >= KEEP_MAX)
+		return -EMFILE;
+	current.keep[current.n_keep].addr = addr;
+	current.keep[current.n_keep].len = len;
+	current.keep[current.n_keep++].heap = heap;
+	return 0;
+}
+
+static void keep_release(void)
+{
+	for (uint32_t i = 0; i < current.n_keep; i++) {
+		if (current.keep[i].heap)
+			free(current.keep[i].addr);
+		else if (current.keep[i].addr)
+			munmap(current.keep[i].addr, current.keep[i].len);
+	}
+	current.n_keep = 0;
+}
+
+/* Sends a request (with fd, when not -1) and waits for its REPLY, which on_reply (when not
+ * NULL) reads while the lock is held. Returns the reply's code, or -EPERM outside a call or
+ * without the grant. */
+static int request(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len, int fd,
+		   void (*on_reply)(struct cit_rx *rx, void *ctx), void *ctx)
 {
 	pthread_mutex_lock(&current.lock);
 	int rc = -EPERM;
 	if (current.chan < 0 || !(current.grants & grant))
 		goto out;
 	uint64_t id = ++current.next_id;
-	rc = data || len ? cit_proto_send_data(current.chan, type, id, payload, plen, data, len)
-			 : cit_proto_send(current.chan, type, id, payload, plen, NULL, 0, NULL, 0);
-	if (rc == -EAGAIN)
+	if (fd >= 0)
+		rc = cit_proto_send(current.chan, type, id, payload, plen, NULL, 0, &fd, 1);
+	else
+		rc = data || len ? cit_proto_send_data(current.chan, type, id, payload, plen, data, len)
+				 : cit_proto_send(current.chan, type, id, payload, plen, NULL, 0, NULL, 0);
+	if (rc == -EAGAIN && fd < 0 && len <= CIT_INLINE_MAX)
 		rc = cit_proto_send_wait(current.chan, type, id, payload, plen, data, len, NULL, 0);
+	else if (rc == -EAGAIN && fd >= 0)
+		rc = cit_proto_send_wait(current.chan, type, id, payload, plen, NULL, 0, &fd, 1);
 	if (rc < 0)
 		goto out;
 	struct cit_rx rx;
@@ -213,13 +248,92 @@ int cit_trustlet_request(uint16_t type, uint32_t grant, void *payload, size_t pl
 		fprintf(stderr, "citadel: trustlet %d: no answer to a request\n", getpid());
 		_exit(1);
 	}
-	const struct cit_p_reply *r = CIT_P(&rx, cit_p_reply);
-	rc = r->code;
-	if (value)
-		*value = r->value;
+	rc = CIT_P(&rx, cit_p_reply)->code;
+	if (on_reply)
+		on_reply(&rx, ctx);
 	cit_rx_close(&rx);
 out:
 	pthread_mutex_unlock(&current.lock);
+	return rc;
+}
+
+static void reply_value(struct cit_rx *rx, void *ctx)
+{
+	*(uint64_t *)ctx = CIT_P(rx, cit_p_reply)->value;
+}
+
+int cit_trustlet_request(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,
+			 uint64_t *value)
+{
+	return request(type, grant, payload, plen, data, len, -1, value ? reply_value : NULL, value);
+}
+
+static _Thread_local char invoke_error[CIT_TEXT_MAX];
+
+const char *cit_invoke_error(void)
+{
+	return invoke_error;
+}
+
+struct invoke_reply {
+	struct cit_object *out;
+	int rc;
+};
+
+/* FN_INVOKE's REPLY: the output mapped read-only (kept until the call ends), or its inline
+ * bytes copied (likewise), or the failure's text. */
+static void invoke_reply(struct cit_rx *rx, void *ctx)
+{
+	struct invoke_reply *ir = ctx;
+	const struct cit_p_reply *r = CIT_P(rx, cit_p_reply);
+	if (r->code < 0) {
+		snprintf(invoke_error, sizeof(invoke_error), "%.*s", (int)rx->data_len, (const char *)rx->data);
+		return;
+	}
+	const void *data = NULL;
+	void *map = NULL, *copy = NULL;
+	size_t len = 0;
+	ir->rc = cit_rx_data(rx, &data, &len, &map);
+	if (ir->rc == 0 && !map && len && !(copy = malloc(len)))
+		ir->rc = -ENOMEM;
+	if (ir->rc == 0 && copy)
+		memcpy(copy, data, len);
+	if (ir->rc == 0 && (map || copy) && cit_trustlet_keep(map ? map : copy, len, !map) < 0)
+		ir->rc = -EMFILE;
+	if (ir->rc < 0) {
+		if (map)
+			munmap(map, len);
+		free(copy);
+		snprintf(invoke_error, sizeof(invoke_error), "the result could not be taken: %s", strerror(-ir->rc));
+		return;
+	}
+	*ir->out = (struct cit_object){ .data = len ? (map ? map : copy) : NULL, .len = len, .ref = r->value };
+}
+
+int cit_invoke(const char *function, const struct cit_object *in, struct cit_object *out)
+{
+	static const struct cit_object none;
+	struct cit_p_fn_invoke p = { .object = in ? in->ref : 0 };
+	struct cit_object result = { 0 };
+	invoke_error[0] = '\0';
+	if (!in)
+		in = &none;
+	if (!function || !out || strlen(function) >= sizeof(p.name) || (!in->ref && in->len && !in->data)) {
+		snprintf(invoke_error, sizeof(invoke_error), "cit_invoke: a function's name, an input and an output "
+			 "are needed");
+		return -EINVAL;
+	}
+	memcpy(p.name, function, strlen(function));
+	struct invoke_reply ir = { &result, 0 };
+	int rc = request(CIT_MSG_FN_INVOKE, CIT_GRANT_INVOKE, &p, sizeof(p), in->ref ? NULL : in->data,
+			 in->ref ? 0 : in->len, -1, invoke_reply, &ir);
+	if (rc == -EPERM && !invoke_error[0])
+		snprintf(invoke_error, sizeof(invoke_error), "cit_invoke: this function's deployment grants it no "
+			 "function to invoke (--allow-invoke), or no call is running");
+	if (rc == 0 && ir.rc < 0)
+		rc = ir.rc;
+	if (rc == 0)
+		*out = result;
 	return rc;
 }
 
@@ -251,10 +365,72 @@ static void take_meta(struct cit_rx *rx)
 	next_http.id = rx->hdr.id;
 }
 
+/* The inputs of the next CALL (a fan-in step's INPUTs, checked on receipt), each mapped
+ * read-only or copied, kept (current.keep) until that call ends. */
+static struct {
+	uint64_t id;              /* the CALL they are for; 0 for none */
+	uint32_t n;
+	bool bad;                 /* one could not be taken: the call fails */
+	struct cit_object in[CIT_FANIN_MAX];
+	char steps[CIT_FANIN_MAX][CIT_NAME_MAX];
+} next_in;
+
+static void take_input(struct cit_rx *rx)
+{
+	const struct cit_p_input *p = CIT_P(rx, cit_p_input);
+	if (next_in.id != rx->hdr.id) {
+		next_in.id = rx->hdr.id;
+		next_in.n = 0;
+		next_in.bad = false;
+	}
+	const void *data = NULL;
+	void *map = NULL, *copy = NULL;
+	size_t len = 0;
+	if (p->index != next_in.n || cit_rx_data(rx, &data, &len, &map) < 0) {
+		next_in.bad = true;
+		return;
+	}
+	if (!map && len && (copy = malloc(len)))
+		memcpy(copy, data, len);
+	if ((!map && len && !copy) || ((map || copy) && cit_trustlet_keep(map ? map : copy, len, !map) < 0)) {
+		if (map)
+			munmap(map, len);
+		free(copy);
+		next_in.bad = true;
+		return;
+	}
+	memcpy(next_in.steps[next_in.n], p->step, CIT_NAME_MAX);
+	next_in.in[next_in.n] = (struct cit_object){ .data = len ? (map ? map : copy) : NULL, .len = len,
+						     .ref = p->object, .step = next_in.steps[next_in.n] };
+	next_in.n++;
+}
+
+/* The response's data object (cit_output) as the kernel will keep it: unmapped here, then
+ * sealed (no write, no resize, no more seals). The seal fails while any writable mapping of
+ * it is left (a second one the function made through /proc/self/fd): then the call fails.
+ * Returns the fd, or -1 with why in out. */
+static int seal_output(struct cit_response *resp, struct cit_p_result *out)
+{
+	if (resp->out_map)
+		munmap(resp->out_map, resp->out_len);
+	resp->out_map = NULL;
+	int fd = steal_fd(&resp->out_fd);
+	struct stat st;
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+	    fstat(fd, &st) < 0 || (size_t)st.st_size != resp->out_len) {
+		out->code = -EBUSY;
+		snprintf(out->text, sizeof(out->text), "the output buffer could not be sealed (%s): is it mapped "
+			 "writable elsewhere, or was it resized?", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 {
 	const struct cit_p_call *in = CIT_P(rx, cit_p_call);
-	struct cit_response resp = { .limit = rt->output_bytes };
+	struct cit_response resp = { .limit = rt->output_bytes, .out_fd = -1 };
 	struct cit_request req = { .function = rt->name, .invocation = in->invocation,
 				   .http = next_http.id && next_http.id == rx->hdr.id ? &next_http.http : NULL,
 				   .content_type = in->content_type };
@@ -262,6 +438,16 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	void *map;
 	struct cit_p_result out = { 0 };
 	int rc = map_request(rx, &req.data, &req.len, &map);
+	struct cit_object input = { .data = req.data, .len = req.len, .ref = in->object };
+	req.input = &input;
+	if (in->n_inputs) {
+		bool ok = next_in.id == rx->hdr.id && next_in.n == in->n_inputs && !next_in.bad;
+		req.n_inputs = in->n_inputs;
+		req.inputs = next_in.in;
+		if (!ok && rc == 0)
+			rc = -EPROTO;
+	}
+	next_in.id = 0;
 	pthread_mutex_lock(&current.lock);
 	current.chan = chan;
 	current.grants = in->grants;
@@ -271,10 +457,19 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	pthread_mutex_lock(&current.lock); /* no request in flight from here on */
 	current.chan = -1;
 	current.grants = 0;
+	keep_release();
 	pthread_mutex_unlock(&current.lock);
 	if (map)
 		munmap(map, req.len);
-	if (resp.overflow) {
+	int out_fd = -1;
+	bool ok = !resp.overflow && rc >= 0 && !resp.code;
+	if (ok && resp.out_fd >= 0)
+		out_fd = seal_output(&resp, &out);
+	else if (!ok)
+		cit_response_drop_object(&resp);
+	if (out.code) {
+		/* the seal failed: out says why */
+	} else if (resp.overflow) {
 		out.code = -EFBIG;
 		snprintf(out.text, sizeof(out.text), "the response exceeds the output limit of %zu bytes", resp.limit);
 	} else if (rc < 0 || resp.code) {
@@ -283,10 +478,21 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	}
 	out.http_status = resp.http_status;
 	memcpy(out.content_type, resp.content_type, sizeof(out.content_type));
-	if (out.code)
+	if (!out.code && out_fd >= 0) {
+		out.data.obj_len = resp.out_len;
+		rc = cit_proto_send(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, &out_fd, 1);
+		if (rc == -EAGAIN)
+			rc = cit_proto_send_wait(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, &out_fd, 1);
+	} else if (!out.code && resp.out_ref) {
+		out.object = resp.out_ref;
 		rc = cit_proto_send(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, NULL, 0);
-	else
+	} else if (out.code) {
+		rc = cit_proto_send(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, NULL, 0);
+	} else {
 		rc = cit_proto_send_data(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), resp.buf, resp.len);
+	}
+	if (out_fd >= 0)
+		close(out_fd);
 	free(resp.buf);
 	if (rc < 0) {
 		fprintf(stderr, "citadel: trustlet %d: sending the result: %s\n", getpid(), strerror(-rc));
@@ -312,8 +518,12 @@ _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan)
 			_exit(0); /* the monitor let us go, or broke the protocol */
 		if (rx.hdr.type == CIT_MSG_CALL_META)
 			take_meta(&rx);
+		else if (rx.hdr.type == CIT_MSG_INPUT)
+			take_input(&rx);
 		else if (rx.hdr.type == CIT_MSG_CALL)
 			call(rt, chan, &rx);
 		cit_rx_close(&rx);
+		if (rt->end_after_call)
+			_exit(0);
 	}
 }

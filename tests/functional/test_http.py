@@ -525,7 +525,7 @@ def test_a_function_built_for_the_previous_abi_still_loads(gw, tmp_path):
     future = build_source(tmp_path, "abi9", (Path(__file__).parent / "abi1.c").read_text()
                           .replace("cit_function_abi = 1", "cit_function_abi = 9"))
     r = gw.m.cli("deploy", "abi9", str(future))
-    assert r.returncode != 0 and b"ABI 1 to 2" in r.stderr, r.stderr
+    assert r.returncode != 0 and b"ABI 1 to 3" in r.stderr, r.stderr
 
 
 # ---- asynchronous calls ----------------------------------------------------------------------
@@ -808,3 +808,163 @@ def test_a_python_function_tells_a_callers_bad_json_as_a_400(gw, tmp_path):
     e = error_of(gw.request("POST", "/function/pyjson", b'{"a":', headers={"Content-Type": "application/json"}),
                  400, "bad_request")
     assert "says it is JSON" in e
+
+
+# ---- chains ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chains(gw):
+    """The gateway with the chains' example steps deployed beside echo."""
+    for f in ("upper", "concat"):
+        assert gw.m.deploy(f).returncode == 0
+    return gw
+
+
+DAG = {"name": "fan", "steps": [{"name": "in", "function": "echo"},
+                                {"name": "up", "function": "upper", "after": "in"},
+                                {"name": "same", "function": "echo", "after": ["in"]},
+                                {"name": "join", "function": "concat", "after": ["up", "same"]}]}
+
+
+def post_json(gw, path, o, headers=None):
+    return gw.request("POST", path, json.dumps(o).encode(), headers=headers)
+
+
+def test_chains_as_a_line_and_a_dag_created_invoked_listed_and_removed_over_http(chains):
+    gw = chains
+    st, headers, body = post_json(gw, "/v1/chains", {"name": "shout", "functions": ["echo", "upper"]}, admin(gw))
+    assert (st, headers["content-type"]) == (201, "application/json"), body
+    line = json.loads(body)
+    assert line == {"name": "shout", "final": "upper",
+                    "steps": [{"name": "echo", "function": "echo", "after": []},
+                              {"name": "upper", "function": "upper", "after": ["echo"]}]}
+    st, _, body = post_json(gw, "/v1/chains", DAG, admin(gw))
+    dag = json.loads(body)
+    assert st == 201 and dag["final"] == "join" and [s["after"] for s in dag["steps"]] == [[], ["in"], ["in"],
+                                                                                         ["up", "same"]]
+
+    st, headers, out = gw.request("POST", "/v1/chains/shout/invoke", b"hello")
+    assert (st, out, headers["content-type"]) == (200, b"HELLO", "application/octet-stream")
+    assert gw.request("POST", "/v1/chains/fan/invoke", b"hey")[:3:2] == (200, b"up: HEY\nsame: hey\n")
+    # A body above what travels inline goes as a data object, from step to step too.
+    big = bytes(range(97, 123)) * 60000
+    st, _, out = gw.request("POST", "/v1/chains/shout/invoke", big)
+    assert st == 200 and out == big.upper()
+    # The first step gets the request's Content-Type.
+    st, _, body = post_json(gw, "/v1/chains", {"name": "typed", "functions": ["http"]}, admin(gw))
+    assert st == 201, body
+    out = gw.request("POST", "/v1/chains/typed/invoke", b"{}", headers={"Content-Type": "application/json"})[2]
+    assert out == b"not over HTTP; content type 'application/json'\n"
+
+    # Listed as the local socket lists them, open to invokers as there.
+    assert "needs the admin token" in error_of(gw.request("GET", "/v1/chains"), 401, "unauthorized")
+    st, _, body = gw.request("GET", "/v1/chains", headers=admin(gw))
+    assert st == 200 and json.loads(body) == json.loads(gw.m.cli("chain", "ls", "--json").stdout)
+    assert {"shout", "fan"} <= {c["name"] for c in json.loads(body)}
+    assert json.loads(gw.request("GET", "/v1/chains/fan", headers=admin(gw))[2]) == dag
+    error_of(gw.request("GET", "/v1/chains/fan"), 401, "unauthorized")
+    assert "no chain named nosuch" in error_of(gw.request("GET", "/v1/chains/nosuch", headers=admin(gw)), 404,
+                                               "not_found")
+    # What GET answers can be posted back as it is.
+    st, _, body = gw.request("POST", "/v1/chains", json.dumps(dag).encode(), headers=admin(gw))
+    assert st == 201 and json.loads(body) == dag
+
+    st, _, body = gw.request("DELETE", "/v1/chains/shout", headers=admin(gw))
+    assert st == 200 and json.loads(body) == {"removed": "shout"}
+    assert "shout" not in gw.m.cli("chain", "ls").stdout.decode()
+    assert "no chain named" in error_of(gw.request("POST", "/v1/chains/shout/invoke", b"x"), 404, "not_found")
+    error_of(gw.request("DELETE", "/v1/chains/shout", headers=admin(gw)), 404, "not_found")
+    assert gw.request("POST", "/v1/chains/fan/invoke", b"still")[:3:2] == (200, b"up: STILL\nsame: still\n")
+
+
+def test_a_failing_step_is_named_in_the_chains_error(chains):
+    gw = chains
+    st, _, body = post_json(gw, "/v1/chains", {"name": "boom", "functions": ["echo", "crash", "upper"]}, admin(gw))
+    assert st == 201, body
+    e = error_of(gw.request("POST", "/v1/chains/boom/invoke", b"x"), 500, "function_error")
+    assert e.startswith("chain boom failed at step crash (function crash): ") and "crashed" in e, e
+    # The same words as on the local socket.
+    local = gw.m.cli("chain", "invoke", "boom", "--data", "x")
+    assert local.returncode == 1 and local.stderr.decode() == f"citadel chain invoke: {e}\n"
+
+
+def test_a_step_that_set_a_4xx_status_fails_the_chain_with_it(chains, tmp_path):
+    gw = chains
+    src = tmp_path / "refuse.c"
+    src.write_text('#include <errno.h>\n#include <citadel/function.h>\n'
+                   'int cit_handler(const struct cit_request *q, struct cit_response *r)\n'
+                   '{ (void)q; cit_set_status(r, 409); return cit_fail(r, -ENOENT, "it conflicts"); }\n')
+    so = tmp_path / "refuse.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-I", str(Path(__file__).resolve().parents[2] / "include"),
+                    "-o", str(so), str(src)], check=True)
+    assert gw.m.cli("deploy", "refuse", str(so)).returncode == 0
+    error_of(gw.request("POST", "/function/refuse", b"x"), 409, "function_refused")
+    assert post_json(gw, "/v1/chains", {"name": "refused", "functions": ["echo", "refuse"]}, admin(gw))[0] == 201
+    e = error_of(gw.request("POST", "/v1/chains/refused/invoke", b"x"), 409, "function_refused")
+    assert "at step refuse" in e and "it conflicts" in e
+
+
+@pytest.mark.parametrize("body, says", [
+    (b'{"name": "bad", "steps": [', "not valid JSON"),
+    (b'[]', "a chain is {"),
+    (b'{"steps": [{"name": "a", "function": "echo"}]}', "a chain is {"),
+    (b'{"name": "bad", "functions": ["echo"], "steps": []}', "a chain is {"),
+    (b'{"name": "bad", "functions": ["echo"], "extra": 1}', "unknown key \"extra\""),
+    (b'{"name": "bad", "functions": ["echo", 7]}', "functions' names"),
+    (b'{"name": "bad", "functions": []}', "1 to 32 steps"),
+    (b'{"name": "Bad!", "functions": ["echo"]}', "the chain's name 'Bad!' is not a valid name"),
+    (b'{"name": "bad", "steps": [{"name": "a", "after": "b"}, {"name": "b", "after": "a"}]}', "cycle"),
+    (b'{"name": "bad", "steps": [{"name": "a", "after": "nowhere"}]}', "which is no step of this chain"),
+    (b'{"name": "bad", "steps": [{"name": "a"}, {"name": "b"}]}', "exactly one final step"),
+    (b'{"name": "bad", "steps": [{"name": "a", "function": "echo"}], "final": "b"}', "\"final\""),
+])
+def test_bad_chains_are_400s_with_the_parsers_message(chains, body, says):
+    gw = chains
+    e = error_of(gw.request("POST", "/v1/chains", body, headers=admin(gw)), 400, "bad_request")
+    assert says in e, e
+    assert b'"bad"' not in gw.request("GET", "/v1/chains", headers=admin(gw))[2]
+
+
+def test_chain_routes_methods_limits_and_the_monitors_refusals(chains):
+    gw = chains
+    error_of(gw.request("PUT", "/v1/chains"), 405, "method_not_allowed")
+    error_of(gw.request("POST", "/v1/chains/x", b"{}", headers=admin(gw)), 405, "method_not_allowed")
+    error_of(gw.request("GET", "/v1/chains/x/invoke"), 405, "method_not_allowed")
+    error_of(gw.request("GET", "/v1/chains/Bad"), 404, "not_found")
+    error_of(gw.request("GET", "/v1/chains/x/y"), 404, "not_found")
+    # A chain's JSON is at most 256 KiB, whatever --max-body allows.
+    big = json.dumps({"name": "big", "functions": ["echo"], "pad": "x" * (256 << 10)}).encode()
+    assert "256 KiB" in error_of(gw.request("POST", "/v1/chains", big, headers=admin(gw)), 413, "too_large")
+    # What only the monitor knows: every step's function must be deployed.
+    e = error_of(post_json(gw, "/v1/chains", {"name": "ghost", "functions": ["echo", "nosuch"]}, admin(gw)), 404,
+                 "not_found")
+    assert "step nosuch" in e and "no function named 'nosuch'" in e
+
+
+def test_creating_and_removing_chains_needs_the_admin_token(chains):
+    gw = chains
+    line = {"name": "mine", "functions": ["echo"]}
+    assert "needs the admin token" in error_of(post_json(gw, "/v1/chains", line), 401, "unauthorized")
+    wrong = ("0" if gw.token[0] != "0" else "1") + gw.token[1:]
+    assert "not valid" in error_of(post_json(gw, "/v1/chains", line, {"Authorization": f"Bearer {wrong}"}), 401,
+                                   "unauthorized")
+    error_of(post_json(gw, "/v1/chains", line, {"Authorization": "Bearer nonsense"}), 401, "unauthorized")
+    assert b"mine" not in gw.m.cli("chain", "ls").stdout
+    assert post_json(gw, "/v1/chains", line, admin(gw))[0] == 201
+    error_of(gw.request("DELETE", "/v1/chains/mine"), 401, "unauthorized")
+    assert gw.request("POST", "/v1/chains/mine/invoke", b"open")[:3:2] == (200, b"open")
+
+
+def test_a_chain_calling_a_keyed_function_takes_an_admin_token_over_http(chains):
+    gw = chains
+    r = gw.m.cli("deploy", "chkeyed", str(EXAMPLES / "echo.so"), "--invoke-key")
+    assert r.returncode == 0, r.stderr
+    key = r.stdout.decode().split("invoke key: ")[1].strip()
+    assert post_json(gw, "/v1/chains", {"name": "locked", "functions": ["chkeyed", "upper"]}, admin(gw))[0] == 201
+    e = error_of(gw.request("POST", "/v1/chains/locked/invoke", b"x"), 401, "unauthorized")
+    assert "chkeyed" in e and "admin token" in e
+    # The function's own key opens the function, not a chain around it.
+    error_of(gw.request("POST", "/v1/chains/locked/invoke", b"x", headers={"Authorization": f"Bearer {key}"}), 401,
+             "unauthorized")
+    assert gw.request("POST", "/v1/chains/locked/invoke", b"key", headers=admin(gw))[:3:2] == (200, b"KEY")
+    assert gw.m.cli("chain", "invoke", "locked", "--data", "local").stdout == b"LOCAL"  # the socket's own rule

@@ -658,15 +658,17 @@ def test_a_replaced_versions_call_that_crashes_hears_why(mon):
 
 
 # struct cit_fn_spec (src/spec/spec.h): name, runtime, memory, timeout, output, max and min
-# instances, keep-alive, flags, n_env, env_len, cpu_millis, pids, n_args, args_len.
-SPEC = "<64s16sQQQIIIIIIIIII"
+# instances, keep-alive, flags, n_env, env_len, cpu_millis, pids, n_args, args_len (the V2
+# layout), then object_quota, n_invokes, reserved and 16 names of functions it may invoke.
+SPEC_V2 = "<64s16sQQQIIIIIIIIII"
+SPEC = SPEC_V2 + "QII1024s"
 
 
 def _raw_deploy(sock_path, name, so, wait=0, keepalive=60, cpu_millis=1000):
     """A DEPLOY as the CLI sends it (proto.h), from a client that hangs up at once, or
     that waits up to wait seconds for the first reply (returned as replies() gives it)."""
     spec = struct.pack(SPEC, name.encode(), b"native", 64 << 20, 10000, 1 << 20, 4, 0, keepalive, 0,
-                       0, 0, cpu_millis, 256, 0, 0)
+                       0, 0, cpu_millis, 256, 0, 0, 256 << 20, 0, 0, b"")
     hdr = header(1, 7, len(spec), nfds=1)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sock_path)
@@ -737,7 +739,7 @@ def test_one_connection_cannot_queue_without_bound(mon):
 def test_deploy_wants_the_code_as_a_sealed_object(mon, tmp_path):
     """A plain file could be truncated or stall the monitor while it reads."""
     spec = struct.pack(SPEC, b"plainfile", b"native", 64 << 20, 10000, 1 << 20, 4, 0, 60, 0, 0, 0,
-                       1000, 256, 0, 0)
+                       1000, 256, 0, 0, 256 << 20, 0, 0, b"")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(mon.sock)
     with open(EXAMPLES / "hello.so", "rb") as f:
@@ -1862,10 +1864,10 @@ def test_an_older_state_directory_is_migrated(tmp_path):
     state = tmp_path / "m-state"
     fn = state / "functions" / "old"
     fn.mkdir(parents=True)
-    v1 = struct.pack(SPEC[:-2], b"old", b"native", 64 << 20, 10000, 1 << 20, 4, 0, 60, 0, 1, 8, 1000, 256)
+    v1 = struct.pack(SPEC_V2[:-2], b"old", b"native", 64 << 20, 10000, 1 << 20, 4, 0, 60, 0, 1, 8, 1000, 256)
     (fn / "spec").write_bytes(v1 + b"WHO=ada\0")
     (fn / "code.so").write_bytes((EXAMPLES / "hello.so").read_bytes())
-    assert len(v1) == struct.calcsize(SPEC) - 8
+    assert len(v1) == struct.calcsize(SPEC_V2) - 8
     m = Monitor(tmp_path).start()
     try:
         assert m.invoke("old", "x").stdout == b"Hello, x!\n"
@@ -1965,6 +1967,7 @@ def test_roles_from_the_callers_credentials(tmp_path):
     with group_monitor(tmp_path, "citadel-roles-") as (m, top):
         sock = Path(m.sock)
         assert m.deploy("echo").returncode == 0
+        assert m.cli("chain", "create", "c1", "echo", "echo").returncode == 0
         assert sock.stat().st_gid == INVOKERS and (sock.stat().st_mode & 0o777) == 0o660
         assert (sock.parent.stat().st_mode & 0o777) == 0o710
 
@@ -1976,7 +1979,11 @@ def test_roles_from_the_callers_credentials(tmp_path):
             r = as_user(uid, gid, "invoke", "echo", "--data", "hi", groups=groups)
             assert r.returncode == 0 and r.stdout == b"hi", r
             assert as_user(uid, gid, "ls", groups=groups).returncode == 0
-            for args in (("rm", "echo"), ("logs", "echo"), ("restart", "echo")):
+            r = as_user(uid, gid, "chain", "invoke", "c1", "--data", "ci", groups=groups)
+            assert r.returncode == 0 and r.stdout == b"ci", r
+            assert b"c1" in as_user(uid, gid, "chain", "ls", groups=groups).stdout
+            for args in (("rm", "echo"), ("logs", "echo"), ("restart", "echo"), ("chain", "rm", "c1"),
+                         ("chain", "create", "mine", "echo")):
                 r = as_user(uid, gid, *args, groups=groups)
                 assert r.returncode == 1 and b"permission denied" in r.stderr and b"admin" in r.stderr, r
             r = as_user(uid, gid, "deploy", "mine", str(top / "echo.so"), groups=groups)

@@ -277,6 +277,98 @@ def test_help_tells_of_url():
     assert (BUILD / "citadel-remote").exists()
 
 
+# ---- chains ----------------------------------------------------------------------------------
+
+MANIFEST = {"steps": [{"name": "in", "function": "echo"}, {"name": "up", "function": "upper", "after": "in"},
+                      {"name": "same", "function": "echo", "after": ["in"]},
+                      {"name": "join", "function": "concat", "after": ["up", "same"]}]}
+
+
+def chain_names(gw):
+    """The chains the monitor has, as its local socket lists them."""
+    return {c["name"] for c in json.loads(ok(gw.m.cli("chain", "ls", "--json")))}
+
+
+@pytest.fixture(scope="module")
+def steps(gw):
+    """The gateway with the chains' example steps deployed."""
+    for f in ("echo", "upper", "concat", "crash"):
+        gw.m.deploy(f)
+    return gw
+
+
+def test_chain_create_invoke_ls_and_rm_over_the_gateway(steps, tmp_path):
+    gw = steps
+    assert ok(gw.cli("chain", "create", "shout", "echo", "upper")) == b"created chain shout (2 steps)\n"
+    manifest = tmp_path / "fan.json"
+    manifest.write_text(json.dumps(MANIFEST))
+    assert ok(gw.cli("chain", "create", "fan", "--manifest", str(manifest))) == b"created chain fan (4 steps)\n"
+    assert ok(gw.cli("chain", "invoke", "shout", "--data", "hello")) == b"HELLO"
+    assert ok(gw.cli("chain", "invoke", "fan", input=b"hey")) == b"up: HEY\nsame: hey\n"
+    request = tmp_path / "request"
+    request.write_bytes(b"a" * (1 << 20))
+    assert ok(gw.cli("chain", "invoke", "shout", "--file", str(request))) == b"A" * (1 << 20)
+
+    # ls prints what the local chain ls prints: the same table, the same JSON.
+    table = ok(gw.cli("chain", "ls"))
+    assert table == ok(gw.m.cli("chain", "ls"))
+    assert "fan                  in=echo up=upper same=echo<in join=concat<up,same" in table.decode()
+    assert ok(gw.cli("chain", "ls", "--json")) == ok(gw.m.cli("chain", "ls", "--json"))
+    assert {c["name"] for c in json.loads(ok(gw.cli("chain", "ls", "--json")))} >= {"shout", "fan"}
+
+    assert ok(gw.cli("chain", "rm", "shout")) == b"removed chain shout\n"
+    assert "shout" not in chain_names(gw)
+    assert "no chain named 'shout'" in failed(gw.cli("chain", "rm", "shout"))
+    assert "no chain named 'shout'" in failed(gw.cli("chain", "invoke", "shout", "--data", "x"))
+
+
+def test_chain_failures_say_what_the_local_commands_say(steps, tmp_path):
+    """The same line on stderr and the same exit status as on the local socket."""
+    gw = steps
+
+    def both(*args):
+        remote, local = gw.cli(*args), gw.m.cli(*args)
+        assert (remote.returncode, remote.stdout, remote.stderr) == (local.returncode, local.stdout, local.stderr)
+        return remote
+
+    ok(gw.cli("chain", "create", "boom", "echo", "crash", "upper"))
+    e = failed(both("chain", "invoke", "boom", "--data", "x"))
+    assert e.startswith("citadel chain invoke: chain boom failed at step crash (function crash): "), e
+    cycle = tmp_path / "cycle.json"
+    cycle.write_text('{"steps": [{"name": "a", "after": "b"}, {"name": "b", "after": "a"}]}')
+    assert "cycle.json: the steps form a cycle" in failed(both("chain", "create", "c", "--manifest", str(cycle)))
+    assert "none.json: No such file" in failed(both("chain", "create", "c", "--manifest", str(tmp_path / "none.json")))
+    assert "'Bad!' is not a valid name" in failed(both("chain", "create", "c", "echo", "Bad!"), 2)
+    assert "together" in failed(both("chain", "create", "c", "echo", "--manifest", str(cycle)), 2)
+    assert "no functions given" in failed(both("chain", "create", "c"), 2)
+    assert "--invoke-key is for functions" in failed(both("chain", "invoke", "boom", "--invoke-key", "k"), 2)
+    # What only the monitor knows, told the same way.
+    assert "no function named 'nosuch'" in failed(both("chain", "create", "c", "echo", "nosuch"))
+    assert "boom" in chain_names(gw) and "c" not in chain_names(gw)
+
+
+def test_chain_commands_carry_the_token(steps):
+    gw = steps
+    wrong = ("0" if gw.token[0] != "0" else "1") + gw.token[1:]
+    ok(gw.cli("chain", "create", "kept", "echo"))
+    for args in (["chain", "create", "t", "echo"], ["chain", "rm", "kept"], ["chain", "ls"]):
+        e = failed(gw.cli(*args, token=False))
+        assert "needs the admin token" in e and "CITADEL_TOKEN" in e, args
+        assert "the admin token is not valid" in failed(gw.cli(*args, token=wrong)), args
+    assert "t" not in chain_names(gw) and "kept" in chain_names(gw)
+    # Invoking is anyone's over HTTP (listing shows functions' names: an admin's, as for
+    # functions)...
+    ok(gw.cli("chain", "create", "open", "echo"))
+    assert ok(gw.cli("chain", "invoke", "open", "--data", "x", token=False)) == b"x"
+    assert b"open" in ok(gw.cli("chain", "ls"))
+    # ...but a chain that calls a function deployed --invoke-key takes an admin's token.
+    gw.m.deploy("chkeyed", "echo", "--invoke-key")
+    ok(gw.cli("chain", "create", "locked", "chkeyed", "upper"))
+    e = failed(gw.cli("chain", "invoke", "locked", "--data", "x", token=False))
+    assert "needs its invoke key" in e and "CITADEL_TOKEN gives it" in e, e
+    assert ok(gw.cli("chain", "invoke", "locked", "--data", "x")) == b"X"
+
+
 # ---- what is not the gateway ------------------------------------------------------------------
 
 class FakeServer:

@@ -3,8 +3,9 @@
  * connection whose bytes are the input, and a stand-in for the monitor on the other end of
  * its channel checks every message the gateway sends as the real monitor would
  * (cit_proto_recv_wait: the message table's shape and checks, an INVOKE_META's strings
- * with cit_meta_parse) and answers it: an INVOKE with its own bytes, a LIST with one
- * function, a CALL_STATUS with a finished call, anything else with an error.
+ * with cit_meta_parse) and answers it: an INVOKE or CHAIN_INVOKE with its own bytes, a
+ * LIST with one function, a CHAIN_LIST with one chain, a CALL_STATUS with a finished call,
+ * a CHAIN_CREATE with OK, anything else with an error.
  *
  * Asserted: the gateway never sends a message the monitor would refuse (that would end
  * its connection, and every caller's calls with it), an INVOKE always comes with its
@@ -27,6 +28,7 @@
 
 #include "gateway/gateway.h"
 #include "proto/proto.h"
+#include "spec/chainfile.h"
 #include "spec/info.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -73,7 +75,8 @@ static void *monitor(void *arg)
 		case CIT_MSG_ADMIN_TOKEN:
 			break;
 		case CIT_MSG_INVOKE:
-			if (meta_id != id) {
+		case CIT_MSG_CHAIN_INVOKE: /* no meta: a chain's steps are not given the HTTP request */
+			if (rx.hdr.type == CIT_MSG_INVOKE && meta_id != id) {
 				fprintf(stderr, "fuzz_http: an INVOKE came without its meta\n");
 				abort();
 			}
@@ -91,6 +94,18 @@ static void *monitor(void *arg)
 			answer_ok(id, 1, &fi, sizeof(fi), NULL, 0);
 			break;
 		}
+		case CIT_MSG_CHAIN_LIST: {
+			static struct cit_chain_spec c;
+			static const char *const fns[] = { "echo", "upper" };
+			struct cit_error e = { 0 };
+			if (cit_chain_line(&c, "line", fns, 2, &e) < 0)
+				abort();
+			answer_ok(id, 1, &c, sizeof(c), NULL, 0);
+			break;
+		}
+		case CIT_MSG_CHAIN_CREATE:
+			answer_ok(id, 0, NULL, 0, NULL, 0);
+			break;
 		case CIT_MSG_CALL_STATUS:
 			answer_ok(id, CIT_CALL_DONE, "done", 4, NULL, 0);
 			break;
@@ -141,8 +156,17 @@ static uint64_t now_ms(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int s[2] = { -1, socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
-	if (s[1] < 0 || connect(s[1], (struct sockaddr *)&addr, sizeof(addr)) < 0)
+	int c = s[1] < 0 ? -1 : connect(s[1], (struct sockaddr *)&addr, sizeof(addr));
+	/* libFuzzer's timer (SIGALRM, for -timeout) may interrupt it: the connection goes on,
+	 * and connect says so (EALREADY) until it is made (EISCONN). */
+	while (c < 0 && (errno == EINTR || errno == EALREADY)) {
+		poll(&(struct pollfd){ .fd = s[1], .events = POLLOUT }, 1, 100);
+		c = connect(s[1], (struct sockaddr *)&addr, sizeof(addr));
+	}
+	if (c < 0 && errno != EISCONN) {
+		fprintf(stderr, "fuzz_http: no connection to the gateway: %s\n", strerror(errno));
 		abort();
+	}
 	/* The request, then the end of it; the answer, until the gateway closes or 5 s pass.
 	 * A request left incomplete gets no answer until the idle timeout: when nothing has
 	 * come 25 ms after the request went, the connection is dropped (the gateway then

@@ -2,7 +2,7 @@
  * of every type in the table (messages.h), then a few edge cases. Each file is what
  * fuzz_proto.c reads: one byte for the number of fds beside the message, then the
  * datagram. Run by hand when the protocol changes:
- *   clang-14 -D_GNU_SOURCE -Isrc tests/fuzz/gen_corpus.c src/proto/proto.c src/objects/objects.c \
+ *   clang-14 -D_GNU_SOURCE -Isrc tests/fuzz/gen_corpus.c src/proto/proto.c src/spec/chain.c src/objects/objects.c \
  *     src/spec/spec.c src/common/error.c src/common/fdutil.c -o build-fuzz/gen_corpus
  *   rm -rf tests/fuzz/corpus && mkdir tests/fuzz/corpus && build-fuzz/gen_corpus tests/fuzz/corpus */
 #include <errno.h>
@@ -61,7 +61,8 @@ static struct cit_fn_spec good_spec(uint32_t n_env, uint32_t env_len)
 {
 	struct cit_fn_spec s = { .memory_bytes = 64 << 20, .timeout_ms = 1000, .output_bytes = 1 << 20,
 				 .max_instances = 4, .min_instances = 1, .keepalive_s = 60,
-				 .n_env = n_env, .env_len = env_len, .cpu_millis = 1000, .pids = 256 };
+				 .n_env = n_env, .env_len = env_len, .cpu_millis = 1000, .pids = 256,
+				 .object_quota = CIT_FN_DEFAULT_OBJECT_QUOTA };
 	strcpy(s.name, "hello");
 	strcpy(s.runtime, "native");
 	return s;
@@ -86,6 +87,18 @@ static void good_payload(uint16_t type, void *p, size_t size)
 	case CIT_MSG_HELLO: memcpy(((struct cit_p_hello *)p)->dir, DIR_NAME, 32); break;
 	case CIT_MSG_RMDIR: memcpy(((struct cit_p_dir *)p)->dir, DIR_NAME, 32); break;
 	case CIT_MSG_CALL_STATUS: memcpy(((struct cit_p_call_id *)p)->id, DIR_NAME, 32); break;
+	case CIT_MSG_INPUT: strcpy(((struct cit_p_input *)p)->step, "a"); break;
+	case CIT_MSG_FN_INVOKE: strcpy(((struct cit_p_fn_invoke *)p)->name, "hello"); break;
+	case CIT_MSG_CHAIN_INVOKE: strcpy(((struct cit_p_invoke *)p)->name, "line"); break;
+	case CIT_MSG_CHAIN_REMOVE: strcpy(((struct cit_p_name *)p)->name, "line"); break;
+	case CIT_MSG_CHAIN_CREATE: {
+		struct cit_chain_spec *c = p;
+		strcpy(c->name, "line");
+		strcpy(c->steps[0].name, "a");
+		strcpy(c->steps[0].function, "hello");
+		c->n_steps = 1;
+		break;
+	}
 	case CIT_MSG_CALLBACK: {
 		struct cit_p_callback *c = p;
 		memcpy(c->call_id, DIR_NAME, 32);
@@ -104,7 +117,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	dir = argv[1];
-	static _Alignas(16) uint8_t p[4096];
+	static _Alignas(16) uint8_t p[8192];
 	char name[64];
 
 	/* Every type, exactly as the table wants it, with its fewest fds. */
@@ -189,6 +202,32 @@ int main(int argc, char **argv)
 	seed("callback-inline", CIT_MSG_CALLBACK, 0, &cb, sizeof(cb), "done!", 5);
 	memset(nm.name, 'a', sizeof(nm.name));
 	seed("remove-unterminated", CIT_MSG_REMOVE, 0, &nm, sizeof(nm), NULL, 0);
+	/* Data objects and chains: a fan-in input, a call within a call (inline, by reference),
+	 * a DAG, a result handing an object on, a V2 spec stored before the grants. */
+	struct cit_p_input in = { .data = { .obj_len = 4096 }, .object = 3, .index = 1, .step = "b" };
+	seed("input-object", CIT_MSG_INPUT, 1, &in, sizeof(in), NULL, 0);
+	struct cit_p_fn_invoke fi = { .data = { .len = 3 }, .name = "resize" };
+	seed("fn-invoke-inline", CIT_MSG_FN_INVOKE, 0, &fi, sizeof(fi), "abc", 3);
+	fi = (struct cit_p_fn_invoke){ .name = "resize", .object = 5 };
+	seed("fn-invoke-ref", CIT_MSG_FN_INVOKE, 0, &fi, sizeof(fi), NULL, 0);
+	static struct cit_chain_spec dag = { .name = "dag", .n_steps = 4 };
+	const char *steps[][2] = { { "s", "echo" }, { "a", "upper" }, { "b", "echo" }, { "j", "concat" } };
+	for (int i = 0; i < 4; i++) {
+		strcpy(dag.steps[i].name, steps[i][0]);
+		strcpy(dag.steps[i].function, steps[i][1]);
+	}
+	dag.steps[1].after = dag.steps[2].after = 1;
+	dag.steps[3].after = 6;
+	seed("chain-dag", CIT_MSG_CHAIN_CREATE, 0, &dag, sizeof(dag), NULL, 0);
+	struct cit_p_result ro = { .object = 9 };
+	seed("result-object-ref", CIT_MSG_RESULT, 0, &ro, sizeof(ro), NULL, 0);
+	struct cit_p_call fan = { .n_inputs = 2 };
+	seed("call-fan-in", CIT_MSG_CALL, 0, &fan, sizeof(fan), NULL, 0);
+	s = good_spec(1, sizeof(env));
+	s.n_invokes = 1;
+	strcpy(s.invokes[0], "resize");
+	seed("deploy-invokes", CIT_MSG_DEPLOY, 1, &s, sizeof(s), env, sizeof(env));
+	seed("stored-v2-env", CIT_MSG_DEPLOY, 1, &s, CIT_FN_SPEC_V2_SIZE, env, sizeof(env));
 	seed("invoke-short-tail", CIT_MSG_INVOKE, 0, &(struct cit_p_invoke){ .data = { .len = 9 }, .name = "hello" },
 	     sizeof(v), "abc", 3);
 	return 0;

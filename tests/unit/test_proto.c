@@ -78,6 +78,15 @@ static size_t good_payload(uint16_t type, uint8_t *p, size_t *tlen)
 		memcpy(((struct cit_p_dir *)p)->dir, "0123456789abcdef0123456789abcdef", 32);
 	if (type == CIT_MSG_ADMIN_TOKEN)
 		memset(((struct cit_p_token *)p)->token, 'a', CIT_TOKEN_LEN);
+	if (type == CIT_MSG_INPUT)
+		strcpy(((struct cit_p_input *)p)->step, "a");
+	if (type == CIT_MSG_CHAIN_CREATE) {
+		struct cit_chain_spec *c = (struct cit_chain_spec *)p;
+		strcpy(c->name, "c");
+		strcpy(c->steps[0].name, "a");
+		strcpy(c->steps[0].function, "f");
+		c->n_steps = 1;
+	}
 	if (type == CIT_MSG_GATEWAY_START)
 		*(struct cit_p_gateway *)p = (struct cit_p_gateway){ .max_body = 1, .max_connections = 1,
 								     .max_per_address = 1, .idle_timeout_s = 1,
@@ -180,7 +189,8 @@ static void admin_tokens(void)
 
 static void every_type(void)
 {
-	static _Alignas(16) uint8_t p[4096];
+	static _Alignas(16) uint8_t p[8192];
+	_Static_assert(sizeof(struct cit_chain_spec) + 64 <= sizeof(p), "room for the largest payload");
 	unsigned known = 0;
 	for (uint32_t type = 0; type < 256; type++) {
 		const struct cit_msg_rule *r = cit_msg_rule((uint16_t)type);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec/chainfile.h"
 #include "spec/draft.h"
 #include "tap.h"
 
@@ -43,7 +44,7 @@ static void defaults_and_table(void)
 
 	size_t n;
 	const struct cit_spec_opt *opts = cit_spec_options(&n);
-	tap_ok(n == 13, "thirteen options");
+	tap_ok(n == 15, "fifteen options");
 	for (size_t i = 0; i < n; i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "%s", opts[i].flag);
@@ -212,7 +213,8 @@ static void manifests(void)
 		{ "{\"Memory\": \"64M\"}", -EINVAL, 0,
 		  { "unknown key \"Memory\"", "did you mean \"memory\"?",
 		    "the keys are name, code, runtime, command, bundle, memory, timeout, output_limit, max_instances, "
-		    "min_instances, keep_alive, cpus, pids, fresh, invoke_key, env, handler, preload" } },
+		    "min_instances, keep_alive, cpus, pids, fresh, invoke_key, object_quota, allow_invoke, env, handler, "
+		    "preload" } },
 		{ "{\"max-instances\": 4}", -EINVAL, 0, { "unknown key \"max-instances\"", "did you mean \"max_instances\"?" } },
 		{ "{\"bogus\": 1}", -EINVAL, 0, { "unknown key \"bogus\" (the keys are name, code," } },
 		{ "{\"fresh\": \"yes\"}", -EINVAL, 0, { "\"fresh\" wants true or false, not \"yes\"" } },
@@ -334,8 +336,128 @@ static void bundle_paths(void)
 	tap_ok(cit_spec_finish(&d, &err) == 0 && !(d.spec.flags & CIT_FN_BUNDLE), "and passes without one");
 }
 
+/* Chains: a line, a manifest put in order, and what is refused with why. */
+static void chains(void)
+{
+	static struct cit_chain_spec c;
+	struct cit_error err = { 0 };
+	const char *fns[] = { "f", "g", "f" };
+	tap_ok(cit_chain_line(&c, "l", fns, 3, &err) == 0 && c.n_steps == 3 && !strcmp(c.steps[2].name, "f-2") &&
+		       c.steps[2].after == 2 && c.steps[0].after == 0 && cit_chain_final(&c) == 2,
+	       "a line of f g f: steps f, g, f-2, each after the one before: %s", err.msg);
+	const char *dag = "{\"steps\": [{\"name\": \"j\", \"function\": \"cat\", \"after\": [\"b\", \"a\"]},"
+			  "{\"name\": \"a\", \"after\": \"s\"}, {\"name\": \"s\"}, {\"name\": \"b\", \"after\": \"s\"}]}";
+	int rc = cit_chain_manifest(&c, "d", dag, strlen(dag), &err);
+	tap_ok(rc == 0 && c.n_steps == 4 && !strcmp(c.steps[0].name, "s") && !strcmp(c.steps[3].name, "j") &&
+		       !strcmp(c.steps[3].function, "cat") && !strcmp(c.steps[1].function, "a") &&
+		       cit_chain_fanin(&c, 3) == 2 && cit_chain_final(&c) == 3,
+	       "a DAG in any order is sorted so that each step follows its inputs: %s", err.msg);
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{ "{\"steps\": [{\"name\": \"a\", \"after\": \"b\"}, {\"name\": \"b\", \"after\": \"a\"}]}", "cycle" },
+		{ "{\"steps\": [{\"name\": \"a\", \"after\": \"a\"}]}", "cycle" },
+		{ "{\"steps\": [{\"name\": \"a\"}, {\"name\": \"b\"}]}", "exactly one final step" },
+		{ "{\"steps\": []}", "1 to 32 steps" },
+		{ "{\"steps\": [{\"name\": \"a\", \"after\": [\"x\"]}]}", "which is no step" },
+		{ "{\"steps\": [{\"name\": \"a\"}], \"extra\": 1}", "unknown key \"extra\"" },
+		{ "{\"steps\": [{\"name\": \"A\"}]}", "not a valid name" },
+		{ "{\"name\": \"other\", \"steps\": [{\"name\": \"a\"}]}", "not the chain's name" },
+		{ "[1]", "is an object" },
+		{ "{", "not valid JSON" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = (struct cit_error){ 0 };
+		rc = cit_chain_manifest(&c, "d", bad[i].text, strlen(bad[i].text), &err);
+		tap_ok(rc == -EINVAL && strstr(err.msg, bad[i].says), "manifest %s refused: %s", bad[i].text, err.msg);
+	}
+	/* Nine inputs to one step: past the fan-in limit. */
+	char big[2048] = "{\"steps\": [";
+	for (int i = 0; i < 9; i++)
+		snprintf(big + strlen(big), sizeof(big) - strlen(big), "{\"name\": \"s%d\"},", i);
+	strcat(big, "{\"name\": \"j\", \"after\": [\"s0\",\"s1\",\"s2\",\"s3\",\"s4\",\"s5\",\"s6\",\"s7\",\"s8\"]}]}");
+	tap_ok(cit_chain_manifest(&c, "d", big, strlen(big), &err) == -EINVAL && strstr(err.msg, "more than 8"),
+	       "a step after nine: %s", err.msg);
+	/* The monitor's check: a step after a later one, stray bytes past the last step. */
+	cit_chain_line(&c, "l", fns, 2, &err);
+	c.steps[0].after = 2;
+	tap_ok(cit_chain_check(&c, &err) == -EINVAL && strstr(err.msg, "does not come before"), "%s", err.msg);
+	cit_chain_line(&c, "l", fns, 2, &err);
+	c.steps[5].function[0] = 'x';
+	tap_ok(cit_chain_check(&c, &err) == -EINVAL && strstr(err.msg, "past its last step"), "%s", err.msg);
+	cit_chain_line(&c, "l", fns, 2, &err);
+	c.name[60] = 'x';
+	tap_ok(cit_chain_check(&c, &err) == -EINVAL, "junk after the name's NUL: %s", err.msg);
+	cit_chain_line(&c, "l", fns, 3, &err);
+	json_t *j = cit_chain_json(&c);
+	json_t *after = json_object_get(json_array_get(json_object_get(j, "steps"), 2), "after");
+	tap_ok(j && !strcmp(json_string_value(json_object_get(j, "final")), "f-2") && json_array_size(after) == 1 &&
+		       !strcmp(json_string_value(json_array_get(after, 0)), "g"),
+	       "as JSON: the final step, and each step's \"after\" by name");
+	json_decref(j);
+}
+
+/* A chain as the HTTP API takes and gives it, and as `chain ls` prints it. */
+static void chains_over_http(void)
+{
+	static struct cit_chain_spec c, back;
+	struct cit_error err = { 0 };
+	const char *dag = "{\"name\": \"d\", \"steps\": [{\"name\": \"j\", \"function\": \"cat\", \"after\": "
+			  "[\"s\", \"b\"]}, {\"name\": \"s\"}, {\"name\": \"b\", \"function\": \"up\", \"after\": \"s\"}]}";
+	json_t *o = json_loads(dag, 0, NULL);
+	tap_ok(cit_chain_of_json(&c, o, &err) == 0 && !strcmp(c.name, "d") && c.n_steps == 3 &&
+		       !strcmp(c.steps[2].name, "j") && cit_chain_fanin(&c, 2) == 2,
+	       "{name, steps}: a manifest and its name: %s", err.msg);
+	json_decref(o);
+	o = cit_chain_json(&c);
+	tap_ok(cit_chain_of_json(&back, o, &err) == 0 && !memcmp(&back, &c, sizeof(c)),
+	       "what cit_chain_json gives reads back the same, \"final\" and all: %s", err.msg);
+	json_object_set_new(o, "final", json_string("s"));
+	tap_ok(cit_chain_of_json(&back, o, &err) == -EINVAL && strstr(err.msg, "\"final\""), "a wrong final: %s",
+	       err.msg);
+	json_decref(o);
+	o = json_loads("{\"name\": \"l\", \"functions\": [\"f\", \"g\", \"f\"]}", 0, NULL);
+	const char *fns[] = { "f", "g", "f" };
+	err = (struct cit_error){ 0 };
+	cit_chain_line(&back, "l", fns, 3, &err);
+	tap_ok(cit_chain_of_json(&c, o, &err) == 0 && !memcmp(&back, &c, sizeof(c)), "{name, functions}: a line: %s",
+	       err.msg);
+	json_decref(o);
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{ "{\"name\": \"x\", \"functions\": [\"f\"], \"steps\": []}", "a chain is {" },
+		{ "{\"functions\": [\"f\"]}", "a chain is {" },
+		{ "[\"f\"]", "a chain is {" },
+		{ "{\"name\": \"x\", \"functions\": [\"f\", 1]}", "functions' names" },
+		{ "{\"name\": \"x\", \"functions\": \"f\"}", "is an array" },
+		{ "{\"name\": \"x\", \"functions\": [\"f\"], \"more\": 1}", "unknown key \"more\"" },
+		{ "{\"name\": \"x\", \"steps\": [{\"name\": \"a\", \"after\": \"a\"}]}", "cycle" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = (struct cit_error){ 0 };
+		o = json_loads(bad[i].text, 0, NULL);
+		tap_ok(o && cit_chain_of_json(&c, o, &err) == -EINVAL && strstr(err.msg, bad[i].says), "%s refused: %s",
+		       bad[i].text, err.msg);
+		json_decref(o);
+	}
+	o = json_loads(dag, 0, NULL);
+	cit_chain_of_json(&c, o, &err);
+	json_decref(o);
+	char line[CIT_CHAIN_LS_LINE_MAX];
+	cit_chain_ls_line(&c, line, sizeof(line));
+	tap_ok(!strcmp(line, "d                    s b=up j=cat<s,b"), "ls: a DAG's step=function and <inputs: '%s'", line);
+	cit_chain_line(&c, "l", fns, 3, &err);
+	cit_chain_ls_line(&c, line, sizeof(line));
+	tap_ok(!strcmp(line, "l                    f g f-2=f"), "ls: a line's steps alone: '%s'", line);
+	cit_chain_ls_line(&c, line, 8);
+	tap_ok(!strcmp(line, "l      "), "ls: cut short, NUL-terminated: '%s'", line);
+}
+
 int main(void)
 {
+	chains();
+	chains_over_http();
 	bundle_paths();
 	defaults_and_table();
 	option_values();
