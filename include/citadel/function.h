@@ -193,8 +193,11 @@ CIT_API int cit_respond_object(struct cit_response *resp, const struct cit_objec
  * most, never back to a function already among the callers; the callee's time counts
  * against this call's deadline (its deadline is at most this one's). One thread's calls wait
  * for another's. Returns 0, or a negative code with its text in cit_invoke_error():
- *   -EPERM not granted, -ELOOP too deep or a cycle, -ENOENT no such function, -EBADF a ref
- *   this call does not hold, -EDQUOT the object quota, -ETIMEDOUT, or the callee's failure. */
+ *   -EPERM not granted (any name the deployment does not grant), -ENOENT granted but not
+ *   deployed, -ELOOP too deep or a cycle, -EBADF a ref this call does not hold,
+ *   -EMSGSIZE a request over this function's --output-limit, -EDQUOT its --object-quota,
+ *   -EMFILE the call keeps 80 inputs and results at most, -EINVAL a bad argument,
+ *   -ETIMEDOUT, or the callee's failure (its code). */
 CIT_API int cit_invoke(const char *function, const struct cit_object *in, struct cit_object *out);
 
 /* ABI 3. The text of this thread's last failed cit_invoke(), "" when none. */

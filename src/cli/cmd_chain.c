@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/deploy.h"
 #include "common/fdutil.h"
 #include "common/util.h"
 #include "spec/chainfile.h"
@@ -79,21 +80,7 @@ static int create(int argc, char **argv)
 		return rc;
 	static struct cit_chain_spec spec;
 	struct cit_error err = { 0 };
-	if (manifest) {
-		static char text[CIT_CHAIN_MANIFEST_MAX + 1];
-		ssize_t len = cit_read_file(manifest, text, sizeof(text));
-		if (len < 0) {
-			fprintf(stderr, "citadel chain create: %s: %s\n", manifest, strerror((int)-len));
-			return 1;
-		}
-		if ((size_t)len > CIT_CHAIN_MANIFEST_MAX) {
-			fprintf(stderr, "citadel chain create: %s: larger than %u KiB\n", manifest, CIT_CHAIN_MANIFEST_MAX >> 10);
-			return 1;
-		}
-		rc = cit_chain_manifest(&spec, name, text, (size_t)len, &err);
-	} else {
-		rc = cit_chain_line(&spec, name, (const char *const *)argv + optind, n, &err);
-	}
+	rc = cit_chain_read(&spec, name, manifest, (const char *const *)argv + optind, n, &err);
 	if (rc < 0) {
 		fprintf(stderr, "citadel chain create: %s%s%s\n", manifest ? manifest : "", manifest ? ": " : "", err.msg);
 		return rc == -EINVAL && !manifest ? 2 : 1;
@@ -136,7 +123,7 @@ static int list(int argc, char **argv)
 		free(text);
 	} else {
 		if (n)
-			printf("%-20s STEPS (step=function, <steps it follows)\n", "NAME");
+			printf("%-20s STEPS (step=function, <the steps it follows, or (input))\n", "NAME");
 		static char line[CIT_CHAIN_LS_LINE_MAX];
 		for (size_t i = 0; i < n; i++) {
 			cit_chain_ls_line(&c[i], line, sizeof(line));

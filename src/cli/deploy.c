@@ -1,5 +1,6 @@
 /* `citadel deploy`'s command line and its code (deploy.h). */
 #include "cli/deploy.h"
+#include "spec/chainfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,31 +109,54 @@ static int open_regular(const char *path, const char *what, struct cit_error *er
 	return steal_fd(&fd);
 }
 
+/* Reads at most max bytes of the regular file path into buf (max + 1 bytes of room).
+ * Returns the length, -EFBIG past max, or a negative errno, with err saying why. */
+static ssize_t read_regular(const char *path, const char *what, char *buf, size_t max, struct cit_error *err)
+{
+	_cleanup_close_ int fd = open_regular(path, what, err);
+	if (fd < 0)
+		return fd;
+	size_t len = 0;
+	while (len < max + 1) { /* a byte more: one too many is too large */
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cit_error_say(err, -errno, "%s", strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max)
+		return cit_error_say(err, -EFBIG, "larger than %zu KiB: %s is at most that", max >> 10, what);
+	return (ssize_t)len;
+}
+
+int cit_chain_read(struct cit_chain_spec *out, const char *name, const char *manifest, const char *const *fns,
+		   size_t n, struct cit_error *err)
+{
+	if (!manifest)
+		return cit_chain_line(out, name, fns, n, err);
+	static char text[CIT_CHAIN_MANIFEST_MAX + 1];
+	ssize_t len = read_regular(manifest, "a chain's JSON manifest", text, CIT_CHAIN_MANIFEST_MAX, err);
+	if (len < 0)
+		return len == -EINVAL ? -ENOENT : (int)len; /* a file's trouble, not a chain's */
+	return cit_chain_manifest(out, name, text, (size_t)len, err);
+}
+
 /* Reads the manifest at path into d: a regular file (anything else is refused, never
  * opened blocking) of at most CIT_SPEC_MANIFEST_MAX bytes, whose relative "code" is relative
  * to the manifest's directory. Returns 0, or -1 with the reason printed. */
 static int read_manifest(struct cit_fn_draft *d, const char *path)
 {
 	struct cit_error err = { 0 };
-	_cleanup_close_ int fd = open_regular(path, "a JSON manifest file", &err);
-	if (fd < 0) {
+	static char text[CIT_SPEC_MANIFEST_MAX + 1];
+	ssize_t n = read_regular(path, "a JSON manifest file", text, CIT_SPEC_MANIFEST_MAX, &err);
+	if (n < 0) {
 		fprintf(stderr, "citadel deploy: %s: %s\n", path, err.msg);
 		return -1;
 	}
-	static char text[CIT_SPEC_MANIFEST_MAX + 1]; /* a byte more: one too many is too large */
-	size_t len = 0;
-	while (len < sizeof(text)) { /* each turn reads a byte or more, or ends */
-		ssize_t n = read(fd, text + len, sizeof(text) - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "citadel deploy: %s: %s\n", path, strerror(errno));
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	size_t len = (size_t)n;
 	static char dir[4096];
 	const char *slash = strrchr(path, '/');
 	if (slash)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "spec/chain.h"
 #include "spec/draft.h"
 
 /* The help text of `citadel deploy`. */
@@ -50,3 +51,11 @@ const char *cit_deploy_what(const struct cit_deploy *dep);
  * its fd (the caller closes it), *len its size. Returns 0, or a negative errno (-EFBIG:
  * more than CIT_SLURP_MAX). */
 int cit_slurp(int fd, int *obj, uint64_t *len);
+
+/* `chain create`'s chain (cmd_chain.c, and citadel-remote's): from manifest (a JSON file,
+ * regular only, at most CIT_CHAIN_MANIFEST_MAX bytes), or else the n functions fns in a
+ * line, named name. Returns 0, or a negative errno with err saying why (without the
+ * manifest's path): -EINVAL for what is not a chain (a usage mistake when it came from the
+ * command line), -EFBIG, or the file's error. */
+int cit_chain_read(struct cit_chain_spec *out, const char *name, const char *manifest, const char *const *fns,
+		   size_t n, struct cit_error *err);

@@ -907,7 +907,8 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	if (n > 1)
 		cit_mlog(m, "warn", "instance_replaced", "function=%s pid=%d threads=%u msg=\"threads outlived the call\"",
 			 fn->spec.name, (int)t->pid, n == UINT32_MAX ? 0 : n);
-	if ((fn->spec.flags & CIT_FN_FRESH) || fn->runtime->fresh || fn->retired || n > 1) {
+	if ((fn->spec.flags & CIT_FN_FRESH) || fn->runtime->fresh || fn->retired || n > 1 ||
+	    (b->flags & CIT_RESULT_LAST)) {
 		set_state(m, t, T_DYING);
 		trustlet_kill(m, t, 0, "");
 	} else {

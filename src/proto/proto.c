@@ -317,6 +317,8 @@ static int check_result(struct cit_rx *rx, const char **why)
 		return *why = "a result's content type or status is not valid", -EPROTO;
 	if (r->object && (rx->nfds || rx->data_len || r->code))
 		return *why = "a result names an object and carries data or a failure too", -EPROTO;
+	if ((r->flags & ~CIT_RESULT_LAST) || r->reserved)
+		return *why = "unknown flags", -EPROTO;
 	return 0;
 }
 

@@ -279,7 +279,11 @@ struct cit_p_result {         /* RESULT: the call's outcome (the header's id is 
 	char text[CIT_TEXT_MAX];
 	char content_type[CIT_CTYPE_MAX]; /* the type it set ("" none): cit_ctype_ok */
 	uint64_t object;          /* the response is this held object, handed on (no data), or 0 */
+	uint32_t flags;           /* CIT_RESULT_* */
+	uint32_t reserved;
 };
+#define CIT_RESULT_LAST 0x1u  /* the instance ends after this call (its state cannot be vouched
+			       * for: a view of an object kept past the call): not reused */
 
 
 #define CIT_LOG_LEVEL_MAX 3u  /* levels are citadel/function.h's enum cit_log_level */

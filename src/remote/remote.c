@@ -481,7 +481,7 @@ static int print_chains(const struct simple *s, const struct gw *g, struct gw_an
 	if (json)
 		puts(text);
 	if (!json && n)
-		printf("%-20s STEPS (step=function, <steps it follows)\n", "NAME");
+		printf("%-20s STEPS (step=function, <the steps it follows, or (input))\n", "NAME");
 	for (size_t i = 0; !json && i < n; i++) {
 		static char line[CIT_CHAIN_LS_LINE_MAX];
 		cit_chain_ls_line(&c[i], line, sizeof(line));
@@ -598,18 +598,7 @@ static int chain_create(int argc, char **argv)
 		return rc;
 	static struct cit_chain_spec spec;
 	struct cit_error err = { 0 };
-	if (o.manifest) {
-		static char text[CIT_CHAIN_MANIFEST_MAX + 1];
-		ssize_t len = cit_read_file(o.manifest, text, sizeof(text));
-		if (len < 0)
-			rc = cit_error_say(&err, (int)len, "%s", strerror((int)-len));
-		else if ((size_t)len > CIT_CHAIN_MANIFEST_MAX)
-			rc = cit_error_say(&err, -EFBIG, "larger than %u KiB", CIT_CHAIN_MANIFEST_MAX >> 10);
-		else
-			rc = cit_chain_manifest(&spec, name, text, (size_t)len, &err);
-	} else {
-		rc = cit_chain_line(&spec, name, (const char *const *)argv + optind, n, &err);
-	}
+	rc = cit_chain_read(&spec, name, o.manifest, (const char *const *)argv + optind, n, &err);
 	json_t *body = rc == 0 ? cit_chain_json(&spec) : NULL;
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);

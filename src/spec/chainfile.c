@@ -30,11 +30,19 @@ int cit_chain_line(struct cit_chain_spec *out, const char *name, const char *con
 		struct cit_chain_step *s = &out->steps[i];
 		if ((rc = set_name(s->function, fns[i], "function", err)) < 0)
 			return rc;
-		unsigned seen = 0;
-		for (size_t j = 0; j < i; j++)
-			seen += !strcmp(out->steps[j].function, fns[i]);
+		/* Named after its function; when that name is taken (the function came before, or
+		 * another function of the line is called so), f-2, f-3, ...: the first free. */
 		char step[CIT_NAME_MAX + 16];
-		snprintf(step, sizeof(step), seen ? "%.55s-%u" : "%s", fns[i], seen + 1);
+		for (unsigned k = 1;; k++) {
+			snprintf(step, sizeof(step), k > 1 ? "%.55s-%u" : "%s", fns[i], k);
+			bool taken = false;
+			for (size_t j = 0; j < i && !taken; j++)
+				taken = !strcmp(out->steps[j].name, step);
+			for (size_t j = 0; j < n && !taken && k > 1; j++)
+				taken = !strcmp(fns[j], step);
+			if (!taken)
+				break;
+		}
 		if ((rc = set_name(s->name, step, "step", err)) < 0)
 			return rc;
 		s->after = i ? 1u << (i - 1) : 0;
@@ -279,6 +287,8 @@ void cit_chain_ls_line(const struct cit_chain_spec *c, char *out, size_t cap)
 		if (strncmp(s->name, s->function, CIT_NAME_MAX))
 			put(out, cap, &at, "=%.*s", (int)strnlen(s->function, CIT_NAME_MAX), s->function);
 		bool line = i ? s->after == 1u << (i - 1) : !s->after;
+		if (!line && !s->after)
+			put(out, cap, &at, "<(input)"); /* a first step after the first: the chain's request */
 		for (uint32_t j = 0, k = 0; !line && j < i; j++)
 			if (s->after & (1u << j))
 				put(out, cap, &at, "%c%.*s", k++ ? ',' : '<', (int)strnlen(c->steps[j].name, CIT_NAME_MAX),

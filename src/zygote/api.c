@@ -38,8 +38,7 @@ void *cit_output(struct cit_response *resp, size_t len)
 		return NULL;
 	}
 	if (len > resp->limit) {
-		resp->overflow = 1;
-		errno = EFBIG;
+		errno = EFBIG; /* the handler may answer otherwise: nothing is set */
 		return NULL;
 	}
 	cit_response_drop_object(resp);

@@ -319,9 +319,14 @@ static PyObject *py_invoke_fn(PyObject *self, PyObject *args, PyObject *kw)
 	if (held)
 		PyBuffer_Release(&b);
 	if (rc < 0) {
-		PyObject *e = Py_BuildValue("(is)", rc, cit_invoke_error());
-		if (e)
+		/* InvokeError(code, text), with .code and .text */
+		PyObject *e = PyObject_CallFunction(invoke_error, "is", rc, cit_invoke_error());
+		PyObject *code = PyLong_FromLong(rc), *text = PyUnicode_FromString(cit_invoke_error());
+		if (e && code && text && PyObject_SetAttrString(e, "code", code) == 0 &&
+		    PyObject_SetAttrString(e, "text", text) == 0)
 			PyErr_SetObject(invoke_error, e);
+		Py_XDECREF(code);
+		Py_XDECREF(text);
 		Py_XDECREF(e);
 		return NULL;
 	}
@@ -354,8 +359,8 @@ static PyObject *citadel_init(void)
 		return NULL;
 	Py_INCREF(&object_type);
 	PyModule_AddObject(m, "Object", (PyObject *)&object_type);
-	invoke_error = PyErr_NewExceptionWithDoc("citadel.InvokeError", "citadel.invoke() failed: args are (code, "
-						 "text); code a negative errno", PyExc_RuntimeError, NULL);
+	invoke_error = PyErr_NewExceptionWithDoc("citadel.InvokeError", "citadel.invoke() failed: .code (a negative "
+						 "errno) and .text, also its args", PyExc_RuntimeError, NULL);
 	if (!invoke_error)
 		return NULL;
 	Py_INCREF(invoke_error);
@@ -530,9 +535,29 @@ static PyObject *module_from_source(const char *name, const char *src, size_t le
 	return m;
 }
 
+/* os.environ is read once, when the interpreter starts (in the zygote); the function's
+ * environment (--env, set at LOAD) is put there too, as a program started with it sees it. */
+static void sync_environ(const struct cit_rx *rx)
+{
+	PyObject *os = PyImport_ImportModule("os"), *env = os ? PyObject_GetAttrString(os, "environ") : NULL;
+	for (size_t i = 0; env && rx->env[i]; i++) {
+		const char *eq = strchr(rx->env[i], '=');
+		PyObject *k = eq ? PyUnicode_DecodeFSDefaultAndSize(rx->env[i], eq - rx->env[i]) : NULL;
+		PyObject *v = eq ? PyUnicode_DecodeFSDefault(eq + 1) : NULL;
+		if (k && v)
+			PyObject_SetItem(env, k, v);
+		Py_XDECREF(k);
+		Py_XDECREF(v);
+	}
+	Py_XDECREF(env);
+	Py_XDECREF(os);
+	PyErr_Clear();
+}
+
 static int py_load(struct cit_runtime *rt, struct cit_rx *rx, uint8_t code_sha256[32], struct cit_error *err)
 {
 	(void)code_sha256; /* the monitor measured the source it sent */
+	sync_environ(rx);
 	const struct cit_fn_spec *spec = rx->spec;
 	const char *want = spec->n_args ? rx->args[0] : DEFAULT_ENTRY;
 	const char *dot = strrchr(want, '.');
@@ -834,7 +859,8 @@ static int py_invoke(struct cit_runtime *rt, const struct cit_request *req, stru
 			exception_text(why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
-		rc = cit_fail(resp, rc, rc == -ESTALE ? "the returned citadel.Object belongs to an ended call%s"
+		rc = cit_fail(resp, rc, rc == -ESTALE ? "the returned citadel.Object is no longer valid (its call ended, or a "
+				  "later citadel.output replaced it)%s"
 				  : rc == -EBUSY ? "the response is the output buffer (citadel.output) already: return it%s"
 				  : "the return value is not bytes, str or JSON-serialisable: %s", rc == -ESTALE || rc == -EBUSY ? "" : why);
 	}

@@ -194,8 +194,43 @@ static struct {
 	uint64_t next_id;
 	struct { void *addr; size_t len; bool heap; } keep[KEEP_MAX];
 	uint32_t n_keep;
+	ino_t mapped[KEEP_MAX + 1]; /* the inodes of the objects mapped during the call */
+	uint32_t n_mapped;
 	_Alignas(16) char buf[sizeof(struct cit_msg) + sizeof(struct cit_p_reply) + CIT_INLINE_MAX];
-} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 } };
+} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 }, 0, { 0 } };
+
+/* Notes that the data object fd is mapped during this call: after the call, no mapping of
+ * it may be left (kept_objects). */
+static void note_mapped(int fd)
+{
+	struct stat st;
+	if (fd >= 0 && current.n_mapped < KEEP_MAX + 1 && fstat(fd, &st) == 0)
+		current.mapped[current.n_mapped++] = st.st_ino;
+}
+
+/* Whether a mapping of an object this call was given is still in the process after the
+ * runtime unmapped them all: the function moved one (mremap) where the runtime does not
+ * look. Its pages would stay alive past the call, outside every quota: the instance ends
+ * instead (its memory goes with it). Reads /proc/self/maps, only after calls that mapped
+ * objects. */
+static bool kept_objects(void)
+{
+	if (!current.n_mapped)
+		return false;
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	bool kept = !f; /* cannot tell: end it */
+	while (f && !kept && fgets(line, sizeof(line), f)) {
+		unsigned long long ino = 0;
+		if (sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino)
+			for (uint32_t i = 0; i < current.n_mapped && !kept; i++)
+				kept = current.mapped[i] == (ino_t)ino && strstr(line, "/memfd:citadel-");
+	}
+	if (f)
+		fclose(f);
+	current.n_mapped = 0;
+	return kept;
+}
 
 int cit_trustlet_keep(void *addr, size_t len, bool heap)
 {
@@ -294,6 +329,8 @@ static void invoke_reply(struct cit_rx *rx, void *ctx)
 	void *map = NULL, *copy = NULL;
 	size_t len = 0;
 	ir->rc = cit_rx_data(rx, &data, &len, &map);
+	if (ir->rc == 0 && map)
+		note_mapped(rx->fds[0]);
 	if (ir->rc == 0 && !map && len && !(copy = malloc(len)))
 		ir->rc = -ENOMEM;
 	if (ir->rc == 0 && copy)
@@ -304,7 +341,11 @@ static void invoke_reply(struct cit_rx *rx, void *ctx)
 		if (map)
 			munmap(map, len);
 		free(copy);
-		snprintf(invoke_error, sizeof(invoke_error), "the result could not be taken: %s", strerror(-ir->rc));
+		if (ir->rc == -EMFILE)
+			snprintf(invoke_error, sizeof(invoke_error), "a call keeps %d inputs and results at most: this "
+				 "result is dropped", KEEP_MAX);
+		else
+			snprintf(invoke_error, sizeof(invoke_error), "the result could not be taken: %s", strerror(-ir->rc));
 		return;
 	}
 	*ir->out = (struct cit_object){ .data = len ? (map ? map : copy) : NULL, .len = len, .ref = r->value };
@@ -318,9 +359,14 @@ int cit_invoke(const char *function, const struct cit_object *in, struct cit_obj
 	invoke_error[0] = '\0';
 	if (!in)
 		in = &none;
-	if (!function || !out || strlen(function) >= sizeof(p.name) || (!in->ref && in->len && !in->data)) {
+	if (!function || !out || (!in->ref && in->len && !in->data)) {
 		snprintf(invoke_error, sizeof(invoke_error), "cit_invoke: a function's name, an input and an output "
 			 "are needed");
+		return -EINVAL;
+	}
+	if (strlen(function) >= sizeof(p.name) || !cit_fn_name_ok(function)) {
+		snprintf(invoke_error, sizeof(invoke_error), "cit_invoke: '%.63s' is not a function's name (1 to 63 of "
+			 "a-z, 0-9, '-' and '_')", function);
 		return -EINVAL;
 	}
 	memcpy(p.name, function, strlen(function));
@@ -330,6 +376,8 @@ int cit_invoke(const char *function, const struct cit_object *in, struct cit_obj
 	if (rc == -EPERM && !invoke_error[0])
 		snprintf(invoke_error, sizeof(invoke_error), "cit_invoke: this function's deployment grants it no "
 			 "function to invoke (--allow-invoke), or no call is running");
+	else if (rc < 0 && !invoke_error[0])
+		snprintf(invoke_error, sizeof(invoke_error), "cit_invoke: sending the request: %s", strerror(-rc));
 	if (rc == 0 && ir.rc < 0)
 		rc = ir.rc;
 	if (rc == 0)
@@ -390,6 +438,8 @@ static void take_input(struct cit_rx *rx)
 		next_in.bad = true;
 		return;
 	}
+	if (map)
+		note_mapped(rx->fds[0]);
 	if (!map && len && (copy = malloc(len)))
 		memcpy(copy, data, len);
 	if ((!map && len && !copy) || ((map || copy) && cit_trustlet_keep(map ? map : copy, len, !map) < 0)) {
@@ -438,6 +488,11 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	void *map;
 	struct cit_p_result out = { 0 };
 	int rc = map_request(rx, &req.data, &req.len, &map);
+	/* The request's fd goes before any code of the function's runs: nothing to duplicate
+	 * and keep past the call (the mapping is checked after it). */
+	if (map)
+		note_mapped(rx->fds[0]);
+	cit_rx_close(rx);
 	struct cit_object input = { .data = req.data, .len = req.len, .ref = in->object };
 	req.input = &input;
 	if (in->n_inputs) {
@@ -461,6 +516,11 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	pthread_mutex_unlock(&current.lock);
 	if (map)
 		munmap(map, req.len);
+	if (kept_objects()) {
+		fprintf(stderr, "citadel: trustlet %d: a data object given to the call is still mapped after it (moved "
+			"with mremap?): the instance ends after this call\n", getpid());
+		rt->end_after_call = true;
+	}
 	int out_fd = -1;
 	bool ok = !resp.overflow && rc >= 0 && !resp.code;
 	if (ok && resp.out_fd >= 0)
@@ -478,6 +538,8 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	}
 	out.http_status = resp.http_status;
 	memcpy(out.content_type, resp.content_type, sizeof(out.content_type));
+	if (rt->end_after_call)
+		out.flags |= CIT_RESULT_LAST; /* so that the monitor sends it no other call */
 	if (!out.code && out_fd >= 0) {
 		out.data.obj_len = resp.out_len;
 		rc = cit_proto_send(chan, CIT_MSG_RESULT, rx->hdr.id, &out, sizeof(out), NULL, 0, &out_fd, 1);

@@ -5,6 +5,8 @@
  *   consumer   tries to write, grow, remap writable or re-map its input (the request, a
  *              sealed data object), then answers "RESULTS|" and the first 16 bytes it
  *              now sees
+ *   mover      moves its input's mapping (mremap) where the runtime will not unmap it, and
+ *              answers how many calls this instance has served
  *   keeper     makes its output with cit_output (the request's bytes, then 64 KiB of
  *              zeros: a data object, not inline bytes), and keeps a
  *              duplicate of the output's fd; on its next call in the same instance it tries
@@ -74,6 +76,11 @@ static int consumer(const struct cit_request *req, struct cit_response *resp)
 	n += snprintf(out + n, sizeof(out) - n, "procmem=%s ", err(w == 4));
 	if (mem >= 0)
 		close(mem);
+	char mf[96];
+	snprintf(mf, sizeof(mf), "/proc/self/map_files/%lx-%lx", (unsigned long)(uintptr_t)p,
+		 (unsigned long)(uintptr_t)p + pagelen);
+	int viamap = open(mf, O_RDWR);
+	n += snprintf(out + n, sizeof(out) - n, "mapfiles=%s ", err(viamap >= 0));
 	int fd = find_memfd("citadel");
 	n += snprintf(out + n, sizeof(out) - n, "fd=%s ", fd >= 0 ? "found" : "none");
 	if (fd >= 0) {
@@ -134,6 +141,13 @@ int cit_handler(const struct cit_request *req, struct cit_response *resp)
 		return keeper(req, resp);
 	if (!strcmp(mode, "map2"))
 		return map2(req, resp);
+	if (!strcmp(mode, "mover")) {
+		static unsigned served;
+		size_t pagelen = (req->len + 4095) & ~4095ul;
+		void *to = mmap(NULL, pagelen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *moved = mremap((void *)req->data, pagelen, pagelen, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		return cit_respondf(resp, "%u %s", ++served, moved == MAP_FAILED ? "not moved" : "moved");
+	}
 	if (!strcmp(mode, "forge")) {
 		struct cit_object o = { .ref = strtoull(arg, NULL, 10) };
 		return cit_respond_object(resp, &o);

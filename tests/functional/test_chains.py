@@ -216,11 +216,25 @@ def test_a_consumer_cannot_change_its_input(cm, tmp_path):
     attack_line, sibling_line = out.split(b"\n")[:2]
     report, seen = flags(attack_line[len(b"attack: "):])
     assert report["mprotect"] != "ALLOWED" and report["mremap"] != "ALLOWED", report
-    assert report["fd"] == "found"  # it had the fd, and still:
-    for attempt in ("procmem", "mmapw", "pwrite", "ftruncate", "reopen", "unseal"):
-        assert report[attempt] != "ALLOWED", (attempt, report)
+    # No fd of the object is left open to it (to reopen, remap, or keep past the call),
+    # and its mapping's file cannot be opened again.
+    assert report["fd"] == "none" and report["mapfiles"] != "ALLOWED", report
+    assert report["procmem"] != "ALLOWED", report
     assert seen == b"Q" * 16
     assert sibling_line == b"sibling: " + b"Q" * 50000
+
+
+def test_a_consumer_that_keeps_its_input_mapped_ends_with_its_call(cm):
+    """A mapping of the input moved where the runtime does not unmap it would keep the
+    producer's pages alive past the call, outside every quota: the instance ends after that
+    call instead (the next call is served by a fresh one), and the monitor says why in the
+    function's log."""
+    deploy_mode(cm, "mover", "mover", "--max-instances", "1")
+    assert ok(cm.cli("invoke", "mover", input=b"m" * 100000)) == b"1 moved"
+    assert ok(cm.cli("invoke", "mover", input=b"m" * 100000)) == b"1 moved"  # a new instance
+    assert ok(cm.invoke("mover", "inline")) == b"1 not moved"  # inline bytes: nothing to keep
+    assert ok(cm.invoke("mover", "inline")) == b"2 not moved"  # the same instance
+    assert b"still mapped after it" in ok(cm.cli("logs", "mover"))
 
 
 def test_a_producer_cannot_change_its_output_after_the_call(cm):
@@ -372,3 +386,31 @@ def test_a_python_view_kept_past_its_call_ends_the_instance(cm, tmp_path):
     assert ok(cm.invoke("keep", "c")) == b"1"  # a fresh instance
     assert ok(cm.invoke("keep", "old")) == b"2"
     assert ok(cm.invoke("keep", "old")) == b"3 BufferError: the call this object belonged to has ended"
+
+
+def test_a_failed_output_buffer_leaves_the_handler_its_answer(cm, tmp_path):
+    """cit_output / citadel.output past the output limit fails (EFBIG, ValueError) and the
+    handler may still answer otherwise; citadel.InvokeError carries .code and .text."""
+    src = tmp_path / "fallback.c"
+    src.write_text('#include <errno.h>\n#include <citadel/function.h>\n'
+                   'int cit_handler(const struct cit_request *req, struct cit_response *resp) {\n'
+                   '    if (!cit_output(resp, 64u << 20) && errno == EFBIG)\n'
+                   '        return cit_respondf(resp, "too big, said so");\n'
+                   '    return cit_fail(resp, -22, "no EFBIG");\n}\n')
+    so = build_source(tmp_path, "fallback", src.read_text())
+    ok(cm.cli("deploy", "fallback", str(so)))
+    assert ok(cm.invoke("fallback", "x")) == b"too big, said so"
+    (tmp_path / "pyfall.py").write_text(
+        "import citadel\n"
+        "def handle(event, context):\n"
+        "    try:\n"
+        "        citadel.output(1 << 40)\n"
+        "    except ValueError:\n"
+        "        pass\n"
+        "    try:\n"
+        "        citadel.invoke('nosuch', b'x')\n"
+        "    except citadel.InvokeError as e:\n"
+        "        return f'{e.code} {e.text}'\n")
+    ok(cm.cli("deploy", "pyfall", str(tmp_path / "pyfall.py"), "--allow-invoke", "upper"))
+    out = ok(cm.invoke("pyfall", "x")).decode()
+    assert out.startswith("-1 ") and "may not invoke nosuch" in out, out

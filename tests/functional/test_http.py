@@ -386,11 +386,16 @@ def test_a_slow_sender_cannot_hold_a_connection(tmp_path):
 
 # ---- the gateway process -------------------------------------------------------------------
 
-def gateway_pids(program=b"/citadel/gateway"):
+def gateway_pids(program=b"/citadel/gateway", monitor=None):
+    """The processes running program: all of them, or those below monitor's process (other
+    monitors may run on the machine)."""
+    from test_monitor import descendants
+    below = set(descendants(monitor.proc.pid)) if monitor else None
     found = []
     for e in os.listdir("/proc"):
         try:
-            if e.isdigit() and Path(f"/proc/{e}/cmdline").read_bytes().split(b"\0")[0] == program:
+            if e.isdigit() and Path(f"/proc/{e}/cmdline").read_bytes().split(b"\0")[0] == program and \
+                    (below is None or int(e) in below):
                 found.append(int(e))
         except OSError:
             pass
@@ -401,8 +406,8 @@ def test_the_gateway_is_unprivileged_and_sandboxed(gw):
     """The gateway and the callback sender run as users of their own with no capability;
     the gateway has no network to reach out with (the callback sender has the host's, to
     post results, and only to the blocks it was given)."""
-    pids = [p for p in gateway_pids() if Path(f"/proc/{p}/environ").exists()]
-    senders = [p for p in gateway_pids(b"/citadel/callback") if Path(f"/proc/{p}/environ").exists()]
+    pids = [p for p in gateway_pids(monitor=gw.m) if Path(f"/proc/{p}/environ").exists()]
+    senders = [p for p in gateway_pids(b"/citadel/callback", gw.m) if Path(f"/proc/{p}/environ").exists()]
     assert pids and senders
     uids = set()
     for pid in pids + senders:

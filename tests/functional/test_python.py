@@ -393,3 +393,13 @@ def handle(event, context):
 """)
     for kind in ("tcp", "udp"):
         assert mon.invoke("loop", kind).stdout == b"['refused', 'refused', 'x']", kind
+
+
+def test_a_python_function_sees_its_deployments_environment(mon, tmp_path):
+    """--env reaches os.environ (read when the interpreter started, before the function's
+    environment was set), at import and in calls, as in a program started with it."""
+    deploy(mon, tmp_path, "penv", "import os\nAT_IMPORT = os.environ.get('MODE')\n"
+           "def handle(event, context):\n"
+           "    return {'import': AT_IMPORT, 'call': os.environ.get('MODE'), 'getenv': os.getenv('OTHER')}\n",
+           "--env", "MODE=hello", "--env", "OTHER=x=y")
+    assert json.loads(mon.invoke("penv", "").stdout) == {"import": "hello", "call": "hello", "getenv": "x=y"}

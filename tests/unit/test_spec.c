@@ -345,6 +345,15 @@ static void chains(void)
 	tap_ok(cit_chain_line(&c, "l", fns, 3, &err) == 0 && c.n_steps == 3 && !strcmp(c.steps[2].name, "f-2") &&
 		       c.steps[2].after == 2 && c.steps[0].after == 0 && cit_chain_final(&c) == 2,
 	       "a line of f g f: steps f, g, f-2, each after the one before: %s", err.msg);
+	const char *clash[] = { "echo", "echo", "echo-2" };
+	tap_ok(cit_chain_line(&c, "l", clash, 3, &err) == 0 && !strcmp(c.steps[1].name, "echo-3") &&
+		       !strcmp(c.steps[2].name, "echo-2"),
+	       "a line's names skip those of its functions: echo, echo-3, echo-2: %s", err.msg);
+	static char ls[CIT_CHAIN_LS_LINE_MAX];
+	const char *two = "{\"steps\": [{\"name\": \"a\"}, {\"name\": \"b\"}, {\"name\": \"j\", \"after\": [\"a\", \"b\"]}]}";
+	cit_chain_manifest(&c, "f", two, strlen(two), &err);
+	cit_chain_ls_line(&c, ls, sizeof(ls));
+	tap_ok(strstr(ls, " a b<(input) j<a,b") != NULL, "ls tells a second first step from a line: '%s'", ls);
 	const char *dag = "{\"steps\": [{\"name\": \"j\", \"function\": \"cat\", \"after\": [\"b\", \"a\"]},"
 			  "{\"name\": \"a\", \"after\": \"s\"}, {\"name\": \"s\"}, {\"name\": \"b\", \"after\": \"s\"}]}";
 	int rc = cit_chain_manifest(&c, "d", dag, strlen(dag), &err);
