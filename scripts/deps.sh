@@ -3,7 +3,7 @@
 # missing. Idempotent and non-interactive: a second run does nothing and prints nothing.
 #   scripts/deps.sh build|test|bench
 set -eu
-build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev libpython3.11-dev"
+build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev libpython3.11-dev liblmdb-dev"
 test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl iproute2 chromium python3-jinja2 python3-pil python3-igraph"
 bench="$test bubblewrap crun runc firejail python3-matplotlib wrk nginx-light fcgiwrap libh2o-evloop-dev"
 case "${1:-build}" in

@@ -322,8 +322,10 @@ void cit_invoke_done(struct monitor *m, struct call *c, const struct outcome *o)
 		return cit_pool_reply(m, t, c->parent_req, 0, 0, o->data, o->len, NULL, 0, 0);
 	uint64_t ref = cit_call_ref(m, pc, o->o);
 	if (!ref) {
-		static const char full[] = "the call holds too many data objects already";
-		return cit_pool_reply(m, t, c->parent_req, -EMFILE, 0, full, sizeof(full) - 1, NULL, 0, 0);
+		char full[96];
+		int n = snprintf(full, sizeof(full), "the call holds %d data objects already, the most one call may",
+				 CALL_REFS_MAX);
+		return cit_pool_reply(m, t, c->parent_req, -EMFILE, 0, full, (size_t)n, NULL, 0, 0);
 	}
 	cit_pool_reply(m, t, c->parent_req, 0, ref, NULL, 0, &o->o->fd, 1, o->o->len);
 }

@@ -904,7 +904,7 @@ int cit_pool_on_result(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 	/* Work that outlives its call (a thread still running) would run on, unseen, while the
 	 * instance looks idle: such an instance is ended and replaced, never reused. */
 	uint32_t n = threads(t);
-	if (n > 1)
+	if (n > 1 && n != UINT32_MAX) /* UINT32_MAX: gone already (one ending after its call) */
 		cit_mlog(m, "warn", "instance_replaced", "function=%s pid=%d threads=%u msg=\"threads outlived the call\"",
 			 fn->spec.name, (int)t->pid, n == UINT32_MAX ? 0 : n);
 	if ((fn->spec.flags & CIT_FN_FRESH) || fn->runtime->fresh || fn->retired || n > 1 ||

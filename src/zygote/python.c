@@ -189,8 +189,11 @@ static void objects_end(void)
 {
 	while (live_objects) {
 		CitObject *o = live_objects;
-		if (o->exports && current_rt)
+		if (o->exports && current_rt && !current_rt->end_after_call) {
+			fprintf(stderr, "citadel: a view of a citadel.Object (a memoryview) was kept past its call: the "
+				"instance ends after this call\n");
 			current_rt->end_after_call = true;
+		}
 		o->valid = 0;
 		o->data = NULL;
 		o->len = 0;
@@ -319,8 +322,8 @@ static PyObject *py_invoke_fn(PyObject *self, PyObject *args, PyObject *kw)
 	if (held)
 		PyBuffer_Release(&b);
 	if (rc < 0) {
-		/* InvokeError(code, text), with .code and .text */
-		PyObject *e = PyObject_CallFunction(invoke_error, "is", rc, cit_invoke_error());
+		/* InvokeError(text), with .code and .text */
+		PyObject *e = PyObject_CallFunction(invoke_error, "s", cit_invoke_error());
 		PyObject *code = PyLong_FromLong(rc), *text = PyUnicode_FromString(cit_invoke_error());
 		if (e && code && text && PyObject_SetAttrString(e, "code", code) == 0 &&
 		    PyObject_SetAttrString(e, "text", text) == 0)
@@ -360,7 +363,7 @@ static PyObject *citadel_init(void)
 	Py_INCREF(&object_type);
 	PyModule_AddObject(m, "Object", (PyObject *)&object_type);
 	invoke_error = PyErr_NewExceptionWithDoc("citadel.InvokeError", "citadel.invoke() failed: .code (a negative "
-						 "errno) and .text, also its args", PyExc_RuntimeError, NULL);
+						 "errno) and .text (its message, also str(e))", PyExc_RuntimeError, NULL);
 	if (!invoke_error)
 		return NULL;
 	Py_INCREF(invoke_error);

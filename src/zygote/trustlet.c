@@ -19,6 +19,7 @@
  *      itself named by pid (its pid patched into the layer), no exclusive flock.
  * A failure ends it before it says HELLO (which carries NAME): it reports why in a HELLO
  * with a negative code and no name, then exits. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -208,11 +209,21 @@ static void note_mapped(int fd)
 		current.mapped[current.n_mapped++] = st.st_ino;
 }
 
-/* Whether a mapping of an object this call was given is still in the process after the
- * runtime unmapped them all: the function moved one (mremap) where the runtime does not
- * look. Its pages would stay alive past the call, outside every quota: the instance ends
- * instead (its memory goes with it). Reads /proc/self/maps, only after calls that mapped
- * objects. */
+static bool was_mapped(ino_t ino)
+{
+	for (uint32_t i = 0; i < current.n_mapped; i++)
+		if (current.mapped[i] == ino)
+			return true;
+	return false;
+}
+
+/* Whether an object this call was given is still held by the process after the runtime
+ * unmapped and closed them all: a mapping the function moved (mremap) where the runtime
+ * does not look, or a descriptor it duplicated while the runtime had one open (a
+ * cit_invoke result's, between its arrival and its mapping). Its pages would stay alive
+ * past the call, outside every quota: the instance ends instead, and its mappings and
+ * descriptors with it. Reads /proc/self/maps and /proc/self/fd, only after calls that
+ * were given objects. */
 static bool kept_objects(void)
 {
 	if (!current.n_mapped)
@@ -223,11 +234,20 @@ static bool kept_objects(void)
 	while (f && !kept && fgets(line, sizeof(line), f)) {
 		unsigned long long ino = 0;
 		if (sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino)
-			for (uint32_t i = 0; i < current.n_mapped && !kept; i++)
-				kept = current.mapped[i] == (ino_t)ino && strstr(line, "/memfd:citadel-");
+			kept = strstr(line, "/memfd:citadel-") && was_mapped((ino_t)ino);
 	}
 	if (f)
 		fclose(f);
+	DIR *d = kept ? NULL : opendir("/proc/self/fd");
+	kept |= !kept && !d;
+	for (struct dirent *e; d && !kept && (e = readdir(d));) {
+		struct stat st;
+		int fd = atoi(e->d_name);
+		kept = e->d_name[0] != '.' && fd != dirfd(d) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		       was_mapped(st.st_ino);
+	}
+	if (d)
+		closedir(d);
 	current.n_mapped = 0;
 	return kept;
 }
@@ -517,8 +537,9 @@ static void call(struct cit_runtime *rt, int chan, struct cit_rx *rx)
 	if (map)
 		munmap(map, req.len);
 	if (kept_objects()) {
-		fprintf(stderr, "citadel: trustlet %d: a data object given to the call is still mapped after it (moved "
-			"with mremap?): the instance ends after this call\n", getpid());
+		fprintf(stderr, "citadel: trustlet %d: a data object given to the call is still held after it (a "
+			"mapping moved with mremap, or a duplicated descriptor): the instance ends after this call\n",
+			getpid());
 		rt->end_after_call = true;
 	}
 	int out_fd = -1;

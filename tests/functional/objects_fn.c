@@ -7,6 +7,9 @@
  *              now sees
  *   mover      moves its input's mapping (mremap) where the runtime will not unmap it, and
  *              answers how many calls this instance has served
+ *   fdthief    calls CALLEE 50 times (cit_invoke) while a thread of its own duplicates every
+ *              sealed memfd it finds among its fds, and keeps them; answers how many calls
+ *              this instance has served and how many it keeps
  *   keeper     makes its output with cit_output (the request's bytes, then 64 KiB of
  *              zeros: a data object, not inline bytes), and keeps a
  *              duplicate of the output's fd; on its next call in the same instance it tries
@@ -23,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,19 @@
 static int kept_fd = -1;
 static void *kept_map;
 static uint64_t kept_ref;
+
+static volatile int thief_stop;
+static int thief_kept;
+
+static void *thief(void *arg)
+{
+	(void)arg;
+	while (!thief_stop)
+		for (int fd = 3; fd < 24; fd++)
+			if (fcntl(fd, F_GET_SEALS) > 0 && fcntl(fd, F_DUPFD_CLOEXEC, 100) >= 0)
+				thief_kept++;
+	return NULL;
+}
 
 static const char *err(int ok)
 {
@@ -147,6 +164,20 @@ int cit_handler(const struct cit_request *req, struct cit_response *resp)
 		void *to = mmap(NULL, pagelen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		void *moved = mremap((void *)req->data, pagelen, pagelen, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 		return cit_respondf(resp, "%u %s", ++served, moved == MAP_FAILED ? "not moved" : "moved");
+	}
+	if (!strcmp(mode, "fdthief")) {
+		static unsigned served;
+		pthread_t th;
+		thief_stop = 0;
+		pthread_create(&th, NULL, thief, NULL);
+		for (int i = 0; i < 50; i++) {
+			struct cit_object in = { .data = "x", .len = 1 }, out;
+			if (cit_invoke(getenv("CALLEE"), &in, &out) < 0)
+				break;
+		}
+		thief_stop = 1;
+		pthread_join(th, NULL);
+		return cit_respondf(resp, "%u %d", ++served, thief_kept);
 	}
 	if (!strcmp(mode, "forge")) {
 		struct cit_object o = { .ref = strtoull(arg, NULL, 10) };

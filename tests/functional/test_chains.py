@@ -234,7 +234,24 @@ def test_a_consumer_that_keeps_its_input_mapped_ends_with_its_call(cm):
     assert ok(cm.cli("invoke", "mover", input=b"m" * 100000)) == b"1 moved"  # a new instance
     assert ok(cm.invoke("mover", "inline")) == b"1 not moved"  # inline bytes: nothing to keep
     assert ok(cm.invoke("mover", "inline")) == b"2 not moved"  # the same instance
-    assert b"still mapped after it" in ok(cm.cli("logs", "mover"))
+    assert b"still held after it" in ok(cm.cli("logs", "mover"))
+
+
+def test_a_caller_that_keeps_a_results_descriptor_ends_with_its_call(cm):
+    """A thread that duplicates a cit_invoke result's fd in the moment it is open (before the
+    runtime maps and closes it) would keep the callee's pages alive: after the call the
+    runtime finds the descriptor, and the instance ends (the next call gets a fresh one)."""
+    deploy_mode(cm, "bigout", "big", "--env", "SIZE=1048576")
+    deploy_mode(cm, "thief", "fdthief", "--env", "CALLEE=bigout", "--allow-invoke", "bigout", "--max-instances", "1")
+    caught = 0
+    for _ in range(10):
+        served, kept = map(int, ok(cm.invoke("thief", "x")).split())
+        if caught:
+            assert served == 1, (served, kept)  # the instance that kept one has ended
+        caught = kept
+    if not caught:
+        pytest.skip("the thread never caught a descriptor in its window")
+    assert b"still held after it" in ok(cm.cli("logs", "thief"))
 
 
 def test_a_producer_cannot_change_its_output_after_the_call(cm):

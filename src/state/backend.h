@@ -1,0 +1,64 @@
+/* Where sealed state is kept: a backend stores opaque records under opaque keys and knows
+ * nothing else (seal.h makes both: a key is a namespace's id and a key's id, a record is a
+ * sealed value). Embedded LMDB is the first backend (lmdb.c); a replicated store (etcd) is
+ * to implement the same operations. A backend trusts nothing it is given and is trusted
+ * with nothing: what it returns is opened (seal.h) before anyone believes it.
+ *
+ * Durability: apply() returns once its operations are durable: for LMDB, committed and
+ * fsync'd (one fsync for all the operations of one call, so a caller that gathers the
+ * writes arriving together commits them as a group). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define CIT_BACKEND_KEY_LEN 64        /* a namespace's id (32 bytes), then a key's id (32) */
+#define CIT_BACKEND_RECORD_MAX (16u << 20) /* a record's bytes */
+
+struct cit_backend;
+
+enum cit_kv_kind { CIT_KV_PUT, CIT_KV_DEL };
+
+/* One write of a batch. Borrowed: the bytes are read during apply() only. */
+struct cit_kv_op {
+	enum cit_kv_kind kind;
+	uint8_t key[CIT_BACKEND_KEY_LEN];
+	const uint8_t *record;        /* PUT: len bytes */
+	size_t len;
+};
+
+struct cit_backend_opts {
+	const char *path;             /* LMDB: the database file (made 0600 when missing) */
+	uint64_t map_bytes;           /* the map it starts with (rounded to pages); 0: 16 MiB */
+	uint64_t map_max;             /* it grows, doubling, up to this; then writes fail
+				       * with -ENOSPC. 0: 1 GiB */
+};
+
+/* Opens the backend at o->path. Returns 0 with *out, or a negative errno with err saying
+ * why (the file, and LMDB's reason). */
+int cit_backend_open(struct cit_backend **out, const struct cit_backend_opts *o, struct cit_error *err);
+
+/* Copies the record under key into buf (cap bytes), its length in *len. Returns 0,
+ * -ENOENT (no such key), -ENOBUFS (cap too small: *len says how much is needed), or
+ * another negative errno with err. */
+int cit_backend_get(struct cit_backend *b, const uint8_t key[CIT_BACKEND_KEY_LEN], uint8_t *buf, size_t cap,
+		    size_t *len, struct cit_error *err);
+
+/* Applies the n operations as one transaction, durable when it returns 0 (a DEL of a key
+ * that is not there is no error). All or nothing: on failure none is applied. Returns 0,
+ * -ENOSPC when the map cannot grow past o->map_max (err says so), -EMSGSIZE for a record
+ * over CIT_BACKEND_RECORD_MAX, or another negative errno with err. */
+int cit_backend_apply(struct cit_backend *b, const struct cit_kv_op *ops, size_t n, struct cit_error *err);
+
+/* Calls each(key, record, len, ctx) for every key beginning with prefix (plen bytes, at
+ * most CIT_BACKEND_KEY_LEN), in key order, until each returns non-zero (that value is
+ * returned). Borrowed: the bytes are valid during the call only. Returns 0, each's value,
+ * or a negative errno with err. */
+int cit_backend_scan(struct cit_backend *b, const uint8_t *prefix, size_t plen,
+		     int (*each)(const uint8_t *key, const uint8_t *record, size_t len, void *ctx), void *ctx,
+		     struct cit_error *err);
+
+/* Closes it; NULL does nothing. */
+void cit_backend_close(struct cit_backend *b);

@@ -1,0 +1,177 @@
+/* The LMDB backend (backend.h): one database file, one unnamed database, keys of
+ * CIT_BACKEND_KEY_LEN bytes. LMDB maps the file and trusts what it finds there, so this
+ * code runs in a process of its own (the store), never in the monitor: a corrupted file
+ * can crash that process, not the monitor. */
+#include "state/backend.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cit_backend {
+	MDB_env *env;
+	MDB_dbi dbi;
+	uint64_t map, map_max;
+	char path[4096];
+};
+
+/* An LMDB error as an errno and a message naming the file. */
+static int lmdb_error(struct cit_backend *b, int rc, const char *what, struct cit_error *err)
+{
+	int code = rc == MDB_NOTFOUND ? -ENOENT : rc == MDB_MAP_FULL ? -ENOSPC : rc > 0 && rc < 1000 ? -rc : -EIO;
+	return cit_error_say(err, code, "%s: %s: %s", b->path, what, mdb_strerror(rc));
+}
+
+int cit_backend_open(struct cit_backend **out, const struct cit_backend_opts *o, struct cit_error *err)
+{
+	struct cit_backend *b = calloc(1, sizeof(*b));
+	if (!b)
+		return cit_error_set(err, -ENOMEM, "opening the state store");
+	snprintf(b->path, sizeof(b->path), "%s", o->path);
+	b->map = o->map_bytes ? o->map_bytes : 16u << 20;
+	b->map_max = o->map_max ? o->map_max : 1ull << 30;
+	if (b->map > b->map_max)
+		b->map = b->map_max;
+	int rc = mdb_env_create(&b->env);
+	MDB_txn *txn = NULL;
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(b->env, (size_t)b->map);
+	if (rc == 0) /* one file, no lock file beside it: one process (the store) uses it */
+		rc = mdb_env_open(b->env, b->path, MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(b->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, NULL, 0, &b->dbi);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (rc != 0) {
+		if (txn)
+			mdb_txn_abort(txn);
+		int code = lmdb_error(b, rc, "opening", err);
+		if (b->env)
+			mdb_env_close(b->env);
+		free(b);
+		return code;
+	}
+	/* A file larger than the map asked for (it grew before): LMDB took its size. */
+	MDB_envinfo info;
+	if (mdb_env_info(b->env, &info) == 0 && info.me_mapsize > b->map)
+		b->map = info.me_mapsize;
+	*out = b;
+	return 0;
+}
+
+int cit_backend_get(struct cit_backend *b, const uint8_t key[CIT_BACKEND_KEY_LEN], uint8_t *buf, size_t cap,
+		    size_t *len, struct cit_error *err)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return lmdb_error(b, rc, "reading", err);
+	MDB_val k = { CIT_BACKEND_KEY_LEN, (void *)key }, v;
+	rc = mdb_get(txn, b->dbi, &k, &v);
+	int ret = 0;
+	if (rc == MDB_NOTFOUND) {
+		ret = -ENOENT;
+	} else if (rc != 0) {
+		ret = lmdb_error(b, rc, "reading", err);
+	} else {
+		*len = v.mv_size;
+		if (v.mv_size > cap)
+			ret = -ENOBUFS;
+		else
+			memcpy(buf, v.mv_data, v.mv_size);
+	}
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+/* One attempt at the batch: 0, or LMDB's code (the transaction aborted). */
+static int apply_once(struct cit_backend *b, const struct cit_kv_op *ops, size_t n)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		MDB_val k = { CIT_BACKEND_KEY_LEN, (void *)ops[i].key };
+		if (ops[i].kind == CIT_KV_PUT) {
+			MDB_val v = { ops[i].len, (void *)ops[i].record };
+			rc = mdb_put(txn, b->dbi, &k, &v, 0);
+		} else {
+			rc = mdb_del(txn, b->dbi, &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+	}
+	if (rc == 0)
+		return mdb_txn_commit(txn); /* fsync'd: durable (no MDB_NOSYNC) */
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+int cit_backend_apply(struct cit_backend *b, const struct cit_kv_op *ops, size_t n, struct cit_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].kind == CIT_KV_PUT && ops[i].len > CIT_BACKEND_RECORD_MAX)
+			return cit_error_say(err, -EMSGSIZE, "a record of %zu bytes: at most %u", ops[i].len,
+					     CIT_BACKEND_RECORD_MAX);
+	for (;;) {
+		int rc = apply_once(b, ops, n);
+		if (rc == 0)
+			return 0;
+		if (rc != MDB_MAP_FULL)
+			return lmdb_error(b, rc, "writing", err);
+		/* Full: the map doubles, up to its maximum (no transaction is open now). */
+		if (b->map >= b->map_max)
+			return cit_error_say(err, -ENOSPC, "%s: the state store is full: its map reached its maximum of "
+					     "%llu MiB", b->path, (unsigned long long)(b->map_max >> 20));
+		uint64_t next = b->map * 2 > b->map_max ? b->map_max : b->map * 2;
+		if ((rc = mdb_env_set_mapsize(b->env, (size_t)next)) != 0)
+			return lmdb_error(b, rc, "growing the map", err);
+		b->map = next;
+	}
+}
+
+int cit_backend_scan(struct cit_backend *b, const uint8_t *prefix, size_t plen,
+		     int (*each)(const uint8_t *key, const uint8_t *record, size_t len, void *ctx), void *ctx,
+		     struct cit_error *err)
+{
+	if (plen > CIT_BACKEND_KEY_LEN)
+		return cit_error_say(err, -EINVAL, "a prefix of %zu bytes: keys have %d", plen, CIT_BACKEND_KEY_LEN);
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return lmdb_error(b, rc, "scanning", err);
+	if ((rc = mdb_cursor_open(txn, b->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(b, rc, "scanning", err);
+	}
+	uint8_t start[CIT_BACKEND_KEY_LEN] = { 0 };
+	memcpy(start, prefix, plen);
+	MDB_val k = { CIT_BACKEND_KEY_LEN, start }, v;
+	int ret = 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != CIT_BACKEND_KEY_LEN || memcmp(k.mv_data, prefix, plen))
+			break;
+		if ((ret = each(k.mv_data, v.mv_data, v.mv_size, ctx)) != 0)
+			break;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND && !ret)
+		ret = lmdb_error(b, rc, "scanning", err);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+void cit_backend_close(struct cit_backend *b)
+{
+	if (!b)
+		return;
+	mdb_env_close(b->env);
+	free(b);
+}
