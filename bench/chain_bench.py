@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 from python_bench import Monitor as BenchMonitor  # this directory is on sys.path when run as a script
+from sandbox_bench import save_results
 
 # The monitor measured here serves no HTTP.
 os.environ["CITADEL_LISTEN"] = "none"
@@ -409,12 +410,7 @@ def main():
     res["goals"] = goals(res)
     res["meta"]["wall_seconds"] = round(time.monotonic() - t0, 1)
     print()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "chains.json").write_text(json.dumps(res, indent=2) + "\n")
-    try:
-        plot(res, RESULTS / "chains.png")
-    except ImportError:
-        print("(no matplotlib: no plot)")
+    save_results(res, "chains", plot)
     report(res)
     print(f"\nwritten: {RESULTS / 'chains.json'}, {RESULTS / 'chains.png'} ({res['meta']['wall_seconds']} s)")
 

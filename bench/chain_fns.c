@@ -31,18 +31,13 @@
 
 #include <citadel/function.h>
 
+#include "benchutil.h"
+
 #define FILL 0x5a
 #define PAGE 4096
 
 enum role { NONE, PRODUCER, CONSUMER, HOP, COPY };
 static enum role role;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int cit_init(void)
 {

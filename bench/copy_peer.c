@@ -37,15 +37,10 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "benchutil.h"
+
 #define REPS_MAX 10000
 #define FILL 0x5a
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static _Noreturn void die(const char *what)
 {

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandbox_bench import save_results  # this directory is on sys.path when run as a script
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BUILD = Path(os.environ.get("CITADEL_BUILD", ROOT / "build"))
@@ -180,12 +182,7 @@ def main():
             res["ratio_rps_h2o_to_mhd"] = res["h2o"]["rps"] / res["mhd"]["rps"]
             res["ratio_rps_citadel_to_mhd"] = res["citadel"]["rps"] / res["mhd"]["rps"]
         print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "http.json").write_text(json.dumps(res, indent=2) + "\n")
-        try:
-            plot(res, RESULTS / "http.png")
-        except ImportError:
-            print("(no matplotlib: no plot)")
+        save_results(res, "http", plot)
     finally:
         if len(procs) > 1 and procs[1].poll() is None:
             os.killpg(procs[1].pid, signal.SIGTERM)  # fcgiwrap's session, made by us above

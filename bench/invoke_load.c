@@ -17,6 +17,8 @@
 
 #include "proto/proto.h"
 
+#include "benchutil.h"
+
 #define MAX_SAMPLES 2000000
 
 struct caller {
@@ -28,23 +30,6 @@ struct caller {
 	uint32_t *lat;
 	size_t n, cap, errors;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -1;
-	return fd;
-}
 
 static void *run(void *arg)
 {

@@ -14,6 +14,8 @@
 
 #include "proto/proto.h"
 
+#include "benchutil.h"
+
 #define MAX_SAMPLES 4000000
 #define SLOWEST 16
 
@@ -21,13 +23,6 @@ struct sample {
 	uint32_t lat;   /* 0.1 µs units */
 	uint32_t at_ms; /* start, ms into the window */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int by_lat(const void *a, const void *b)
 {

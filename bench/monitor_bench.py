@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-from sandbox_bench import children, tree  # this directory is on sys.path when run as a script
+from sandbox_bench import children, save_results, tree  # this directory is on sys.path when run as a script
 
 # The monitors measured here serve no HTTP.
 os.environ["CITADEL_LISTEN"] = "none"
@@ -834,12 +834,7 @@ def main():
         print(json.dumps(res, indent=2))
         report(res)
         return
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "monitor.json").write_text(json.dumps(res, indent=2) + "\n")
-    try:
-        plot(res, RESULTS / "monitor.png")
-    except ImportError:
-        print("(no matplotlib: no plot)")
+    save_results(res, "monitor", plot)
     report(res)
     print(f"\nwritten: {RESULTS / 'monitor.json'}, {RESULTS / 'monitor.png'}")
 

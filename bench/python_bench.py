@@ -52,7 +52,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox_bench import tree  # this directory is on sys.path when run as a script
+from sandbox_bench import save_results, tree  # this directory is on sys.path when run as a script
 
 # The monitors measured here serve no HTTP.
 os.environ["CITADEL_LISTEN"] = "none"
@@ -637,12 +637,7 @@ def main():
     res["goals"] = goals(res)
     res["meta"]["wall_seconds"] = round(time.monotonic() - t0, 1)
     print()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "python.json").write_text(json.dumps(res, indent=2) + "\n")
-    try:
-        plot(res, RESULTS / "python.png")
-    except ImportError:
-        print("(no matplotlib: no plot)")
+    save_results(res, "python", plot)
     report(res)
     print(f"\nwritten: {RESULTS / 'python.json'}, {RESULTS / 'python.png'} ({res['meta']['wall_seconds']} s)")
 

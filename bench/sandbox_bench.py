@@ -48,6 +48,16 @@ class Tool:
     no_memory: str = ""  # why its sandboxes' memory cannot be measured, if it cannot
 
 
+def save_results(res, name, plot):
+    """Writes bench/results/NAME.json and, with matplotlib, NAME.png (plot(res, path))."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    try:
+        plot(res, RESULTS / f"{name}.png")
+    except ImportError:
+        print("(no matplotlib: no plot)")
+
+
 def build(work):
     """Compile the launcher and the static hello; the hello lands in the OCI rootfs, whose
     tmp/bench directory is also what citadel gets with --ro."""

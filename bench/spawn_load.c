@@ -17,14 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "benchutil.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+extern char **environ;
 
 /* One run: 0 when the command exited 0, else -1. */
 static int run_once(char **cmd, const char *input, size_t len)

@@ -28,20 +28,6 @@
 
 /* ---- held objects -------------------------------------------------------------------- */
 
-static struct obj_account *account(struct monitor *m, const char *name, bool make)
-{
-	for (struct obj_account *a = m->accounts; a; a = a->next)
-		if (!strcmp(a->name, name))
-			return a;
-	struct obj_account *a = make ? calloc(1, sizeof(*a)) : NULL;
-	if (a) {
-		snprintf(a->name, sizeof(a->name), "%s", name);
-		a->next = m->accounts;
-		m->accounts = a;
-	}
-	return a;
-}
-
 static void account_drop(struct monitor *m, struct obj_account *a, uint64_t bytes)
 {
 	a->bytes -= bytes;
@@ -55,27 +41,45 @@ static void account_drop(struct monitor *m, struct obj_account *a, uint64_t byte
 	free(a);
 }
 
-static bool over_quota(struct obj_account *a, uint64_t len, uint64_t quota, char why[CIT_TEXT_MAX])
+/* Charges len bytes to function name's account (made on its first charge), within quota,
+ * into *out. Returns 0, or -EDQUOT or -ENOMEM with why: nothing charged then. */
+static int charge(struct monitor *m, const char *name, uint64_t len, uint64_t quota, struct obj_account **out,
+		  char why[CIT_TEXT_MAX])
 {
-	if (a->bytes + len <= quota)
-		return false;
-	snprintf(why, CIT_TEXT_MAX, "its data objects would pass its --object-quota of %llu MiB (it holds %llu bytes in "
-		 "%u objects, and this one is %llu bytes): they are freed as the calls and chains holding them end",
-		 (unsigned long long)(quota >> 20), (unsigned long long)a->bytes, a->objects, (unsigned long long)len);
-	return true;
+	struct obj_account *a = m->accounts;
+	while (a && strcmp(a->name, name))
+		a = a->next;
+	uint64_t held = a ? a->bytes : 0;
+	if (held + len > quota) {
+		snprintf(why, CIT_TEXT_MAX, "its data objects would pass its --object-quota of %llu MiB (it holds %llu "
+			 "bytes in %u objects, and this one is %llu bytes): they are freed as the calls and chains "
+			 "holding them end", (unsigned long long)(quota >> 20), (unsigned long long)held,
+			 a ? a->objects : 0, (unsigned long long)len);
+		return -EDQUOT;
+	}
+	if (!a && (a = calloc(1, sizeof(*a)))) {
+		snprintf(a->name, sizeof(a->name), "%s", name);
+		a->next = m->accounts;
+		m->accounts = a;
+	}
+	if (!a) {
+		snprintf(why, CIT_TEXT_MAX, "the monitor is out of memory");
+		return -ENOMEM;
+	}
+	a->bytes += len;
+	a->objects++;
+	*out = a;
+	return 0;
 }
 
 struct held *cit_held_new(struct monitor *m, int fd, uint64_t len, const char *owner, uint64_t quota,
 			  char why[CIT_TEXT_MAX])
 {
-	struct obj_account *a = owner ? account(m, owner, true) : NULL;
-	struct held *o = (!owner || a) ? calloc(1, sizeof(*o)) : NULL;
-	if (!o) {
-		close(fd);
+	struct held *o = calloc(1, sizeof(*o));
+	struct obj_account *a = NULL;
+	if (!o)
 		snprintf(why, CIT_TEXT_MAX, "the monitor is out of memory");
-		return NULL;
-	}
-	if (a && over_quota(a, len, quota, why)) {
+	if (!o || (owner && charge(m, owner, len, quota, &a, why) < 0)) {
 		close(fd);
 		free(o);
 		return NULL;
@@ -84,10 +88,6 @@ struct held *cit_held_new(struct monitor *m, int fd, uint64_t len, const char *o
 	o->len = len;
 	o->refs = 1;
 	o->acct = a;
-	if (a) {
-		a->bytes += len;
-		a->objects++;
-	}
 	return o;
 }
 
@@ -168,25 +168,15 @@ static int value_of(struct monitor *m, struct value *to, const struct outcome *o
 	if (o->o || !o->len)
 		return value_copy(to, &v);
 	struct function *fn = cit_fn_find(m, producer);
-	struct obj_account *a = account(m, producer, true);
-	if (!a)
-		return -ENOMEM;
-	if (over_quota(a, v.len, fn ? fn->spec.object_quota : CIT_FN_DEFAULT_OBJECT_QUOTA, why)) {
-		if (!a->objects) { /* made for this: unlinked again */
-			a->objects = 1;
-			account_drop(m, a, 0);
-		}
-		return -EDQUOT;
-	}
-	int rc = value_copy(to, &v);
-	if (rc == 0) {
+	struct obj_account *a;
+	int rc = charge(m, producer, v.len, fn ? fn->spec.object_quota : CIT_FN_DEFAULT_OBJECT_QUOTA, &a, why);
+	if (rc < 0)
+		return rc;
+	rc = value_copy(to, &v);
+	if (rc == 0)
 		to->acct = a;
-		a->bytes += v.len;
-		a->objects++;
-	} else if (!a->objects) {
-		a->objects = 1;
-		account_drop(m, a, 0);
-	}
+	else
+		account_drop(m, a, v.len);
 	return rc;
 }
 
@@ -535,26 +525,8 @@ static void run_end(struct monitor *m, struct chain_run *r, const struct outcome
 	if (r->ended)
 		return;
 	r->ended = true;
-	if (r->client) {
-		cit_client_count(r->client, -1, 0);
-		if (o->code < 0) {
-			struct cit_p_status st = { .code = o->code, .flags = o->flags };
-			if ((o->flags & CIT_STATUS_FUNCTION) && o->http_status >= 400 && o->http_status <= 499)
-				st.http_status = o->http_status; /* the caller's mistake, as the step's function says */
-			snprintf(st.text, sizeof(st.text), "%s", o->text);
-			cit_proto_send(r->client->fd, CIT_MSG_ERROR, r->id, &st, sizeof(st), NULL, 0, NULL, 0);
-		} else {
-			struct cit_p_ok ok = { .data = { .len = o->o ? 0 : (uint32_t)o->len, .obj_len = o->o ? o->o->len : 0 },
-					       .http_status = o->http_status };
-			if (o->content_type)
-				memcpy(ok.content_type, o->content_type, sizeof(ok.content_type));
-			if (cit_proto_send(r->client->fd, CIT_MSG_OK, r->id, &ok, sizeof(ok), o->o ? NULL : o->data,
-					   o->o ? 0 : o->len, o->o ? &o->o->fd : NULL, o->o ? 1 : 0) < 0)
-				cit_mlog(m, "warn", "reply_dropped", "chain=%s", r->spec.name);
-			else if (o->o)
-				cit_client_object_sent(m, r->client, 0);
-		}
-	}
+	if (r->client)
+		cit_reply_outcome(m, r->client, r->id, o, -1, 0);
 	cit_mlog(m, o->code < 0 ? "warn" : "debug", o->code < 0 ? "chain_failed" : "chain_done",
 		 "chain=%s us=%llu%s%s%s", r->spec.name, (unsigned long long)((cit_now_ns() - r->start_ns) / 1000),
 		 o->code < 0 ? " msg=\"" : "", o->code < 0 ? o->text : "", o->code < 0 ? "\"" : "");
@@ -708,7 +680,7 @@ int cit_chain_invoke(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 					       "invoke key: over HTTP the chain takes an admin token", q->name,
 					       fn->spec.name), 0;
 	}
-	if (cl->calls >= 256u * cl->quota->scale)
+	if (cl->calls >= CLIENT_CALLS_MAX * cl->quota->scale)
 		return cit_reply_error(m, cl, id, -EBUSY, "this connection has %u calls in flight already", cl->calls), 0;
 	const char *why;
 	if (cit_client_may_queue(cl, 0, &why) < 0)

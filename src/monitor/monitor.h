@@ -281,6 +281,7 @@ struct function {
 
 /* What one connection may hold of the monitor (monitor.c). */
 #define CLIENT_FIRST_MESSAGE_S 5      /* a connection says something within this, or goes */
+#define CLIENT_CALLS_MAX 256          /* calls (and chain runs) one connection may have in flight */
 #define CLIENT_QUEUED_MAX (4u << 20)  /* inline request bytes of its calls waiting in queues */
 #define MON_QUEUED_MAX (64u << 20)    /* the same for all connections together */
 #define CLIENT_OBJECTS_UNREAD 4       /* replies with a data object not yet read: then no
@@ -555,6 +556,11 @@ struct outcome {
 	size_t len;
 	struct held *o;
 };
+/* pool.c: answers client cl's request id with o: an ERROR, or an OK with o's bytes or
+ * object (or fd, a data object of obj_len bytes, lent; -1 for none). The client's call
+ * count goes down by one. */
+void cit_reply_outcome(struct monitor *m, struct client *cl, uint64_t id, const struct outcome *o, int fd,
+		       uint64_t obj_len);
 void cit_chain_step_done(struct monitor *m, struct call *c, const struct outcome *o);
 void cit_invoke_done(struct monitor *m, struct call *c, const struct outcome *o);
 void cit_chain_client_gone(struct monitor *m, struct client *cl);

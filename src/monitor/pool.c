@@ -29,7 +29,6 @@
 #include "objects/objects.h"
 
 #define QUEUE_MAX 4096
-#define CLIENT_CALLS_MAX 256  /* calls one connection may have queued or running */
 #define DYING_WAIT_NS (200 * 1000000ull)
 #define QUEUE_WAIT_MIN_NS (10 * 1000000000ull)
 #define START_WAIT_NS (5 * 1000000000ull) /* SPAWN to HELLO, at most */
@@ -98,30 +97,37 @@ static void record_latency(struct function *fn, uint64_t ns)
  * asynchronous record, its chain run, the call that made it; then frees it. The output is
  * o's inline bytes or held object, or *fd (a data object of obj_len bytes, lent) when the
  * output went to nobody that holds it. */
+void cit_reply_outcome(struct monitor *m, struct client *cl, uint64_t id, const struct outcome *o, int fd,
+		       uint64_t obj_len)
+{
+	int out_fd = o->o ? o->o->fd : fd;
+	uint64_t out_len = o->o ? o->o->len : obj_len;
+	cit_client_count(cl, -1, 0);
+	if (o->code < 0) {
+		struct cit_p_status st = { .code = o->code, .flags = o->flags };
+		if ((o->flags & CIT_STATUS_FUNCTION) && o->http_status >= 400 && o->http_status <= 499)
+			st.http_status = o->http_status; /* the caller's mistake, as the function says */
+		snprintf(st.text, sizeof(st.text), "%s", o->text);
+		cit_proto_send(cl->fd, CIT_MSG_ERROR, id, &st, sizeof(st), NULL, 0, NULL, 0);
+		return;
+	}
+	struct cit_p_ok ok = { .data = { .len = out_fd >= 0 ? 0 : (uint32_t)o->len, .obj_len = out_len },
+			       .http_status = o->http_status };
+	if (o->content_type)
+		memcpy(ok.content_type, o->content_type, sizeof(ok.content_type));
+	if (cit_proto_send(cl->fd, CIT_MSG_OK, id, &ok, sizeof(ok), out_fd >= 0 ? NULL : o->data, out_fd >= 0 ? 0 : o->len,
+			   out_fd >= 0 ? &out_fd : NULL, out_fd >= 0) < 0)
+		cit_mlog(m, "warn", "reply_dropped", "id=%llu", (unsigned long long)id);
+	else if (out_fd >= 0)
+		cit_client_object_sent(m, cl, 0); /* the function's memory, not ours */
+}
+
 static void call_end(struct monitor *m, struct call *c, const struct outcome *o, int *fd, uint64_t obj_len)
 {
 	int out_fd = o->o ? o->o->fd : fd ? *fd : -1;
 	uint64_t out_len = o->o ? o->o->len : obj_len;
-	if (c->client) {
-		cit_client_count(c->client, -1, 0);
-		if (o->code < 0) {
-			struct cit_p_status st = { .code = o->code, .flags = o->flags };
-			if ((o->flags & CIT_STATUS_FUNCTION) && o->http_status >= 400 && o->http_status <= 499)
-				st.http_status = o->http_status; /* the caller's mistake, as the function says */
-			snprintf(st.text, sizeof(st.text), "%s", o->text);
-			cit_proto_send(c->client->fd, CIT_MSG_ERROR, c->id, &st, sizeof(st), NULL, 0, NULL, 0);
-		} else {
-			struct cit_p_ok ok = { .data = { .len = out_fd >= 0 ? 0 : (uint32_t)o->len, .obj_len = out_len },
-					       .http_status = o->http_status };
-			if (o->content_type)
-				memcpy(ok.content_type, o->content_type, sizeof(ok.content_type));
-			if (cit_proto_send(c->client->fd, CIT_MSG_OK, c->id, &ok, sizeof(ok), out_fd >= 0 ? NULL : o->data,
-					   out_fd >= 0 ? 0 : o->len, out_fd >= 0 ? &out_fd : NULL, out_fd >= 0) < 0)
-				cit_mlog(m, "warn", "reply_dropped", "id=%llu", (unsigned long long)c->id);
-			else if (out_fd >= 0)
-				cit_client_object_sent(m, c->client, 0); /* the function's memory, not ours */
-		}
-	}
+	if (c->client)
+		cit_reply_outcome(m, c->client, c->id, o, fd ? *fd : -1, obj_len);
 	if (c->async) {
 		int dup = o->o ? fcntl(o->o->fd, F_DUPFD_CLOEXEC, 3) : -1;
 		cit_async_finish(m, c->async, &(struct cit_async_outcome){

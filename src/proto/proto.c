@@ -29,18 +29,7 @@ bool cit_dir_name_ok(const char *name)
 /* A fixed-size string field: a string, then NUL bytes to the end of the field. Anything
  * else after the string would make two fields that read alike differ (a runtime named
  * "native\0x" hashed apart from "native"). */
-static bool padded(const char *f, size_t n)
-{
-	const char *nul = memchr(f, '\0', n);
-	if (!nul)
-		return false;
-	for (const char *p = nul; p < f + n; p++)
-		if (*p)
-			return false;
-	return true;
-}
-
-#define PADDED(field) padded((field), sizeof(field))
+#define PADDED(field) cit_field_padded((field), sizeof(field))
 #define NOT_PADDED "a string field is not NUL-terminated and NUL-padded"
 
 /* Splits n NUL-terminated strings out of len bytes at p into out (n + 1 slots, the last

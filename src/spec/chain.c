@@ -4,17 +4,6 @@
 #include <errno.h>
 #include <string.h>
 
-static bool padded(const char *s, size_t n)
-{
-	size_t l = strnlen(s, n);
-	if (l == n)
-		return false;
-	for (size_t i = l; i < n; i++)
-		if (s[i])
-			return false;
-	return true;
-}
-
 uint32_t cit_chain_fanin(const struct cit_chain_spec *c, uint32_t i)
 {
 	return (uint32_t)__builtin_popcount(c->steps[i].after);
@@ -33,7 +22,7 @@ uint32_t cit_chain_final(const struct cit_chain_spec *c)
 
 int cit_chain_check(const struct cit_chain_spec *c, struct cit_error *err)
 {
-	if (!padded(c->name, sizeof(c->name)) || !cit_fn_name_ok(c->name))
+	if (!cit_field_padded(c->name, sizeof(c->name)) || !cit_fn_name_ok(c->name))
 		return cit_error_say(err, -EINVAL, "a chain's name is 1 to 63 of a-z, 0-9, '-' and '_', from a letter "
 				     "or digit");
 	if (c->reserved)
@@ -51,10 +40,10 @@ int cit_chain_check(const struct cit_chain_spec *c, struct cit_error *err)
 						     c->name, i + 1);
 			continue;
 		}
-		if (!padded(s->name, sizeof(s->name)) || !cit_fn_name_ok(s->name))
+		if (!cit_field_padded(s->name, sizeof(s->name)) || !cit_fn_name_ok(s->name))
 			return cit_error_say(err, -EINVAL, "chain %s: step %u's name is not valid (1 to 63 of a-z, 0-9, "
 					     "'-' and '_')", c->name, i + 1);
-		if (!padded(s->function, sizeof(s->function)) || !cit_fn_name_ok(s->function))
+		if (!cit_field_padded(s->function, sizeof(s->function)) || !cit_fn_name_ok(s->function))
 			return cit_error_say(err, -EINVAL, "chain %s: step %s names no valid function name", c->name,
 					     s->name);
 		if (s->reserved)

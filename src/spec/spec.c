@@ -6,6 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+bool cit_field_padded(const char *f, size_t n)
+{
+	const char *nul = memchr(f, '\0', n);
+	if (!nul)
+		return false;
+	for (const char *p = nul; p < f + n; p++)
+		if (*p)
+			return false;
+	return true;
+}
+
 bool cit_fn_name_ok(const char *name)
 {
 	size_t n = strnlen(name, CIT_NAME_MAX);
@@ -127,11 +138,8 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 		return cit_error_say(err, -EINVAL, "--allow-invoke names at most %d functions", CIT_INVOKES_MAX);
 	for (uint32_t i = 0; i < CIT_INVOKES_MAX; i++) {
 		const char *n = s->invokes[i];
-		size_t l = strnlen(n, CIT_NAME_MAX);
-		bool clean = l < CIT_NAME_MAX;
-		for (size_t j = l; clean && j < CIT_NAME_MAX; j++)
-			clean = !n[j];
-		if (i >= s->n_invokes ? l || !clean : !clean || !cit_fn_name_ok(n))
+		bool clean = cit_field_padded(n, CIT_NAME_MAX);
+		if (i >= s->n_invokes ? n[0] || !clean : !clean || !cit_fn_name_ok(n))
 			return cit_error_say(err, -EINVAL, "--allow-invoke: '%.63s' is not a function's name", n);
 		for (uint32_t j = 0; j < i && i < s->n_invokes; j++)
 			if (!strcmp(s->invokes[j], n))

@@ -101,6 +101,10 @@ bool cit_bundle_path_ok(const char *path);
  * link's own directory: relative, never climbing above the top, shorter than PATH_MAX. */
 bool cit_bundle_link_ok(const char *path, const char *target);
 
+/* True when the field of n bytes at f holds a string NUL-terminated and NUL-padded: what
+ * every fixed string field of a spec or a message must be. */
+bool cit_field_padded(const char *f, size_t n);
+
 /* True when name is a valid function name. */
 bool cit_fn_name_ok(const char *name);
 

@@ -197,8 +197,10 @@ static struct {
 	uint32_t n_keep;
 	ino_t mapped[KEEP_MAX + 1]; /* the inodes of the objects mapped during the call */
 	uint32_t n_mapped;
+	bool fd_shown;            /* an object's fd was open while the function's code ran (a
+				   * cit_invoke result's, until mapped): its threads could copy it */
 	_Alignas(16) char buf[sizeof(struct cit_msg) + sizeof(struct cit_p_reply) + CIT_INLINE_MAX];
-} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 }, 0, { 0 } };
+} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 }, 0, false, { 0 } };
 
 /* Notes that the data object fd is mapped during this call: after the call, no mapping of
  * it may be left (kept_objects). */
@@ -222,8 +224,9 @@ static bool was_mapped(ino_t ino)
  * does not look, or a descriptor it duplicated while the runtime had one open (a
  * cit_invoke result's, between its arrival and its mapping). Its pages would stay alive
  * past the call, outside every quota: the instance ends instead, and its mappings and
- * descriptors with it. Reads /proc/self/maps and /proc/self/fd, only after calls that
- * were given objects. */
+ * descriptors with it. Reads /proc/self/maps only after calls that were given objects,
+ * and /proc/self/fd only after those that received one by cit_invoke: each read is a few
+ * system calls, paid before the result goes out. */
 static bool kept_objects(void)
 {
 	if (!current.n_mapped)
@@ -238,8 +241,8 @@ static bool kept_objects(void)
 	}
 	if (f)
 		fclose(f);
-	DIR *d = kept ? NULL : opendir("/proc/self/fd");
-	kept |= !kept && !d;
+	DIR *d = kept || !current.fd_shown ? NULL : opendir("/proc/self/fd");
+	kept |= !kept && current.fd_shown && !d;
 	for (struct dirent *e; d && !kept && (e = readdir(d));) {
 		struct stat st;
 		int fd = atoi(e->d_name);
@@ -249,6 +252,7 @@ static bool kept_objects(void)
 	if (d)
 		closedir(d);
 	current.n_mapped = 0;
+	current.fd_shown = false;
 	return kept;
 }
 
@@ -349,6 +353,7 @@ static void invoke_reply(struct cit_rx *rx, void *ctx)
 	void *map = NULL, *copy = NULL;
 	size_t len = 0;
 	ir->rc = cit_rx_data(rx, &data, &len, &map);
+	current.fd_shown |= rx->nfds > 0;
 	if (ir->rc == 0 && map)
 		note_mapped(rx->fds[0]);
 	if (ir->rc == 0 && !map && len && !(copy = malloc(len)))

@@ -243,13 +243,15 @@ def test_a_caller_that_keeps_a_results_descriptor_ends_with_its_call(cm):
     runtime finds the descriptor, and the instance ends (the next call gets a fresh one)."""
     deploy_mode(cm, "bigout", "big", "--env", "SIZE=1048576")
     deploy_mode(cm, "thief", "fdthief", "--env", "CALLEE=bigout", "--allow-invoke", "bigout", "--max-instances", "1")
-    caught = 0
-    for _ in range(10):
+    caught = seen = 0
+    for _ in range(40):  # the thread wins its race now and then: until it has, and once after
         served, kept = map(int, ok(cm.invoke("thief", "x")).split())
         if caught:
             assert served == 1, (served, kept)  # the instance that kept one has ended
+            seen += 1
+            break
         caught = kept
-    if not caught:
+    if not seen:
         pytest.skip("the thread never caught a descriptor in its window")
     assert b"still held after it" in ok(cm.cli("logs", "thief"))
 
@@ -335,7 +337,7 @@ def test_python_functions_use_objects(cm, tmp_path):
         "    if isinstance(event, list):\n"
         "        return b'+'.join(o.step.encode() + b'=' + bytes(o) for o in event)\n"
         "    out = citadel.invoke('pyshout', context.input)\n"
-        "    assert context.input.ref == 0 or context.input.ref > 0\n"
+        "    assert (context.input.ref > 0) == (len(event) > 32768), 'a data object has a reference'\n"
         "    return out\n")
     ok(cm.cli("deploy", "pyshout", str(tmp_path / "shout.py")))
     ok(cm.cli("deploy", "pyjoin", str(tmp_path / "join.py"), "--allow-invoke", "pyshout"))
