@@ -224,9 +224,9 @@ static void fuzz_message(size_t n, size_t nfds)
 }
 
 /* The bytes as a spec stored in the state directory (the monitor reads at most one byte
- * less than its buffer). A spec in the layout before cpu_millis and pids is moved into
- * the current one in place, which may use the bytes of the fields it adds; nothing past
- * them is read or written. */
+ * less than its buffer). A spec in an earlier layout (V0, V1, V2) is moved into the
+ * current one in place, which may use the bytes of the fields it adds; nothing past them
+ * is read or written (V0 grows the most). */
 static void fuzz_stored_spec(const uint8_t *bytes, size_t len)
 {
 	if (len > sizeof(stored) - 1)
@@ -243,8 +243,10 @@ static void fuzz_stored_spec(const uint8_t *bytes, size_t len)
 	if (rc == 0) {
 		CHECK(rx.spec == (struct cit_fn_spec *)stored);
 		CHECK(rx.hdr.len == sizeof(struct cit_fn_spec) + rx.spec->env_len + rx.spec->args_len);
+		/* As stored, or moved from one of the earlier layouts (V0, V1, V2). */
 		CHECK(rx.hdr.len == len || rx.hdr.len == grown ||
-		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V1_SIZE));
+		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V1_SIZE) ||
+		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V2_SIZE));
 		check_spec(&rx, stored, rx.hdr.len);
 		CHECK(cit_fn_name_ok(rx.spec->name));
 	} else {
