@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct cit_backend {
+struct lmdb {
+	struct cit_backend base;  /* first: a struct cit_backend * is a struct lmdb * */
 	MDB_env *env;
 	MDB_dbi dbi;
 	uint64_t map, map_max;
@@ -18,17 +19,20 @@ struct cit_backend {
 };
 
 /* An LMDB error as an errno and a message naming the file. */
-static int lmdb_error(struct cit_backend *b, int rc, const char *what, struct cit_error *err)
+static int lmdb_error(struct lmdb *b, int rc, const char *what, struct cit_error *err)
 {
 	int code = rc == MDB_NOTFOUND ? -ENOENT : rc == MDB_MAP_FULL ? -ENOSPC : rc > 0 && rc < 1000 ? -rc : -EIO;
 	return cit_error_say(err, code, "%s: %s: %s", b->path, what, mdb_strerror(rc));
 }
 
-int cit_backend_open(struct cit_backend **out, const struct cit_backend_opts *o, struct cit_error *err)
+static const struct cit_backend_ops lmdb_ops;
+
+int cit_lmdb_open(struct cit_backend **out, const struct cit_backend_opts *o, struct cit_error *err)
 {
-	struct cit_backend *b = calloc(1, sizeof(*b));
+	struct lmdb *b = calloc(1, sizeof(*b));
 	if (!b)
 		return cit_error_set(err, -ENOMEM, "opening the state store");
+	b->base.ops = &lmdb_ops;
 	snprintf(b->path, sizeof(b->path), "%s", o->path);
 	b->map = o->map_bytes ? o->map_bytes : 16u << 20;
 	b->map_max = o->map_max ? o->map_max : 1ull << 30;
@@ -61,13 +65,14 @@ int cit_backend_open(struct cit_backend **out, const struct cit_backend_opts *o,
 	MDB_envinfo info;
 	if (mdb_env_info(b->env, &info) == 0 && info.me_mapsize > b->map)
 		b->map = info.me_mapsize;
-	*out = b;
+	*out = &b->base;
 	return 0;
 }
 
-int cit_backend_get(struct cit_backend *b, const uint8_t key[CIT_BACKEND_KEY_LEN], uint8_t *buf, size_t cap,
+static int lmdb_get(struct cit_backend *base, const uint8_t key[CIT_BACKEND_KEY_LEN], uint8_t *buf, size_t cap,
 		    size_t *len, struct cit_error *err)
 {
+	struct lmdb *b = (struct lmdb *)base;
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
@@ -91,7 +96,7 @@ int cit_backend_get(struct cit_backend *b, const uint8_t key[CIT_BACKEND_KEY_LEN
 }
 
 /* One attempt at the batch: 0, or LMDB's code (the transaction aborted). */
-static int apply_once(struct cit_backend *b, const struct cit_kv_op *ops, size_t n)
+static int apply_once(struct lmdb *b, const struct cit_kv_op *ops, size_t n)
 {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
@@ -113,8 +118,9 @@ static int apply_once(struct cit_backend *b, const struct cit_kv_op *ops, size_t
 	return rc;
 }
 
-int cit_backend_apply(struct cit_backend *b, const struct cit_kv_op *ops, size_t n, struct cit_error *err)
+static int lmdb_apply(struct cit_backend *base, const struct cit_kv_op *ops, size_t n, struct cit_error *err)
 {
+	struct lmdb *b = (struct lmdb *)base;
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].kind == CIT_KV_PUT && ops[i].len > CIT_BACKEND_RECORD_MAX)
 			return cit_error_say(err, -EMSGSIZE, "a record of %zu bytes: at most %u", ops[i].len,
@@ -136,10 +142,11 @@ int cit_backend_apply(struct cit_backend *b, const struct cit_kv_op *ops, size_t
 	}
 }
 
-int cit_backend_scan(struct cit_backend *b, const uint8_t *prefix, size_t plen,
+static int lmdb_scan(struct cit_backend *base, const uint8_t *prefix, size_t plen,
 		     int (*each)(const uint8_t *key, const uint8_t *record, size_t len, void *ctx), void *ctx,
 		     struct cit_error *err)
 {
+	struct lmdb *b = (struct lmdb *)base;
 	if (plen > CIT_BACKEND_KEY_LEN)
 		return cit_error_say(err, -EINVAL, "a prefix of %zu bytes: keys have %d", plen, CIT_BACKEND_KEY_LEN);
 	MDB_txn *txn;
@@ -168,10 +175,11 @@ int cit_backend_scan(struct cit_backend *b, const uint8_t *prefix, size_t plen,
 	return ret;
 }
 
-void cit_backend_close(struct cit_backend *b)
+static void lmdb_close(struct cit_backend *base)
 {
-	if (!b)
-		return;
+	struct lmdb *b = (struct lmdb *)base;
 	mdb_env_close(b->env);
 	free(b);
 }
+
+static const struct cit_backend_ops lmdb_ops = { lmdb_get, lmdb_apply, lmdb_scan, lmdb_close };

@@ -34,7 +34,7 @@ int main(void)
 	struct cit_backend *b = NULL;
 	struct cit_error err = { 0 };
 	struct cit_backend_opts o = { .path = path, .map_bytes = 1u << 20, .map_max = 4u << 20 };
-	tap_ok(cit_backend_open(&b, &o, &err) == 0, "opened: %s", err.msg);
+	tap_ok(cit_lmdb_open(&b, &o, &err) == 0, "opened: %s", err.msg);
 
 	uint8_t rec[4096], out[8192];
 	size_t len = 0;
@@ -80,7 +80,7 @@ int main(void)
 	/* Durable: closed and opened again, the records are there. */
 	cit_backend_close(b);
 	b = NULL;
-	tap_ok(cit_backend_open(&b, &o, &err) == 0 && cit_backend_get(b, ops[1].key, out, sizeof(out), &len, &err) == 0 &&
+	tap_ok(cit_lmdb_open(&b, &o, &err) == 0 && cit_backend_get(b, ops[1].key, out, sizeof(out), &len, &err) == 0 &&
 		       len == 101, "the records survive a close: %s", err.msg);
 	/* The map grows from 1 MiB to its maximum of 4, then the store says it is full. */
 	int rc = 0;
