@@ -41,6 +41,7 @@ bench:
 	$(PY) bench/http_bench.py
 	$(PY) bench/python_bench.py
 	$(PY) bench/chain_bench.py
+	$(PY) bench/state_bench.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the fuzz targets (libFuzzer with ASan and UBSan, clang) into build-fuzz/ and runs
 # each for SECONDS (default 10) on a fresh copy of its seed corpus:
-#   fuzz_proto  the wire protocol's checks on receipt (tests/fuzz/fuzz_proto.c, corpus/)
+#   fuzz_proto  the wire protocol's checks on receipt, and the state's batches
+#               (tests/fuzz/fuzz_proto.c, corpus/)
 #   fuzz_http   the HTTP gateway's request-to-invocation path (tests/fuzz/fuzz_http.c,
 #               corpus_http/)
 # Fails on any crash, leak, timeout or broken invariant, saying where the input that did it
@@ -26,10 +27,10 @@ flags="-std=c17 -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined -fno-sa
 # What cit_proto_parse and cit_fn_spec_parse link with.
 # shellcheck disable=SC2086
 $cc $flags tests/fuzz/fuzz_proto.c src/proto/proto.c src/spec/chain.c src/objects/objects.c \
-	src/spec/spec.c src/common/error.c src/common/fdutil.c -o "$out/fuzz_proto"
+	src/spec/spec.c src/state/wire.c src/common/error.c src/common/fdutil.c -o "$out/fuzz_proto"
 # The gateway as citadel-gateway is built, without its main.
 # shellcheck disable=SC2086
-$cc $flags -DCIT_GATEWAY_NO_MAIN -Iinclude tests/fuzz/fuzz_http.c src/gateway/gateway.c src/proto/proto.c src/spec/chain.c \
+$cc $flags -DCIT_GATEWAY_NO_MAIN -Iinclude tests/fuzz/fuzz_http.c src/gateway/gateway.c src/proto/proto.c src/state/wire.c src/spec/chain.c \
 	src/objects/objects.c src/spec/spec.c src/spec/draft.c src/spec/manifest.c src/spec/info.c src/spec/chainfile.c \
 	src/common/error.c src/common/parse.c src/common/fdutil.c $(pkg-config --cflags --libs libmicrohttpd jansson) \
 	-lpthread -o "$out/fuzz_http"

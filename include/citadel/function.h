@@ -58,8 +58,10 @@ extern "C" {
  *   2  cit_request.http (the HTTP request behind a call), cit_request.content_type,
  *      cit_http_header(), cit_set_status(), cit_set_content_type()
  *   3  data objects and chains: cit_request.input, .n_inputs, .inputs, cit_output(),
- *      cit_respond_object(), cit_invoke(), cit_invoke_error() */
-#define CIT_FUNCTION_ABI 3
+ *      cit_respond_object(), cit_invoke(), cit_invoke_error()
+ *   4  key-value state: cit_kv_get(), cit_kv_put(), cit_kv_cas(), cit_kv_delete(),
+ *      cit_kv_scan(), cit_kv_batch(), cit_kv_error() */
+#define CIT_FUNCTION_ABI 4
 #define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
 extern /* a const at namespace scope is internal in C++ unless declared extern */
@@ -202,6 +204,78 @@ CIT_API int cit_invoke(const char *function, const struct cit_object *in, struct
 
 /* ABI 3. The text of this thread's last failed cit_invoke(), "" when none. */
 CIT_API const char *cit_invoke_error(void);
+
+/* ABI 4. Key-value state (docs/state.md). Each function has a namespace of its own, named
+ * after it, kept across calls, restarts and redeploys (until `citadel rm --purge`), sealed
+ * by the monitor so that the storage beneath learns nothing and can change nothing
+ * unnoticed. Keys are 1 to 1024 bytes, any bytes; values up to the deployment's
+ * --state-value-max (default 1M), all keys and values of a namespace up to its
+ * --state-quota (default 64M). Every write is durable when its call returns, and each
+ * operation is atomic; a batch's operations run in order, and its writes are made durable
+ * together. Every key has a version, which grows with each write: a compare-and-swap
+ * writes only if the version is still the one read (0: the key is absent). Only during a
+ * call (not in cit_init). Each call is a round trip to the monitor: batch when you can.
+ *
+ * Returns, for every call below: 0, or a negative code with its text in cit_kv_error():
+ *   -ENOENT no such key; -ECANCELED the version was not the one expected (*version says
+ *   the current one); -EMSGSIZE a key over 1 KiB or a value over --state-value-max;
+ *   -EDQUOT the namespace's --state-quota; -EBADMSG an integrity error (the stored record
+ *   was altered, swapped or rolled back: nothing of it is returned); -EPERM no call is
+ *   running, or a namespace not shared with this function; -EINVAL a bad argument;
+ *   -EIO the store is unavailable.
+ * Values and names returned are read-only and valid until the handler returns. */
+enum cit_kv_kind { CIT_KV_GET = 1, CIT_KV_PUT = 2, CIT_KV_DEL = 3 };
+
+struct cit_kv_op {            /* one operation of cit_kv_batch() */
+	int kind;                 /* CIT_KV_GET, CIT_KV_PUT or CIT_KV_DEL */
+	const void *key;
+	size_t klen;
+	const void *value;        /* PUT: the value (vlen bytes); GET: out */
+	size_t vlen;
+	int if_version;           /* PUT, DEL: only if the key's version is version (0: absent) */
+	uint64_t version;         /* in with if_version; out: GET the value's, PUT the new one,
+				   * DEL the one deleted, -ECANCELED the current one */
+	int rc;                   /* out: 0 or a negative code (above) */
+	const char *error;        /* out: rc < 0, why */
+};
+
+/* ABI 4. Runs the n operations (1 to 1024) on namespace ns (NULL: this function's own; else
+ * a function's whose deployment shares it with this one: --state-share) in order, in one
+ * round trip. Returns 0 when the batch ran (each op's rc says how it went), or a negative
+ * code when the batch as a whole was refused. */
+CIT_API int cit_kv_batch(const char *ns, struct cit_kv_op *ops, size_t n);
+
+/* ABI 4. The value of key (klen bytes) into *value and *vlen, its version into *version
+ * (may be NULL). */
+CIT_API int cit_kv_get(const void *key, size_t klen, const void **value, size_t *vlen, uint64_t *version);
+
+/* ABI 4. Writes key's value; its new version into *version (may be NULL). */
+CIT_API int cit_kv_put(const void *key, size_t klen, const void *value, size_t vlen, uint64_t *version);
+
+/* ABI 4. Writes key's value only if its version is expect (0: only if absent), else
+ * -ECANCELED with the current version in *version (may be NULL), as is the new one on
+ * success. */
+CIT_API int cit_kv_cas(const void *key, size_t klen, uint64_t expect, const void *value, size_t vlen,
+		       uint64_t *version);
+
+/* ABI 4. Deletes key. */
+CIT_API int cit_kv_delete(const void *key, size_t klen);
+
+struct cit_kv_name {          /* one key of cit_kv_scan() */
+	const void *name;
+	size_t nlen;
+	size_t vlen;              /* its value's bytes */
+	uint64_t version;
+};
+
+/* ABI 4. The keys that begin with prefix (plen bytes; 0 for all) and sort after after
+ * (alen bytes; 0 from the first), in byte order, at most max (1 to 1000) of them, into
+ * names; their count into *n. To list more, call again with the last name as after. */
+CIT_API int cit_kv_scan(const void *prefix, size_t plen, const void *after, size_t alen, struct cit_kv_name *names,
+			size_t max, size_t *n);
+
+/* ABI 4. The text of this thread's last failed cit_kv_* call, "" when none. */
+CIT_API const char *cit_kv_error(void);
 
 /* From cit_init(): the message shown to the deployer when init returns a failure. */
 CIT_API void cit_init_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,6 +14,10 @@ int cit_cmd_logs(int argc, char **argv);
 int cit_cmd_restart(int argc, char **argv);
 int cit_cmd_token(int argc, char **argv);
 int cit_cmd_chain(int argc, char **argv);
+int cit_cmd_kv(int argc, char **argv);
+/* Deletes every key of namespace ns (rm --purge) at the monitor's socket sock (NULL: the
+ * default). Returns 0, or 1 with the reason printed. */
+int cit_kv_purge(const char *sock, const char *ns);
 
 /* cmd_fn.c, shared by the monitor's commands. */
 #include <stdbool.h>

@@ -336,10 +336,47 @@ int cit_cmd_token(int argc, char **argv)
 
 int cit_cmd_rm(int argc, char **argv)
 {
-	static const char usage[] = "usage: citadel rm NAME [--socket PATH | --url URL]\n\n"
+	static const char usage[] = "usage: citadel rm NAME [--purge] [--socket PATH | --url URL]\n\n"
 				    "Removes function NAME: its instances end and its code and log are deleted.\n"
-				    "\n" SOCKET_HELP URL_HELP;
-	return name_request(argc, argv, "rm", usage, CIT_MSG_REMOVE);
+				    "Its key-value state is kept (a function deployed again under NAME finds it)\n"
+				    "unless --purge is given.\n"
+				    "\n"
+				    "  --purge        delete its key-value state too (not over --url)\n" SOCKET_HELP URL_HELP;
+	/* --purge is taken out here; the rest is a plain REMOVE, then a purge of the state. */
+	char *rest[64];
+	int n = 0;
+	bool purge = false, remote = false;
+	const char *sock = NULL;
+	for (int i = 0; i < argc && n < 63; i++) {
+		if (!strcmp(argv[i], "--purge")) {
+			purge = true;
+			continue;
+		}
+		remote |= !strcmp(argv[i], "--url") || !strncmp(argv[i], "--url=", 6);
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[i + 1];
+		else if (!strncmp(argv[i], "--socket=", 9))
+			sock = argv[i] + 9;
+		rest[n++] = argv[i];
+	}
+	rest[n] = NULL;
+	if (purge && (remote || (!sock && getenv("CITADEL_URL"))))
+		return cit_usage_error("rm", 2, "--purge is for the local socket, not --url (use citadel kv purge there)");
+	int rc = name_request(n, rest, "rm", usage, CIT_MSG_REMOVE);
+	if (rc != 0 || !purge)
+		return rc;
+	const char *name = NULL;
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(rest[i], "--socket")) {
+			i++;
+			continue;
+		}
+		if (rest[i][0] != '-') {
+			name = rest[i];
+			break;
+		}
+	}
+	return name ? cit_kv_purge(sock, name) : 0;
 }
 
 int cit_cmd_logs(int argc, char **argv)

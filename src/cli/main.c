@@ -22,6 +22,7 @@ static const char usage[] =
 	"  logs      show a function's log\n"
 	"  restart   start a function again (after it failed)\n"
 	"  chain     chains of functions: create, invoke, ls, rm (citadel chain --help)\n"
+	"  kv        functions' key-value state: get, put, del, ls, info, purge (citadel kv --help)\n"
 	"  token     manage admin tokens (add, ls, rm); CITADEL_TOKEN presents one\n"
 	"  help      show this text\n"
 	"  version   print the version\n"
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
 		{ "run", cit_cmd_run },       { "serve", cit_cmd_serve }, { "deploy", cit_cmd_deploy },
 		{ "invoke", cit_cmd_invoke }, { "ls", cit_cmd_ls },       { "rm", cit_cmd_rm },
 		{ "logs", cit_cmd_logs },     { "restart", cit_cmd_restart }, { "token", cit_cmd_token },
-		{ "chain", cit_cmd_chain },
+		{ "chain", cit_cmd_chain },   { "kv", cit_cmd_kv },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

@@ -37,9 +37,11 @@
 
 #include "common/fdutil.h"
 #include "gateway/gateway.h"
+#include "common/parse.h"
 #include "common/util.h"
 #include "objects/objects.h"
 #include "proto/proto.h"
+#include "state/wire.h"
 #include "spec/chainfile.h"
 #include "spec/draft.h"
 #include "spec/info.h"
@@ -62,7 +64,11 @@ struct req {
 		struct cit_p_logs logs;
 		struct cit_p_call_id call;
 		struct cit_chain_spec chain;
+		struct cit_p_state state;
 	} p;                      /* its payload */
+	struct cit_wbuf batch;    /* KV: its batch (state/wire.h), owned */
+	uint8_t kv_kind;          /* KV: the one operation's kind (CIT_STATE_*) */
+	char etag[24];            /* KV GET: the value's version, quoted, for ETag; "" none */
 	char *query;              /* owned: the raw query string (after '?'), "" for none */
 	char *meta;               /* owned: an invocation's INVOKE_META bytes (proto.h) */
 	size_t meta_len;
@@ -266,6 +272,8 @@ static void fail_errno(struct req *r, int code, uint32_t flags, uint32_t status,
 		{ -EBUSY, 429, "too_many_requests" },   { -EEXIST, 409, "exists" },
 		{ -ESHUTDOWN, 503, "unavailable" },     { -EINVAL, 400, "bad_request" },
 		{ -ENOSPC, 507, "no_space" },          { -ENOEXEC, 422, "deploy_failed" },
+		{ -EDQUOT, 507, "quota" },             { -EBADMSG, 500, "integrity_error" },
+		{ -EIO, 503, "unavailable" },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (map[i].code == code) {
@@ -320,6 +328,8 @@ static bool send_request(struct req *r)
 	}
 	if (rc == 0 && (r->type == CIT_MSG_INVOKE || r->type == CIT_MSG_CHAIN_INVOKE)) {
 		SEND(rc, cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->body, r->len));
+	} else if (rc == 0 && r->type == CIT_MSG_KV) {
+		SEND(rc, cit_proto_send_data(CHAN, r->type, r->id, payload, plen, r->batch.p, r->batch.len));
 	} else if (rc == 0 && r->type == CIT_MSG_DEPLOY) {
 		static char tail[CIT_ENV_BYTES + CIT_ARGS_BYTES];
 		size_t tlen = cit_spec_tail(r->draft, tail, sizeof(tail));
@@ -469,6 +479,49 @@ static void answer_list(struct req *r, struct cit_rx *rx, const struct records *
 	json_decref(a);
 }
 
+/* KV's OK: its one result, as HTTP. A GET: the value (its version in ETag); a PUT: its
+ * version; a DELETE: the key; a listing: the names as JSON. A failed operation: its
+ * errno's status (fail_errno). */
+static void answer_kv(struct req *r, struct cit_rx *rx)
+{
+	const void *data = NULL;
+	void *map = NULL;
+	size_t len = 0;
+	if (cit_rx_data(rx, &data, &len, &map) < 0)
+		return fail(r, 502, "bad_gateway", "the monitor's answer could not be read");
+	size_t at = 0;
+	struct cit_state_result res;
+	const uint8_t *p;
+	if (cit_state_next_result(data, len, &at, &res, &p) != 1) {
+		fail(r, 502, "bad_gateway", "the monitor's answer is malformed");
+	} else if (res.rc < 0) {
+		char text[CIT_TEXT_MAX + 1];
+		snprintf(text, sizeof(text), "%.*s", (int)(res.len < CIT_TEXT_MAX ? res.len : CIT_TEXT_MAX), (const char *)p);
+		fail_errno(r, res.rc, 0, 0, text);
+	} else if (r->kv_kind == CIT_STATE_GET) {
+		answer(r, 200, "application/octet-stream", (const char *)p, res.len);
+		snprintf(r->etag, sizeof(r->etag), "\"%llu\"", (unsigned long long)res.version);
+	} else if (r->kv_kind == CIT_STATE_PUT) {
+		answer_json(r, 200, json_pack("{s:s, s:I}", "namespace", r->name, "version", (json_int_t)res.version));
+	} else if (r->kv_kind == CIT_STATE_DEL) {
+		answer_json(r, 200, json_pack("{s:s, s:I}", "namespace", r->name, "deleted_version",
+					      (json_int_t)res.version));
+	} else {
+		json_t *keys = json_array();
+		size_t nat = 0;
+		struct cit_state_name nm;
+		const uint8_t *name;
+		while (keys && cit_state_next_name(p, res.len, &nat, &nm, &name) == 1) {
+			json_t *o = json_pack("{s:s%, s:I, s:I}", "key", (const char *)name, (size_t)nm.nlen, "size",
+					      (json_int_t)nm.vlen, "version", (json_int_t)nm.version);
+			json_array_append_new(keys, o ? o : json_null()); /* a name that is not UTF-8: null */
+		}
+		answer_json(r, 200, keys);
+	}
+	if (map)
+		munmap(map, len);
+}
+
 /* A reply: its request's answer, and its connection resumed. */
 static void on_reply(struct cit_rx *rx)
 {
@@ -538,6 +591,8 @@ static void on_reply(struct cit_rx *rx)
 				 (const char *)rx->data);
 			fail_errno(r, ok->code, ok->flags, ok->http_status, text);
 		}
+	} else if (r->type == CIT_MSG_KV) {
+		answer_kv(r, rx);
 	} else if (r->type == CIT_MSG_REMOVE || r->type == CIT_MSG_CHAIN_REMOVE) {
 		char text[CIT_NAME_MAX + 16];
 		int n = snprintf(text, sizeof(text), "{\"removed\":\"%s\"}", r->name); /* a checked name */
@@ -1069,6 +1124,60 @@ static void chain_route(struct req *r, struct MHD_Connection *c, const char *url
 	r->type = CIT_MSG_CHAIN_LIST;
 }
 
+/* A query argument's value (the first), or NULL. */
+static const char *arg(struct MHD_Connection *c, const char *key)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Functions' key-value state, an admin's (docs/http-api.md): /v1/state/NS (GET: its keys,
+ * ?prefix=&after=&limit=) and /v1/state/NS/KEY (GET: the value; PUT: the body is the new
+ * value; DELETE). KEY is the rest of the path, decoded: 1 to 1024 bytes. */
+static void state_route(struct req *r, struct MHD_Connection *c, const char *url, const char *method)
+{
+	const char *ns = url + 10, *slash = strchr(ns, '/');
+	size_t nlen = slash ? (size_t)(slash - ns) : strlen(ns);
+	const char *key = slash ? slash + 1 : "";
+	if (!nlen || nlen >= CIT_NAME_MAX || (memcpy(r->name, ns, nlen), r->name[nlen] = '\0', !cit_fn_name_ok(r->name)))
+		return fail(r, 404, "not_found", "not a namespace's route: /v1/state/NAME[/KEY], a name 1 to 63 of a-z, "
+			    "0-9, '-' and '_'");
+	bool list = !*key;
+	bool get = is(method, "GET"), put = is(method, "PUT"), del = is(method, "DELETE");
+	if (list ? !get : !get && !put && !del)
+		return fail(r, 405, "method_not_allowed", "%s takes %s", url, list ? "GET" : "GET, PUT or DELETE");
+	if (strlen(key) > CIT_STATE_KEY_BYTES)
+		return fail(r, 413, "too_large", "a key is 1 to %d bytes", CIT_STATE_KEY_BYTES);
+	if (no_admin_token(r, url) || (put && body_dropped(r)))
+		return;
+	struct cit_state_op op = { .klen = (uint32_t)strlen(key) };
+	const char *value = NULL;
+	if (list) {
+		const char *prefix = arg(c, "prefix"), *after = arg(c, "after"), *limit = arg(c, "limit");
+		uint64_t n = CIT_STATE_SCAN_MAX;
+		if ((prefix && strlen(prefix) > CIT_STATE_KEY_BYTES) || (after && strlen(after) > CIT_STATE_KEY_BYTES) ||
+		    (limit && cit_parse_u64(limit, 1, CIT_STATE_SCAN_MAX, &n) < 0))
+			return fail(r, 400, "bad_request", "?prefix= and ?after= are at most %d bytes, ?limit= 1 to %u",
+				    CIT_STATE_KEY_BYTES, CIT_STATE_SCAN_MAX);
+		op = (struct cit_state_op){ .kind = CIT_STATE_SCAN, .klen = prefix ? (uint32_t)strlen(prefix) : 0,
+					    .vlen = after ? (uint32_t)strlen(after) : 0, .limit = (uint32_t)n };
+		key = prefix ? prefix : "";
+		value = after;
+	} else if (put) {
+		op.kind = CIT_STATE_PUT;
+		op.vlen = (uint32_t)r->len;
+		value = r->body;
+	} else {
+		op.kind = del ? CIT_STATE_DEL : CIT_STATE_GET;
+	}
+	if (cit_state_add_op(&r->batch, &op, key, value) < 0)
+		return fail(r, 500, "internal", "out of memory");
+	r->kv_kind = (uint8_t)op.kind;
+	snprintf(r->p.state.ns, sizeof(r->p.state.ns), "%s", r->name);
+	r->p.state.n_ops = 1;
+	r->plen = sizeof(r->p.state);
+	r->type = CIT_MSG_KV;
+}
+
 static void route(struct req *r, struct MHD_Connection *c, const char *url, const char *method)
 {
 	if (r->bad_uri)
@@ -1164,6 +1273,8 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 	}
 	if (!strncmp(url, "/v1/chains", 10) && (!url[10] || url[10] == '/'))
 		return chain_route(r, c, url, method);
+	if (!strncmp(url, "/v1/state/", 10))
+		return state_route(r, c, url, method);
 	if (!strncmp(url, "/function/", 10) || !strncmp(url, "/v1/functions/", 14))
 		return fail(r, 404, "not_found", "not a function's route: a name is 1 to 63 of a-z, 0-9, '-' and '_'");
 	fail(r, 404, "not_found", "no route %s", url);
@@ -1217,6 +1328,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->call_id[0])
 		MHD_add_response_header(resp, "X-Call-Id", r->call_id);
+	if (r->etag[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 	if (r->error_code)
 		MHD_add_response_header(resp, "X-Citadel-Error", r->error_code);
 	if (r->call_state)
@@ -1361,6 +1474,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
 	free(r->body);
 	free(r->meta);
 	free(r->query);
+	free(r->batch.p);
 	free(r->out);
 	if (r->out_fd >= 0)
 		close(r->out_fd);

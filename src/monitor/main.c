@@ -28,6 +28,7 @@ static const char usage[] =
 	"                     [--max-clients N] [--idle-timeout DURATION] [--group GROUP]\n"
 	"                     [--peer-quota UID=SCALE]... [--listen ADDR:PORT|none] [--max-body SIZE]\n"
 	"                     [--callback-allow CIDR]... [--python-preload MODULES]\n"
+	"                     [--master-key-file FILE] [--store-max SIZE]\n"
 	"       citadeld [the same options] | --version\n"
 	"\n"
 	"Runs the monitor (citadeld, which `citadel serve` runs) in the foreground: it keeps the\n"
@@ -64,7 +65,12 @@ static const char usage[] =
 	"  --python-preload MODULES  the modules every Python zygote imports once, before any\n"
 	"                       function's (commas between; default: json, re, base64,\n"
 	"                       hashlib, zlib, random, math, datetime, collections, ...;\n"
-	"                       \"\" for none; docs/python.md)\n";
+	"                       \"\" for none; docs/python.md)\n"
+	"  --master-key-file FILE  the key functions' state is sealed under: 32 bytes, or 64\n"
+	"                       hex digits, readable by its owner only (default\n"
+	"                       $CITADEL_MASTER_KEY, else DIR/master.key, made at first start;\n"
+	"                       docs/state.md)\n"
+	"  --store-max SIZE     the state store's largest size         (default 1G)\n";
 
 /* Whether s is ADDR/BITS, an IPv4 or IPv6 address block. */
 static bool cidr_ok(const char *s)
@@ -104,6 +110,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		{ "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
 		{ "listen", required_argument, NULL, 'L' },    { "max-body", required_argument, NULL, 'B' },
 		{ "callback-allow", required_argument, NULL, 'C' }, { "python-preload", required_argument, NULL, 'P' },
+		{ "master-key-file", required_argument, NULL, 'K' }, { "store-max", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
@@ -147,6 +154,12 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 			break;
 		case 'd': mo->state_dir = optarg; break;
 		case 'L': mo->listen = optarg; break;
+		case 'K': mo->master_key_file = optarg; break;
+		case 'S':
+			if (cit_parse_size(optarg, &mo->store_max) < 0 || mo->store_max < (16ull << 20) ||
+			    mo->store_max > (1ull << 40))
+				return usage_error(prog, "--store-max wants a size from 16M to 1T, not '%s'", optarg);
+			break;
 		case 'B':
 			if (cit_parse_size(optarg, &mo->max_body) < 0 || mo->max_body < 1 || mo->max_body > (1ull << 30))
 				return usage_error(prog, "--max-body wants a size from 1 byte to 1G, not '%s'", optarg);

@@ -1,6 +1,7 @@
 /* The monitor (`citadel serve`): the one trusted process. It owns the state directory,
  * makes every sandbox, and moves invocations between callers and trustlets. It runs no
- * function code, parses nothing but fixed-layout messages (proto.h), never blocks on a
+ * function code, parses nothing but fixed-layout messages (proto.h) and the state's
+ * batches (state/wire.h, checked whole and bounded), never blocks on a
  * function (every socket is non-blocking; every call has a deadline) and is the only
  * process that can kill one.
  *
@@ -37,7 +38,12 @@ struct cit_monitor_opts {
 	const char *python_preload; /* serve --python-preload, or NULL: the runtime's default */
 	uint64_t max_body;        /* HTTP: bytes of a request body */
 	uint32_t http_connections, http_per_address, http_idle_timeout_s, http_header_bytes;
+	const char *master_key_file; /* the state's master key (state.c), or NULL */
+	uint64_t store_max;       /* the state store's largest size (its map), bytes; 0: default */
 };
+
+/* The state store's default largest size (serve --store-max). */
+#define CIT_MON_STORE_MAX (1ull << 30)
 
 /* The HTTP gateway's defaults (serve --listen, --max-body; docs/http-api.md). */
 #define CIT_MON_LISTEN "127.0.0.1:8080"
@@ -528,6 +534,17 @@ void cit_fn_logs_resume(struct monitor *m, uint64_t now);
 
 /* chain.c: held data objects, calls within calls, chains */
 cit_handler_fn cit_chain_on_invoke, cit_chain_create, cit_chain_invoke, cit_chain_list, cit_chain_remove;
+cit_handler_fn cit_state_on_request, cit_state_on_kv;
+
+/* state.c: functions' key-value state (docs/state.md). Start: the master key read (or made),
+ * the state thread started, which starts the store process; -errno with err when the key
+ * is unusable or the thread cannot start (the store's own failures are logged, and make
+ * every request fail, not the monitor). Stop: the requests queued are answered, a last
+ * checkpoint written, the store process ended. Forget: t is being freed; answers to its
+ * requests go nowhere. */
+int cit_state_start(struct monitor *m, struct cit_error *err);
+void cit_state_stop(struct monitor *m);
+void cit_state_forget(struct trustlet *t);
 /* Reads STATE_DIR/chains (made when missing). Returns 0 or a negative errno with err. */
 int cit_chains_load(struct monitor *m, struct cit_error *err);
 void cit_chains_free_all(struct monitor *m);

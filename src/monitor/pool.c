@@ -1143,6 +1143,7 @@ void cit_fn_tick(struct monitor *m)
 	while (m->grave) {
 		struct trustlet *t = m->grave;
 		m->grave = t->grave;
+		cit_state_forget(t);
 		free(t);
 	}
 	while (m->zgrave) {

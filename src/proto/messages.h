@@ -78,7 +78,12 @@
 	  cit_chain_invoke)                                                                                      \
 	X(CHAIN_LIST, 52, cit_p_list, 0, 0, CIT_TAIL_NONE, check_none, CIT_FROM_CLIENT, CIT_ROLE_INVOKER, cit_chain_list) \
 	X(CHAIN_REMOVE, 53, cit_p_name, 0, 0, CIT_TAIL_NONE, check_name, CIT_FROM_CLIENT, CIT_ROLE_ADMIN,                \
-	  cit_chain_remove)
+	  cit_chain_remove)                                                                                      \
+	/* state (64-79): a trustlet's batch of key-value operations (the REPLY carries the results), */       \
+	/* and an admin's (citadel kv; the OK carries them) */                                                \
+	X(STATE, 64, cit_p_state, 0, 1, CIT_TAIL_DATA, check_state, CIT_FROM_TRUSTLET, CIT_GRANT_STATE,             \
+	  cit_state_on_request)                                                                                  \
+	X(KV, 65, cit_p_state, 0, 1, CIT_TAIL_DATA, check_state, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_state_on_kv)
 
-/* Reserved numbers, for messages to come: data objects and chains 54-63, state 64-79,
+/* Reserved numbers, for messages to come: data objects and chains 54-63, state 66-79,
  * attestation 80-95. */

@@ -16,6 +16,7 @@
 #include "common/fdutil.h"
 #include "common/util.h"
 #include "objects/objects.h"
+#include "state/wire.h"
 
 bool cit_dir_name_ok(const char *name)
 {
@@ -230,6 +231,22 @@ static int check_fn_invoke(struct cit_rx *rx, const char **why)
 		return *why = NOT_PADDED, -EPROTO;
 	if (p->object && (rx->nfds || rx->data_len))
 		return *why = "an invoke names an object and carries data too", -EPROTO;
+	return 0;
+}
+
+static int check_state(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_state *p = rx->payload;
+	if (!PADDED(p->ns) || (p->ns[0] && !cit_fn_name_ok(p->ns)))
+		return *why = "a namespace is a function's name (or \"\" for one's own)", -EPROTO;
+	bool kv = rx->hdr.type == CIT_MSG_KV;
+	if (p->flags & ~(kv ? CIT_KV_PURGE | CIT_KV_INFO : 0u))
+		return *why = "unknown flags", -EPROTO;
+	if (kv && !p->ns[0])
+		return *why = "an admin's batch names its namespace", -EPROTO;
+	if (p->flags ? p->n_ops || rx->nfds || rx->data_len || (p->flags & (p->flags - 1))
+		     : !p->n_ops || p->n_ops > CIT_STATE_OPS_MAX || (!rx->nfds && !rx->data_len))
+		return *why = "a batch holds 1 to 1024 operations (a purge or info none)", -EPROTO;
 	return 0;
 }
 
@@ -586,32 +603,40 @@ int cit_fn_spec_parse(void *buf, size_t len, size_t cap, struct cit_rx *rx, stru
 	if (len > UINT32_MAX)
 		return cit_error_set(err, -EPROTO, "function spec too long");
 	/* One stored by an earlier version (V0: before cpu_millis and pids; V1: before the
-	 * command): moved into the current layout, what it lacks filled in. A V0 or V1 spec's
-	 * length is its size plus its environment's; a current one's has args_len beside. */
+	 * command; V2: before the object quota and grants; V3: before the state's limits):
+	 * moved into the current layout, what it lacks filled in. A V0 or V1 spec's length is
+	 * its size plus its environment's; a V2, V3 or current one's has args_len beside. */
 	struct cit_fn_spec *s = buf;
 	size_t old = 0;
 	size_t tail = 0;
+	bool args = len >= CIT_FN_SPEC_V2_SIZE && s->env_len <= CIT_ENV_BYTES && s->args_len <= CIT_ARGS_BYTES;
 	if (len >= CIT_FN_SPEC_V0_SIZE && s->env_len <= CIT_ENV_BYTES && len == CIT_FN_SPEC_V0_SIZE + s->env_len)
 		old = CIT_FN_SPEC_V0_SIZE;
 	else if (len >= CIT_FN_SPEC_V1_SIZE && s->env_len <= CIT_ENV_BYTES && len == CIT_FN_SPEC_V1_SIZE + s->env_len)
 		old = CIT_FN_SPEC_V1_SIZE;
-	else if (len >= CIT_FN_SPEC_V2_SIZE && s->env_len <= CIT_ENV_BYTES && s->args_len <= CIT_ARGS_BYTES &&
-		 len == CIT_FN_SPEC_V2_SIZE + s->env_len + s->args_len)
+	else if (args && len == CIT_FN_SPEC_V2_SIZE + s->env_len + s->args_len)
 		old = CIT_FN_SPEC_V2_SIZE;
+	else if (args && len == CIT_FN_SPEC_V3_SIZE + s->env_len + s->args_len)
+		old = CIT_FN_SPEC_V3_SIZE;
 	if (old)
-		tail = old == CIT_FN_SPEC_V2_SIZE ? (size_t)s->env_len + s->args_len : s->env_len;
+		tail = old >= CIT_FN_SPEC_V2_SIZE ? (size_t)s->env_len + s->args_len : s->env_len;
 	if (old && sizeof(*s) + tail <= cap) {
 		memmove((char *)buf + sizeof(*s), (char *)buf + old, tail);
 		if (old == CIT_FN_SPEC_V0_SIZE) {
 			s->cpu_millis = CIT_FN_DEFAULT_CPU_MILLIS;
 			s->pids = s->max_instances + 2 > CIT_FN_DEFAULT_PIDS ? s->max_instances + 2 : CIT_FN_DEFAULT_PIDS;
 		}
-		if (old != CIT_FN_SPEC_V2_SIZE) {
+		if (old < CIT_FN_SPEC_V2_SIZE) {
 			s->n_args = 0;
 			s->args_len = 0;
 		}
-		memset((char *)s + CIT_FN_SPEC_V2_SIZE, 0, sizeof(*s) - CIT_FN_SPEC_V2_SIZE);
-		s->object_quota = CIT_FN_DEFAULT_OBJECT_QUOTA;
+		if (old < CIT_FN_SPEC_V3_SIZE) {
+			memset((char *)s + CIT_FN_SPEC_V2_SIZE, 0, CIT_FN_SPEC_V3_SIZE - CIT_FN_SPEC_V2_SIZE);
+			s->object_quota = CIT_FN_DEFAULT_OBJECT_QUOTA;
+		}
+		memset((char *)s + CIT_FN_SPEC_V3_SIZE, 0, sizeof(*s) - CIT_FN_SPEC_V3_SIZE);
+		s->state_quota = CIT_FN_DEFAULT_STATE_QUOTA;
+		s->state_value_max = CIT_FN_DEFAULT_STATE_VALUE_MAX;
 		len = sizeof(*s) + tail;
 	}
 	rx->hdr.len = (uint32_t)len;

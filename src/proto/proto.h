@@ -51,7 +51,9 @@ enum cit_role { CIT_ROLE_NONE = 0, CIT_ROLE_INVOKER = 1, CIT_ROLE_ADMIN = 2 };
 #define CIT_GRANT_DEADLINE 0x2u
 #define CIT_GRANT_INVOKE 0x4u      /* call another function (FN_INVOKE): a function deployed
 				    * --allow-invoke, below the depth limit */
-#define CIT_GRANTS_ALL (CIT_GRANT_LOG | CIT_GRANT_DEADLINE)
+#define CIT_GRANT_STATE 0x8u       /* key-value state (STATE): its own namespace, and those
+				    * whose deployments share theirs with it (--state-share) */
+#define CIT_GRANTS_ALL (CIT_GRANT_LOG | CIT_GRANT_DEADLINE | CIT_GRANT_STATE)
 
 /* What comes after a payload (messages.h, "tail"). */
 enum cit_tail { CIT_TAIL_NONE, CIT_TAIL_DATA, CIT_TAIL_ENV };
@@ -285,6 +287,19 @@ struct cit_p_result {         /* RESULT: the call's outcome (the header's id is 
 #define CIT_RESULT_LAST 0x1u  /* the instance ends after this call (its state cannot be vouched
 			       * for: a view of an object kept past the call): not reused */
 
+
+/* STATE (a trustlet's), KV (an admin's): a batch of key-value operations on a namespace
+ * (the batch's bytes: state/wire.h). STATE's REPLY, KV's OK: code 0 and the results (one
+ * per operation, each with its own code), inline or a data object; or code < 0 and the
+ * reason the batch as a whole was refused, inline. */
+struct cit_p_state {
+	struct cit_data data;     /* the batch; none with CIT_KV_PURGE */
+	char ns[CIT_NAME_MAX];    /* the namespace: a function's name; STATE: "" for its own */
+	uint32_t n_ops;           /* 1 to CIT_STATE_OPS_MAX; 0 with CIT_KV_PURGE */
+	uint32_t flags;           /* KV: CIT_KV_PURGE, CIT_KV_INFO; STATE: 0 */
+};
+#define CIT_KV_PURGE 0x1u     /* delete every key of the namespace (rm --purge) */
+#define CIT_KV_INFO 0x2u      /* no batch: the OK's data is the namespace's state (text) */
 
 #define CIT_LOG_LEVEL_MAX 3u  /* levels are citadel/function.h's enum cit_log_level */
 

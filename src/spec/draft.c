@@ -36,6 +36,12 @@ static const struct cit_spec_opt opts[] = {
 	  SPEC_FIELD(object_quota), "a size from 1M to 64G, in bytes or with K, M, G or T", "256M" },
 	{ "allow-invoke", "allow_invoke", CIT_SPEC_NAMES, 0, 0, 0, SPEC_FIELD(n_invokes),
 	  "functions' names, commas between", "resize,store" },
+	{ "state-quota", "state_quota", CIT_SPEC_SIZE, CIT_FN_MIN_STATE_QUOTA, CIT_FN_MAX_STATE_QUOTA, 0,
+	  SPEC_FIELD(state_quota), "a size from 64K to 64G, in bytes or with K, M, G or T", "64M" },
+	{ "state-value-max", "state_value_max", CIT_SPEC_SIZE, 1, CIT_FN_MAX_STATE_VALUE_MAX, 0,
+	  SPEC_FIELD(state_value_max), "a size from 1 byte to 16M, in bytes or with K or M", "1M" },
+	{ "state-share", "state_share", CIT_SPEC_NAMES, 0, 0, 0, SPEC_FIELD(n_state_shares),
+	  "functions' names, commas between", "reader,report" },
 	{ "env", "env", CIT_SPEC_ENV, 0, 0, 0, SPEC_FIELD(n_env), "an object of strings", "{\"K\": \"V\"}" },
 	{ "handler", "handler", CIT_SPEC_ENTRY, 0, 0, 0, SPEC_FIELD(n_args), "a Python function's MODULE.FUNCTION",
 	  "handler.handle" },
@@ -55,6 +61,8 @@ void cit_spec_defaults(struct cit_fn_draft *d)
 	d->spec.cpu_millis = CIT_FN_DEFAULT_CPU_MILLIS;
 	d->spec.pids = CIT_FN_DEFAULT_PIDS;
 	d->spec.object_quota = CIT_FN_DEFAULT_OBJECT_QUOTA;
+	d->spec.state_quota = CIT_FN_DEFAULT_STATE_QUOTA;
+	d->spec.state_value_max = CIT_FN_DEFAULT_STATE_VALUE_MAX;
 }
 
 const struct cit_spec_opt *cit_spec_options(size_t *n)
@@ -141,10 +149,15 @@ static int add_modules(struct cit_fn_draft *d, const char *value, const struct c
 	return 0;
 }
 
-/* --allow-invoke's value: one function's name or several, commas between, each added. */
-static int add_invokes(struct cit_fn_draft *d, const char *value, const struct cit_spec_opt *o, struct cit_error *err)
+/* --allow-invoke's and --state-share's value: one function's name or several, commas
+ * between, each added to the list o's row names (its count, then its names). */
+static int add_names(struct cit_fn_draft *d, const char *value, const struct cit_spec_opt *o, struct cit_error *err)
 {
 	struct cit_fn_spec s = d->spec;
+	bool shares = o->off == offsetof(struct cit_fn_spec, n_state_shares);
+	uint32_t *count = shares ? &s.n_state_shares : &s.n_invokes;
+	char(*names)[CIT_NAME_MAX] = shares ? s.state_shares : s.invokes;
+	uint32_t max = shares ? CIT_STATE_SHARES_MAX : CIT_INVOKES_MAX;
 	for (const char *p = value;; p++) {
 		size_t k = strcspn(p, ",");
 		char name[CIT_NAME_MAX] = { 0 };
@@ -153,12 +166,12 @@ static int add_invokes(struct cit_fn_draft *d, const char *value, const struct c
 		if (k >= CIT_NAME_MAX || !cit_fn_name_ok(name))
 			return cit_error_say(err, -EINVAL, "wants %s (e.g. %s), not '%.100s'", o->expect, o->example, value);
 		bool dup = false;
-		for (uint32_t i = 0; i < s.n_invokes; i++)
-			dup |= !strcmp(s.invokes[i], name);
-		if (!dup && s.n_invokes == CIT_INVOKES_MAX)
-			return cit_error_say(err, -EINVAL, "names more than %d functions", CIT_INVOKES_MAX);
+		for (uint32_t i = 0; i < *count; i++)
+			dup |= !strcmp(names[i], name);
+		if (!dup && *count == max)
+			return cit_error_say(err, -EINVAL, "names more than %u functions", max);
 		if (!dup)
-			memcpy(s.invokes[s.n_invokes++], name, sizeof(name));
+			memcpy(names[(*count)++], name, sizeof(name));
 		p += k;
 		if (!*p)
 			break;
@@ -170,7 +183,7 @@ static int add_invokes(struct cit_fn_draft *d, const char *value, const struct c
 int cit_spec_set(struct cit_fn_draft *d, const struct cit_spec_opt *o, const char *value, struct cit_error *err)
 {
 	if (o->kind == CIT_SPEC_NAMES)
-		return value ? add_invokes(d, value, o, err) : cit_error_say(err, -EINVAL, "wants %s", o->expect);
+		return value ? add_names(d, value, o, err) : cit_error_say(err, -EINVAL, "wants %s", o->expect);
 	if (o->kind == CIT_SPEC_ENTRY) {
 		if (!value || strlen(value) >= sizeof(d->entry) || !cit_py_name_ok(value, true))
 			return cit_error_say(err, -EINVAL, "wants %s (e.g. %s), not '%.100s'", o->expect, o->example,

@@ -63,6 +63,25 @@ bool cit_bundle_link_ok(const char *path, const char *target)
 	return true;
 }
 
+/* A spec's list of n function names in max fixed fields (the rest all zero), none twice;
+ * option names the deploy option that sets it. Returns 0 or -EINVAL with err. */
+static int names_check(const char (*names)[CIT_NAME_MAX], uint32_t n, uint32_t max, const char *option,
+		       struct cit_error *err)
+{
+	if (n > max)
+		return cit_error_say(err, -EINVAL, "%s names at most %u functions", option, max);
+	for (uint32_t i = 0; i < max; i++) {
+		const char *name = names[i];
+		bool clean = cit_field_padded(name, CIT_NAME_MAX);
+		if (i >= n ? name[0] || !clean : !clean || !cit_fn_name_ok(name))
+			return cit_error_say(err, -EINVAL, "%s: '%.63s' is not a function's name", option, name);
+		for (uint32_t j = 0; j < i && i < n; j++)
+			if (!strcmp(names[j], name))
+				return cit_error_say(err, -EINVAL, "%s names %s twice", option, name);
+	}
+	return 0;
+}
+
 int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const char *const *args,
 		      struct cit_error *err)
 {
@@ -136,16 +155,16 @@ int cit_fn_spec_check(const struct cit_fn_spec *s, const char *const *env, const
 		return cit_error_say(err, -EINVAL, "--object-quota must be between 1M and 64G");
 	if (s->n_invokes > CIT_INVOKES_MAX || s->reserved)
 		return cit_error_say(err, -EINVAL, "--allow-invoke names at most %d functions", CIT_INVOKES_MAX);
-	for (uint32_t i = 0; i < CIT_INVOKES_MAX; i++) {
-		const char *n = s->invokes[i];
-		bool clean = cit_field_padded(n, CIT_NAME_MAX);
-		if (i >= s->n_invokes ? n[0] || !clean : !clean || !cit_fn_name_ok(n))
-			return cit_error_say(err, -EINVAL, "--allow-invoke: '%.63s' is not a function's name", n);
-		for (uint32_t j = 0; j < i && i < s->n_invokes; j++)
-			if (!strcmp(s->invokes[j], n))
-				return cit_error_say(err, -EINVAL, "--allow-invoke names %s twice", n);
-	}
-	return 0;
+	int rc = names_check(s->invokes, s->n_invokes, CIT_INVOKES_MAX, "--allow-invoke", err);
+	if (rc < 0)
+		return rc;
+	if (s->state_quota < CIT_FN_MIN_STATE_QUOTA || s->state_quota > CIT_FN_MAX_STATE_QUOTA)
+		return cit_error_say(err, -EINVAL, "--state-quota must be between 64K and 64G");
+	if (!s->state_value_max || s->state_value_max > CIT_FN_MAX_STATE_VALUE_MAX)
+		return cit_error_say(err, -EINVAL, "--state-value-max must be between 1 byte and 16M");
+	if (s->n_state_shares > CIT_STATE_SHARES_MAX)
+		return cit_error_say(err, -EINVAL, "--state-share names at most %d functions", CIT_STATE_SHARES_MAX);
+	return names_check(s->state_shares, s->n_state_shares, CIT_STATE_SHARES_MAX, "--state-share", err);
 }
 
 static const struct cit_runtime_info runtimes[] = {
@@ -231,6 +250,13 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 		put(out, cap, &len, "object_quota %llu\n", (unsigned long long)s->object_quota);
 	for (uint32_t i = 0; i < s->n_invokes && i < CIT_INVOKES_MAX; i++)
 		put(out, cap, &len, "invokes %zu:%s\n", strnlen(s->invokes[i], CIT_NAME_MAX), s->invokes[i]);
+	if (s->state_quota != CIT_FN_DEFAULT_STATE_QUOTA)
+		put(out, cap, &len, "state_quota %llu\n", (unsigned long long)s->state_quota);
+	if (s->state_value_max != CIT_FN_DEFAULT_STATE_VALUE_MAX)
+		put(out, cap, &len, "state_value_max %u\n", s->state_value_max);
+	for (uint32_t i = 0; i < s->n_state_shares && i < CIT_STATE_SHARES_MAX; i++)
+		put(out, cap, &len, "state_shares %zu:%s\n", strnlen(s->state_shares[i], CIT_NAME_MAX),
+		    s->state_shares[i]);
 	return (long)len;
 }
 

@@ -32,6 +32,7 @@
 #define CIT_BUNDLE_MAX_DEPTH 128u           /* directories, one inside another */
 
 #define CIT_INVOKES_MAX 16         /* functions one function may be granted to call */
+#define CIT_STATE_SHARES_MAX 8     /* functions one function may share its state with */
 
 struct cit_fn_spec {
 	char name[CIT_NAME_MAX];  /* [a-z0-9][a-z0-9_-]*, at most 63 */
@@ -57,14 +58,24 @@ struct cit_fn_spec {
 	uint32_t n_invokes;       /* functions it may call during a call (cit_invoke) */
 	uint32_t reserved;        /* 0 */
 	char invokes[CIT_INVOKES_MAX][CIT_NAME_MAX]; /* their names; unused ones all zero */
+	uint64_t state_quota;     /* its state namespace's keys and values together, bytes */
+	uint32_t state_value_max; /* one value's bytes */
+	uint32_t n_state_shares;  /* functions that may use its namespace too (--state-share) */
+	char state_shares[CIT_STATE_SHARES_MAX][CIT_NAME_MAX]; /* their names; unused ones zero */
 };
 
 /* Specs stored by earlier versions end sooner; read back, they get the defaults below. V0:
  * before cpu_millis and pids; V1: before n_args and args_len; V2: before object_quota and
- * the grants to invoke. */
+ * the grants to invoke; V3: before the state's limits and shares. */
 #define CIT_FN_SPEC_V0_SIZE offsetof(struct cit_fn_spec, cpu_millis)
 #define CIT_FN_SPEC_V1_SIZE offsetof(struct cit_fn_spec, n_args)
 #define CIT_FN_SPEC_V2_SIZE offsetof(struct cit_fn_spec, object_quota)
+#define CIT_FN_SPEC_V3_SIZE offsetof(struct cit_fn_spec, state_quota)
+#define CIT_FN_DEFAULT_STATE_QUOTA (64ull << 20)
+#define CIT_FN_MIN_STATE_QUOTA (64ull << 10)
+#define CIT_FN_MAX_STATE_QUOTA (64ull << 30)
+#define CIT_FN_DEFAULT_STATE_VALUE_MAX (1u << 20)
+#define CIT_FN_MAX_STATE_VALUE_MAX (16u << 20)
 #define CIT_FN_DEFAULT_OBJECT_QUOTA (256ull << 20)
 #define CIT_FN_MIN_OBJECT_QUOTA (1ull << 20)
 #define CIT_FN_MAX_OBJECT_QUOTA (64ull << 30)
@@ -153,6 +164,10 @@ unsigned cit_runtime_index(const struct cit_runtime_info *rt);
  *     object_quota N                                          (only when not the default)
  *     invokes LEN:NAME                                        (each function it may call,
  *                                                             in order)
+ *     state_quota N / state_value_max N                       (each only when not the
+ *                                                             default)
+ *     state_shares LEN:NAME                                   (each function its state is
+ *                                                             shared with, in order)
  *
  * env and args are tail (n_env strings, then n_args strings, as DEPLOY carries them);
  * bundle_sha256 is NULL unless the spec has CIT_FN_BUNDLE. Writes at most cap bytes to
@@ -162,7 +177,7 @@ long cit_fn_encode(const struct cit_fn_spec *spec, const char *tail, const uint8
 		   const uint8_t *bundle_sha256, char *out, size_t cap);
 
 /* The largest encoding (for buffers). */
-#define CIT_FN_ENCODING_MAX (1024 + 2 * (CIT_ENV_BYTES + CIT_ARGS_BYTES) + 16 * (CIT_ENV_MAX + CIT_ARGS_MAX))
+#define CIT_FN_ENCODING_MAX (4096 + 2 * (CIT_ENV_BYTES + CIT_ARGS_BYTES) + 16 * (CIT_ENV_MAX + CIT_ARGS_MAX))
 
 /* Whether s (NUL-terminated within n bytes) is a content type (a request's, or one a
  * function sets): 1 to 127 printable ASCII characters, beginning with a letter ("" is

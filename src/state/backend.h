@@ -30,6 +30,9 @@ struct cit_backend_ops {
 		    int (*each)(const uint8_t *key, const uint8_t *record, size_t len, void *ctx), void *ctx,
 		    struct cit_error *err);
 	void (*close)(struct cit_backend *b);
+	int (*get_many)(struct cit_backend *b, const uint8_t (*keys)[CIT_BACKEND_KEY_LEN], size_t n,
+			void (*each)(size_t i, int rc, const uint8_t *record, size_t len, void *ctx), void *ctx,
+			struct cit_error *err);
 };
 
 /* Every backend's struct begins with this. */
@@ -65,6 +68,18 @@ static inline int cit_backend_get(struct cit_backend *b, const uint8_t key[CIT_B
 				  size_t cap, size_t *len, struct cit_error *err)
 {
 	return b->ops->get(b, key, buf, cap, len, err);
+}
+
+/* Reads the records under keys[0..n) at once (one read transaction; for the store process,
+ * one round trip), calling each(i, rc, record, len, ctx) for each: rc 0 with the record
+ * (borrowed, len bytes, valid during the call only), -ENOENT, or another negative errno.
+ * each may be called again for an i after a retry (the store restarted): the last call
+ * stands. Returns 0, or a negative errno with err when the reads as a whole failed. */
+static inline int cit_backend_get_many(struct cit_backend *b, const uint8_t (*keys)[CIT_BACKEND_KEY_LEN], size_t n,
+				       void (*each)(size_t i, int rc, const uint8_t *record, size_t len, void *ctx),
+				       void *ctx, struct cit_error *err)
+{
+	return b->ops->get_many(b, keys, n, each, ctx, err);
 }
 
 /* Applies the n operations as one transaction, durable when it returns 0 (a DEL of a key

@@ -453,34 +453,34 @@ static int op_fail(struct cit_engine_op *op, int rc, const char *why)
 	return rc;
 }
 
-/* A GET of a key the index knows, from the backend: believed only when it is the record
- * the index names, and opens. */
-static void get_stored(struct cit_engine *e, struct cit_engine_op *op, struct entry *en, cit_engine_got got,
-		       void *ctx)
+/* A GET of a key the index knows, waiting for its record (fetched for the whole batch at
+ * once: deferred). */
+struct deferred {
+	struct cit_engine_op *op;
+	struct entry *en;
+	int rc;                   /* the backend's answer: 0 (rec), -ENOENT, or an error */
+	uint8_t *rec;             /* owned: the record */
+	size_t len;
+};
+
+/* A deferred GET's record, believed only when it is the record the index names, and
+ * opens (in place). */
+static void get_stored(struct deferred *d, cit_engine_got got, void *ctx)
 {
+	struct cit_engine_op *op = d->op;
 	struct cit_ns *ns = op->ns;
-	if (en->bad) {
-		op_fail(op, -EBADMSG, "integrity error: the key's record in the store fails to open (altered or cut)");
-		return;
-	}
-	uint8_t key[CIT_BACKEND_KEY_LEN];
-	key_of(key, ns, en->id);
-	size_t len = 0;
-	struct cit_error err = { 0 };
-	int rc = cit_backend_get(e->b, key, e->rec, e->rec_cap, &len, &err);
-	if (rc == -ENOBUFS && (rc = rec_room(e, len)) == 0)
-		rc = cit_backend_get(e->b, key, e->rec, e->rec_cap, &len, &err);
-	if (rc == -ENOENT) {
+	struct entry *en = d->en;
+	if (d->rc == -ENOENT) {
 		op_fail(op, -EBADMSG, "integrity error: the key's record is missing from the store");
 		return;
 	}
-	if (rc < 0) {
-		op_fail(op, rc, "the store could not be read");
+	if (d->rc < 0) {
+		op_fail(op, d->rc, "the store could not be read");
 		return;
 	}
-	bool same = len >= HEAD_LEN && !memcmp(e->rec, en->head, HEAD_LEN);
+	bool same = d->len >= HEAD_LEN && !memcmp(d->rec, en->head, HEAD_LEN);
 	struct cit_unsealed u;
-	rc = cit_seal_open(&ns->k, en->id, e->rec, len, &u);
+	int rc = cit_seal_open(&ns->k, en->id, d->rec, d->len, &u);
 	if (rc == 0 && !same)
 		op_fail(op, -EBADMSG, "integrity error: the store served another version of the key than the last "
 			"written (a rollback)");
@@ -496,9 +496,49 @@ static void get_stored(struct cit_engine *e, struct cit_engine_op *op, struct en
 	}
 }
 
-/* One op of the batch: checks, then reads or stages its write. */
-static void run_one(struct cit_engine *e, struct batch *bt, struct cit_engine_op *op, cit_engine_got got,
-		    void *ctx)
+static void fetched(size_t i, int rc, const uint8_t *record, size_t len, void *ctx)
+{
+	struct deferred *d = (struct deferred *)ctx + i;
+	free(d->rec);
+	d->rec = NULL;
+	d->len = 0;
+	d->rc = rc;
+	if (rc == 0 && !(d->rec = malloc(len ? len : 1)))
+		d->rc = -ENOMEM;
+	else if (rc == 0) {
+		memcpy(d->rec, record, len);
+		d->len = len;
+	}
+}
+
+/* The deferred GETs' records, in one read of the backend, then each answered. */
+static void fetch_deferred(struct cit_engine *e, struct deferred *ds, size_t n, cit_engine_got got, void *ctx)
+{
+	if (!n)
+		return;
+	uint8_t (*keys)[CIT_BACKEND_KEY_LEN] = malloc(n * sizeof(*keys));
+	struct cit_error err = { 0 };
+	int rc = keys ? 0 : -ENOMEM;
+	for (size_t i = 0; keys && i < n; i++) {
+		key_of(keys[i], ds[i].op->ns, ds[i].en->id);
+		ds[i].rc = -EIO;
+	}
+	if (rc == 0)
+		rc = cit_backend_get_many(e->b, (const uint8_t(*)[CIT_BACKEND_KEY_LEN])keys, n, fetched, ds, &err);
+	for (size_t i = 0; i < n; i++) {
+		if (rc < 0)
+			op_fail(ds[i].op, rc, "the store could not be read");
+		else
+			get_stored(&ds[i], got, ctx);
+		free(ds[i].rec);
+	}
+	free(keys);
+}
+
+/* One op of the batch: checks, then reads (a read of the backend deferred into *d, which
+ * is then set) or stages its write. */
+static void run_one(struct batch *bt, struct cit_engine_op *op, cit_engine_got got, void *ctx, struct deferred *d,
+		    bool *deferred)
 {
 	struct cit_ns *ns = op->ns;
 	op->rc = 0;
@@ -524,7 +564,12 @@ static void run_one(struct cit_engine *e, struct batch *bt, struct cit_engine_op
 				got(ctx, op, c.s->value, c.s->vlen);
 			return;
 		}
-		return get_stored(e, op, c.en, got, ctx);
+		if (c.en->bad)
+			return (void)op_fail(op, -EBADMSG, "integrity error: the key's record in the store fails to open "
+							  "(altered or cut)");
+		*d = (struct deferred){ .op = op, .en = c.en };
+		*deferred = true;
+		return;
 	}
 	if (op->if_version && c.version != op->expect) {
 		op->version = c.version;
@@ -696,8 +741,22 @@ int cit_engine_run(struct cit_engine *e, struct cit_engine_op *ops, size_t n, ci
 		}
 		memset(bt.slot, 0xff, bt.nslots * sizeof(*bt.slot));
 	}
-	for (size_t i = 0; i < n; i++)
-		run_one(e, &bt, &ops[i], got, ctx);
+	struct deferred *ds = calloc(n ? n : 1, sizeof(*ds));
+	if (!ds) {
+		free(bt.items);
+		free(bt.slot);
+		return cit_error_set(err, -ENOMEM, "the monitor is out of memory");
+	}
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool deferred = false;
+		run_one(&bt, &ops[i], got, ctx, &ds[nd], &deferred);
+		nd += deferred;
+	}
+	/* The reads answered from the store before the writes go: a GET sees the writes before
+	 * it in the batch (staged, above), never one after it. */
+	fetch_deferred(e, ds, nd, got, ctx);
+	free(ds);
 	int rc = commit(e, &bt, err);
 	if (rc == 0) {
 		index_apply(&bt);

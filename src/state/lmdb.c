@@ -182,4 +182,25 @@ static void lmdb_close(struct cit_backend *base)
 	free(b);
 }
 
-static const struct cit_backend_ops lmdb_ops = { lmdb_get, lmdb_apply, lmdb_scan, lmdb_close };
+static int lmdb_get_many(struct cit_backend *base, const uint8_t (*keys)[CIT_BACKEND_KEY_LEN], size_t n,
+			 void (*each)(size_t i, int rc, const uint8_t *record, size_t len, void *ctx), void *ctx,
+			 struct cit_error *err)
+{
+	struct lmdb *b = (struct lmdb *)base;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return lmdb_error(b, rc, "reading", err);
+	for (size_t i = 0; i < n; i++) {
+		MDB_val k = { CIT_BACKEND_KEY_LEN, (void *)keys[i] }, v;
+		rc = mdb_get(txn, b->dbi, &k, &v);
+		if (rc == 0)
+			each(i, 0, v.mv_data, v.mv_size, ctx);
+		else
+			each(i, rc == MDB_NOTFOUND ? -ENOENT : -EIO, NULL, 0, ctx);
+	}
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+static const struct cit_backend_ops lmdb_ops = { lmdb_get, lmdb_apply, lmdb_scan, lmdb_close, lmdb_get_many };

@@ -39,7 +39,7 @@
 			"io,struct,uuid,urllib.parse,traceback,decimal,string,textwrap,csv,html"
 
 static PyObject *entry;        /* the function's handle(event, context) */
-static PyObject *json_loads, *json_dumps, *context_type, *invoke_error;
+static PyObject *json_loads, *json_dumps, *context_type, *invoke_error, *state_error;
 static struct cit_response *current_resp;
 static struct cit_runtime *current_rt;
 
@@ -289,6 +289,20 @@ static PyObject *py_output(PyObject *self, PyObject *args)
 /* citadel.invoke(function, data=None): calls function (granted by --allow-invoke) and
  * returns its response as an Object (cit_invoke). data: None, bytes-like, str (UTF-8), or an
  * Object, handed on by reference when it has one. Raises citadel.InvokeError. */
+/* Raises exc(text) with .code and .text (citadel.InvokeError, citadel.StateError);
+ * returns NULL. */
+static PyObject *raise_coded(PyObject *exc, int code, const char *text)
+{
+	PyObject *e = PyObject_CallFunction(exc, "s", text);
+	PyObject *c = PyLong_FromLong(code), *t = PyUnicode_FromString(text);
+	if (e && c && t && PyObject_SetAttrString(e, "code", c) == 0 && PyObject_SetAttrString(e, "text", t) == 0)
+		PyErr_SetObject(exc, e);
+	Py_XDECREF(c);
+	Py_XDECREF(t);
+	Py_XDECREF(e);
+	return NULL;
+}
+
 static PyObject *py_invoke_fn(PyObject *self, PyObject *args, PyObject *kw)
 {
 	(void)self;
@@ -321,22 +335,141 @@ static PyObject *py_invoke_fn(PyObject *self, PyObject *args, PyObject *kw)
 	Py_END_ALLOW_THREADS
 	if (held)
 		PyBuffer_Release(&b);
-	if (rc < 0) {
-		/* InvokeError(text), with .code and .text */
-		PyObject *e = PyObject_CallFunction(invoke_error, "s", cit_invoke_error());
-		PyObject *code = PyLong_FromLong(rc), *text = PyUnicode_FromString(cit_invoke_error());
-		if (e && code && text && PyObject_SetAttrString(e, "code", code) == 0 &&
-		    PyObject_SetAttrString(e, "text", text) == 0)
-			PyErr_SetObject(invoke_error, e);
-		Py_XDECREF(code);
-		Py_XDECREF(text);
-		Py_XDECREF(e);
-		return NULL;
-	}
+	if (rc < 0)
+		return raise_coded(invoke_error, rc, cit_invoke_error()); /* InvokeError(text) */
 	return object_new(out.data, out.len, out.ref, NULL, false);
 }
 
+/* A key or value argument's bytes: a bytes-like object, or a str as UTF-8. Returns 0 with
+ * b filled (release it with PyBuffer_Release when *held), or -1 with an exception. */
+static int bytes_arg(PyObject *o, Py_buffer *b, bool *held, const void **p, size_t *len)
+{
+	*held = false;
+	if (PyUnicode_Check(o)) {
+		Py_ssize_t n;
+		*p = PyUnicode_AsUTF8AndSize(o, &n);
+		*len = (size_t)n;
+		return *p ? 0 : -1;
+	}
+	if (PyObject_GetBuffer(o, b, PyBUF_SIMPLE) < 0)
+		return -1;
+	*held = true;
+	*p = b->buf;
+	*len = (size_t)b->len;
+	return 0;
+}
+
+/* _kv(ns, ops): ops a list of (kind, key, value or None, if_version, version); returns a
+ * list of (rc, version, value or None, error text or None), one per op (citadel.kv). */
+static PyObject *py_kv(PyObject *self, PyObject *args)
+{
+	(void)self;
+	const char *ns = NULL;
+	PyObject *list;
+	if (!PyArg_ParseTuple(args, "zO!", &ns, &PyList_Type, &list))
+		return NULL;
+	Py_ssize_t n = PyList_GET_SIZE(list);
+	if (n < 1 || n > 1024)
+		return PyErr_Format(PyExc_ValueError, "a batch holds 1 to 1024 operations, not %zd", n);
+	struct cit_kv_op *ops = calloc((size_t)n, sizeof(*ops));
+	Py_buffer *bufs = calloc((size_t)n * 2, sizeof(*bufs));
+	bool *held = calloc((size_t)n * 2, sizeof(*held));
+	PyObject *result = NULL;
+	if (!ops || !bufs || !held) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *key, *value;
+		int kind, if_version;
+		unsigned long long version;
+		if (!PyArg_ParseTuple(PyList_GET_ITEM(list, i), "iOOpK", &kind, &key, &value, &if_version, &version))
+			goto out;
+		ops[i] = (struct cit_kv_op){ .kind = kind, .if_version = if_version, .version = version };
+		if (bytes_arg(key, &bufs[2 * i], &held[2 * i], &ops[i].key, &ops[i].klen) < 0)
+			goto out;
+		if (value != Py_None && bytes_arg(value, &bufs[2 * i + 1], &held[2 * i + 1], &ops[i].value, &ops[i].vlen) < 0)
+			goto out;
+	}
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = cit_kv_batch(ns, ops, (size_t)n);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		raise_coded(state_error, rc, cit_kv_error());
+		goto out;
+	}
+	if (!(result = PyList_New(n)))
+		goto out;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *t = Py_BuildValue("(iKy#s)", ops[i].rc, (unsigned long long)ops[i].version,
+					    ops[i].rc == 0 && ops[i].kind == CIT_KV_GET ? ops[i].value : NULL,
+					    (Py_ssize_t)(ops[i].rc == 0 && ops[i].kind == CIT_KV_GET ? ops[i].vlen : 0),
+					    ops[i].rc < 0 ? ops[i].error : NULL);
+		if (!t) {
+			Py_CLEAR(result);
+			goto out;
+		}
+		PyList_SET_ITEM(result, i, t);
+	}
+out:
+	for (Py_ssize_t i = 0; held && i < 2 * n; i++)
+		if (held[i])
+			PyBuffer_Release(&bufs[i]);
+	free(ops);
+	free(bufs);
+	free(held);
+	return result;
+}
+
+/* _kv_scan(ns, prefix, after, limit): a list of the names (bytes) (citadel.kv.scan). */
+static PyObject *py_kv_scan(PyObject *self, PyObject *args)
+{
+	(void)self;
+	const char *ns = NULL;
+	PyObject *prefix, *after;
+	unsigned int limit;
+	if (!PyArg_ParseTuple(args, "zOOI", &ns, &prefix, &after, &limit))
+		return NULL;
+	if (limit < 1 || limit > 1000)
+		return PyErr_Format(PyExc_ValueError, "a scan lists 1 to 1000 names at a time, not %u", limit);
+	Py_buffer pb = { 0 }, ab = { 0 };
+	bool ph = false, ah = false;
+	const void *p = NULL, *a = NULL;
+	size_t plen = 0, alen = 0;
+	PyObject *result = NULL;
+	struct cit_kv_name *names = calloc(limit, sizeof(*names));
+	if (!names)
+		return PyErr_NoMemory();
+	if (bytes_arg(prefix, &pb, &ph, &p, &plen) == 0 && bytes_arg(after, &ab, &ah, &a, &alen) == 0) {
+		size_t got = 0;
+		int rc;
+		Py_BEGIN_ALLOW_THREADS
+		rc = cit_kv_scan_in(ns, p, plen, a, alen, names, limit, &got);
+		Py_END_ALLOW_THREADS
+		if (rc < 0)
+			raise_coded(state_error, rc, cit_kv_error());
+		else if ((result = PyList_New((Py_ssize_t)got)))
+			for (size_t i = 0; i < got; i++) {
+				PyObject *b = PyBytes_FromStringAndSize(names[i].name, (Py_ssize_t)names[i].nlen);
+				if (!b) {
+					Py_CLEAR(result);
+					break;
+				}
+				PyList_SET_ITEM(result, (Py_ssize_t)i, b);
+			}
+	}
+	if (ph)
+		PyBuffer_Release(&pb);
+	if (ah)
+		PyBuffer_Release(&ab);
+	free(names);
+	return result;
+}
+
 static PyMethodDef citadel_methods[] = {
+	{ "_kv", py_kv, METH_VARARGS, NULL },
+	{ "_kv_scan", py_kv_scan, METH_VARARGS, NULL },
 	{ "output", py_output, METH_VARARGS,
 	  "output(size): a writable buffer (citadel.Object) of size bytes; return it from handle and it is "
 	  "the response, passed on without a copy" },
@@ -368,6 +501,13 @@ static PyObject *citadel_init(void)
 		return NULL;
 	Py_INCREF(invoke_error);
 	PyModule_AddObject(m, "InvokeError", invoke_error);
+	state_error = PyErr_NewExceptionWithDoc("citadel.StateError", "a key-value operation failed: .code (a "
+						"negative errno) and .text (its message, also str(e))", PyExc_RuntimeError,
+						NULL);
+	if (!state_error)
+		return NULL;
+	Py_INCREF(state_error);
+	PyModule_AddObject(m, "StateError", state_error);
 	return m;
 }
 
@@ -399,7 +539,58 @@ static const char context_src[] =
 	"        _c.log(str(text), level)\n"
 	"    def __repr__(self):\n"
 	"        return f'Context({self.function!r}, call_id={self.call_id})'\n"
-	"_c.Context, _c.HTTPRequest = Context, HTTPRequest\n"
+	"class KV:\n"
+	"    '''Key-value state (docs/state.md): this function's namespace, or with\n"
+	"    namespace(NAME) another's that shares it. Keys and values are bytes (a str is\n"
+	"    taken as UTF-8). Failures raise citadel.StateError (.code, .text).'''\n"
+	"    __slots__ = ('_ns',)\n"
+	"    def __init__(self, ns=None):\n"
+	"        self._ns = ns\n"
+	"    def namespace(self, name):\n"
+	"        return KV(name)\n"
+	"    def _one(self, op, ok=(0,)):\n"
+	"        rc, version, value, error = _c._kv(self._ns, [op])[0]\n"
+	"        if rc not in ok:\n"
+	"            e = _c.StateError(error); e.code, e.text = rc, error\n"
+	"            raise e\n"
+	"        return rc, version, value\n"
+	"    def get(self, key, default=None):\n"
+	"        '''The value (bytes), or default when there is no such key.'''\n"
+	"        rc, _, value = self._one((1, key, None, False, 0), (0, -2))\n"
+	"        return default if rc else value\n"
+	"    def get_version(self, key):\n"
+	"        '''(value, version), or (None, 0) when there is no such key.'''\n"
+	"        rc, version, value = self._one((1, key, None, False, 0), (0, -2))\n"
+	"        return (None, 0) if rc else (value, version)\n"
+	"    def put(self, key, value):\n"
+	"        '''Writes the value; returns its new version.'''\n"
+	"        return self._one((2, key, value, False, 0))[1]\n"
+	"    def cas(self, key, version, value):\n"
+	"        '''Writes only if the key's version is still version (0: only if absent).\n"
+	"        Returns (True, new version), or (False, the current version).'''\n"
+	"        rc, v, _ = self._one((2, key, value, True, version), (0, -125))\n"
+	"        return rc == 0, v\n"
+	"    def delete(self, key):\n"
+	"        '''Deletes the key; False when there was none.'''\n"
+	"        return self._one((3, key, None, False, 0), (0, -2))[0] == 0\n"
+	"    def scan(self, prefix=b'', after=b'', limit=1000):\n"
+	"        '''The names (bytes) beginning with prefix, after after, in byte order, at most\n"
+	"        limit (1 to 1000) of them.'''\n"
+	"        return _c._kv_scan(self._ns, prefix, after, limit)\n"
+	"    def batch(self, ops):\n"
+	"        '''ops: ('get', key) | ('put', key, value) | ('delete', key), at most 1024, in one\n"
+	"        round trip; returns, for each: the value or None (get), the version (put), True\n"
+	"        or False (delete). Other failures raise citadel.StateError.'''\n"
+	"        kinds = {'get': 1, 'put': 2, 'delete': 3}\n"
+	"        wire = [(kinds[o[0]], o[1], o[2] if o[0] == 'put' else None, False, 0) for o in ops]\n"
+	"        out = []\n"
+	"        for o, (rc, version, value, error) in zip(ops, _c._kv(self._ns, wire)):\n"
+	"            if rc not in (0, -2) or (rc == -2 and o[0] == 'put'):\n"
+	"                e = _c.StateError(error); e.code, e.text = rc, error\n"
+	"                raise e\n"
+	"            out.append((value if rc == 0 else None) if o[0] == 'get' else version if o[0] == 'put' else rc == 0)\n"
+	"        return out\n"
+	"_c.Context, _c.HTTPRequest, _c.KV, _c.kv = Context, HTTPRequest, KV, KV()\n"
 	/* fd 0 is the runtime's channel to the monitor, not a function's input. */
 	"import sys as _sys, os as _os\n"
 	"_sys.stdin = open(_os.devnull)\n";

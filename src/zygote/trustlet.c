@@ -200,7 +200,8 @@ static struct {
 	bool fd_shown;            /* an object's fd was open while the function's code ran (a
 				   * cit_invoke result's, until mapped): its threads could copy it */
 	_Alignas(16) char buf[sizeof(struct cit_msg) + sizeof(struct cit_p_reply) + CIT_INLINE_MAX];
-} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 }, 0, false, { 0 } };
+	void *arena;              /* cit_trustlet_arena's blocks, each linked by its first word */
+} current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 }, 0, false, { 0 }, NULL };
 
 /* Notes that the data object fd is mapped during this call: after the call, no mapping of
  * it may be left (kept_objects). */
@@ -266,8 +267,25 @@ int cit_trustlet_keep(void *addr, size_t len, bool heap)
 	return 0;
 }
 
+void *cit_trustlet_arena(size_t len)
+{
+	if (len > SIZE_MAX - 16)
+		return NULL;
+	void **block = malloc(16 + len);
+	if (!block)
+		return NULL;
+	*block = current.arena;
+	current.arena = block;
+	return (char *)block + 16;
+}
+
 static void keep_release(void)
 {
+	while (current.arena) {
+		void **block = current.arena;
+		current.arena = *block;
+		free(block);
+	}
 	for (uint32_t i = 0; i < current.n_keep; i++) {
 		if (current.keep[i].heap)
 			free(current.keep[i].addr);
@@ -319,6 +337,12 @@ out:
 static void reply_value(struct cit_rx *rx, void *ctx)
 {
 	*(uint64_t *)ctx = CIT_P(rx, cit_p_reply)->value;
+}
+
+int cit_trustlet_request_with(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,
+			      void (*on_reply)(struct cit_rx *rx, void *ctx), void *ctx)
+{
+	return request(type, grant, payload, plen, data, len, -1, on_reply, ctx);
 }
 
 int cit_trustlet_request(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,

@@ -530,7 +530,7 @@ def test_a_function_built_for_the_previous_abi_still_loads(gw, tmp_path):
     future = build_source(tmp_path, "abi9", (Path(__file__).parent / "abi1.c").read_text()
                           .replace("cit_function_abi = 1", "cit_function_abi = 9"))
     r = gw.m.cli("deploy", "abi9", str(future))
-    assert r.returncode != 0 and b"ABI 1 to 3" in r.stderr, r.stderr
+    assert r.returncode != 0 and b"ABI 1 to 4" in r.stderr, r.stderr
 
 
 # ---- asynchronous calls ----------------------------------------------------------------------
@@ -973,3 +973,31 @@ def test_a_chain_calling_a_keyed_function_takes_an_admin_token_over_http(chains)
              "unauthorized")
     assert gw.request("POST", "/v1/chains/locked/invoke", b"key", headers=admin(gw))[:3:2] == (200, b"KEY")
     assert gw.m.cli("chain", "invoke", "locked", "--data", "local").stdout == b"LOCAL"  # the socket's own rule
+
+
+def test_state_over_http(gw):
+    """/v1/state/NS/KEY: GET, PUT and DELETE a function's key-value state, /v1/state/NS its
+    keys, all an admin's; errors as JSON with their status."""
+    url = "/v1/state/echo"
+    assert error_of(gw.request("PUT", f"{url}/k", b"v"), 401, "unauthorized")
+    st, _, body = gw.request("PUT", f"{url}/greeting", b"hello", admin(gw))
+    assert st == 200, body
+    version = json.loads(body)["version"]
+    st, headers, body = gw.request("GET", f"{url}/greeting", headers=admin(gw))
+    assert (st, body, headers["etag"]) == (200, b"hello", f'"{version}"')
+    value = bytes(range(256)) * 400  # any bytes, over a message's inline size
+    assert gw.request("PUT", f"{url}/a%2Fb%20c", value, admin(gw))[0] == 200  # the key decoded: "a/b c"
+    assert gw.request("GET", f"{url}/a%2Fb%20c", headers=admin(gw))[2] == value
+    assert gw.m.cli("kv", "get", "echo", "a/b c").stdout == value  # the same state the CLI sees
+    st, _, body = gw.request("GET", f"{url}?prefix=a", headers=admin(gw))
+    assert st == 200 and [k["key"] for k in json.loads(body)] == ["a/b c"]
+    keys = json.loads(gw.request("GET", url, headers=admin(gw))[2])
+    assert [(k["key"], k["size"]) for k in keys] == [("a/b c", len(value)), ("greeting", 5)]
+    st, _, body = gw.request("DELETE", f"{url}/greeting", headers=admin(gw))
+    assert st == 200 and json.loads(body)["deleted_version"] == version
+    assert "no such key" in error_of(gw.request("GET", f"{url}/greeting", headers=admin(gw)), 404, "not_found")
+    assert error_of(gw.request("PUT", url, b"v", admin(gw)), 405, "method_not_allowed")
+    assert error_of(gw.request("GET", "/v1/state/Bad-Name/k", headers=admin(gw)), 404, "not_found")
+    assert error_of(gw.request("GET", f"{url}/{'k' * 1025}", headers=admin(gw)), 413, "too_large")
+    assert error_of(gw.request("PUT", f"{url}/big", b"x" * ((1 << 20) + 1), admin(gw)), 413, "too_large")
+    assert error_of(gw.request("GET", f"{url}?limit=0", headers=admin(gw)), 400, "bad_request")

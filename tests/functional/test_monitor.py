@@ -559,8 +559,8 @@ def test_event_log_as_json(new_monitor):
     m.stop()
     events = [json.loads(line) for line in m.log.read_text().splitlines()]
     kinds = [e["event"] for e in events]
-    # A new state directory's first events: its admin token, then serving.
-    assert kinds[:2] == ["admin_token_made", "serving"] and kinds[-1] == "stopped" and "deployed" in kinds
+    # A new state directory's first events: its admin token, its master key, then serving.
+    assert kinds[:3] == ["admin_token_made", "master_key_made", "serving"] and kinds[-1] == "stopped" and "deployed" in kinds
     deployed = next(e for e in events if e["event"] == "deployed")
     assert deployed["function"] == "hello" and len(deployed["measurement"]) == 64
     assert all(e["ts"].endswith("Z") and e["level"] in ("info", "warn", "error") for e in events)
@@ -661,14 +661,15 @@ def test_a_replaced_versions_call_that_crashes_hears_why(mon):
 # instances, keep-alive, flags, n_env, env_len, cpu_millis, pids, n_args, args_len (the V2
 # layout), then object_quota, n_invokes, reserved and 16 names of functions it may invoke.
 SPEC_V2 = "<64s16sQQQIIIIIIIIII"
-SPEC = SPEC_V2 + "QII1024s"
+SPEC_V3 = SPEC_V2 + "QII1024s"
+SPEC = SPEC_V3 + "QII512s"  # the state's quota, value limit and shares
 
 
 def _raw_deploy(sock_path, name, so, wait=0, keepalive=60, cpu_millis=1000):
     """A DEPLOY as the CLI sends it (proto.h), from a client that hangs up at once, or
     that waits up to wait seconds for the first reply (returned as replies() gives it)."""
     spec = struct.pack(SPEC, name.encode(), b"native", 64 << 20, 10000, 1 << 20, 4, 0, keepalive, 0,
-                       0, 0, cpu_millis, 256, 0, 0, 256 << 20, 0, 0, b"")
+                       0, 0, cpu_millis, 256, 0, 0, 256 << 20, 0, 0, b"", 64 << 20, 1 << 20, 0, b"")
     hdr = header(1, 7, len(spec), nfds=1)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sock_path)
@@ -739,7 +740,7 @@ def test_one_connection_cannot_queue_without_bound(mon):
 def test_deploy_wants_the_code_as_a_sealed_object(mon, tmp_path):
     """A plain file could be truncated or stall the monitor while it reads."""
     spec = struct.pack(SPEC, b"plainfile", b"native", 64 << 20, 10000, 1 << 20, 4, 0, 60, 0, 0, 0,
-                       1000, 256, 0, 0, 256 << 20, 0, 0, b"")
+                       1000, 256, 0, 0, 256 << 20, 0, 0, b"", 64 << 20, 1 << 20, 0, b"")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(mon.sock)
     with open(EXAMPLES / "hello.so", "rb") as f:

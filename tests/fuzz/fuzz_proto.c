@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "proto/proto.h"
+#include "state/wire.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -224,7 +225,7 @@ static void fuzz_message(size_t n, size_t nfds)
 }
 
 /* The bytes as a spec stored in the state directory (the monitor reads at most one byte
- * less than its buffer). A spec in an earlier layout (V0, V1, V2) is moved into the
+ * less than its buffer). A spec in an earlier layout (V0 to V3) is moved into the
  * current one in place, which may use the bytes of the fields it adds; nothing past them
  * is read or written (V0 grows the most). */
 static void fuzz_stored_spec(const uint8_t *bytes, size_t len)
@@ -243,10 +244,11 @@ static void fuzz_stored_spec(const uint8_t *bytes, size_t len)
 	if (rc == 0) {
 		CHECK(rx.spec == (struct cit_fn_spec *)stored);
 		CHECK(rx.hdr.len == sizeof(struct cit_fn_spec) + rx.spec->env_len + rx.spec->args_len);
-		/* As stored, or moved from one of the earlier layouts (V0, V1, V2). */
+		/* As stored, or moved from one of the earlier layouts (V0 to V3). */
 		CHECK(rx.hdr.len == len || rx.hdr.len == grown ||
 		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V1_SIZE) ||
-		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V2_SIZE));
+		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V2_SIZE) ||
+		      rx.hdr.len == len + (sizeof(struct cit_fn_spec) - CIT_FN_SPEC_V3_SIZE));
 		check_spec(&rx, stored, rx.hdr.len);
 		CHECK(cit_fn_name_ok(rx.spec->name));
 	} else {
@@ -287,6 +289,45 @@ static size_t shape(uint8_t how, size_t n)
 	return h + hdr.len;
 }
 
+/* The bytes after a STATE payload as a batch of the payload's n_ops operations (the
+ * monitor's check of what a function sends), and as an answer's results and a scan's
+ * names (what the runtime and the CLI read from the monitor): a batch accepted has exactly
+ * its operations, each within the bytes; no reader goes past the end (the bytes are a
+ * heap copy of their exact length, for ASan). */
+static void fuzz_state(const uint8_t *bytes, size_t len, uint32_t n_ops)
+{
+	uint8_t *p = malloc(len ? len : 1);
+	if (!p)
+		return;
+	memcpy(p, bytes, len);
+	const char *why = NULL;
+	int rc = cit_state_check(p, len, n_ops, &why);
+	CHECK(rc == 0 || (rc == -EPROTO && why && why[0]));
+	if (rc == 0) {
+		size_t at = 0;
+		uint32_t k = 0;
+		struct cit_state_item it;
+		while (cit_state_next(p, len, &at, &it)) {
+			CHECK(it.op.klen <= 1024 && it.key >= p && it.value + it.op.vlen <= p + len);
+			CHECK(it.op.kind >= CIT_STATE_GET && it.op.kind <= CIT_STATE_SCAN);
+			k++;
+		}
+		CHECK(k == n_ops && at == len);
+	}
+	size_t at = 0;
+	struct cit_state_result r;
+	const uint8_t *d;
+	while ((rc = cit_state_next_result(p, len, &at, &r, &d)) == 1)
+		CHECK(d + r.len <= p + len && at <= len);
+	CHECK(rc == 0 || rc == -EPROTO);
+	at = 0;
+	struct cit_state_name nm;
+	while ((rc = cit_state_next_name(p, len, &at, &nm, &d)) == 1)
+		CHECK(d + nm.nlen <= p + len && at <= len);
+	CHECK(rc == 0 || rc == -EPROTO);
+	free(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -299,6 +340,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* After the header (where a DEPLOY's spec is), so that the seeds reach it. */
 	if (n >= h)
 		fuzz_stored_spec(msg + h, n - h);
+	if (n >= h + sizeof(struct cit_p_state)) {
+		const struct cit_p_state *st = (const void *)(msg + h);
+		fuzz_state(msg + h + sizeof(*st), n - h - sizeof(*st), st->n_ops);
+	}
 	fuzz_message(n, nfds);
 	return 0;
 }

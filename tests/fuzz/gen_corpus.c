@@ -3,7 +3,7 @@
  * fuzz_proto.c reads: one byte for the number of fds beside the message, then the
  * datagram. Run by hand when the protocol changes:
  *   clang-14 -D_GNU_SOURCE -Isrc tests/fuzz/gen_corpus.c src/proto/proto.c src/spec/chain.c src/objects/objects.c \
- *     src/spec/spec.c src/common/error.c src/common/fdutil.c -o build-fuzz/gen_corpus
+ *     src/spec/spec.c src/state/wire.c src/common/error.c src/common/fdutil.c -o build-fuzz/gen_corpus
  *   rm -rf tests/fuzz/corpus && mkdir tests/fuzz/corpus && build-fuzz/gen_corpus tests/fuzz/corpus */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "state/wire.h"
 
 static const char *dir;
 static _Alignas(16) uint8_t out[1 + CIT_MSG_MAX];
@@ -228,6 +229,19 @@ int main(int argc, char **argv)
 	strcpy(s.invokes[0], "resize");
 	seed("deploy-invokes", CIT_MSG_DEPLOY, 1, &s, sizeof(s), env, sizeof(env));
 	seed("stored-v2-env", CIT_MSG_DEPLOY, 1, &s, CIT_FN_SPEC_V2_SIZE, env, sizeof(env));
+	seed("stored-v3-env", CIT_MSG_DEPLOY, 1, &s, CIT_FN_SPEC_V3_SIZE, env, sizeof(env));
+	/* State: a batch (a get, a compare-and-swap, a scan), an admin's purge. */
+	struct cit_wbuf wb = { 0 };
+	cit_state_add_op(&wb, &(struct cit_state_op){ .kind = CIT_STATE_GET, .klen = 3 }, "hit", NULL);
+	cit_state_add_op(&wb, &(struct cit_state_op){ .kind = CIT_STATE_PUT, .flags = CIT_STATE_IF_VERSION, .klen = 3,
+						       .vlen = 2, .expect = 7 },
+			 "hit", "42");
+	cit_state_add_op(&wb, &(struct cit_state_op){ .kind = CIT_STATE_SCAN, .klen = 1, .limit = 10 }, "h", NULL);
+	struct cit_p_state sb = { .data = { .len = (uint32_t)wb.len }, .n_ops = 3 };
+	seed("state-batch", CIT_MSG_STATE, 0, &sb, sizeof(sb), wb.p, wb.len);
+	struct cit_p_state pg = { .ns = "counter", .flags = CIT_KV_PURGE };
+	seed("kv-purge", CIT_MSG_KV, 0, &pg, sizeof(pg), NULL, 0);
+	free(wb.p);
 	seed("invoke-short-tail", CIT_MSG_INVOKE, 0, &(struct cit_p_invoke){ .data = { .len = 9 }, .name = "hello" },
 	     sizeof(v), "abc", 3);
 	return 0;

@@ -87,6 +87,15 @@ static size_t good_payload(uint16_t type, uint8_t *p, size_t *tlen)
 		strcpy(c->steps[0].function, "f");
 		c->n_steps = 1;
 	}
+	if (type == CIT_MSG_STATE) { /* a batch's bytes are checked by the monitor, not here */
+		*tlen = sizeof(small_meta) - 1;
+		((struct cit_p_state *)p)->data.len = (uint32_t)*tlen;
+		((struct cit_p_state *)p)->n_ops = 1;
+	}
+	if (type == CIT_MSG_KV) {
+		strcpy(((struct cit_p_state *)p)->ns, "f");
+		((struct cit_p_state *)p)->flags = CIT_KV_INFO;
+	}
 	if (type == CIT_MSG_GATEWAY_START)
 		*(struct cit_p_gateway *)p = (struct cit_p_gateway){ .max_body = 1, .max_connections = 1,
 								     .max_per_address = 1, .idle_timeout_s = 1,
@@ -372,9 +381,44 @@ static void socket_rows(void)
 	close(sp[1]);
 }
 
+/* STATE's and KV's fields: a namespace's name, the count of operations, the flags. */
+static void state_rows(void)
+{
+	static const struct {
+		const char *what;
+		uint16_t type;
+		const char *ns;
+		uint32_t n_ops, flags, data;
+		int want;
+	} rows[] = {
+		{ "a batch of one on one's own namespace", CIT_MSG_STATE, "", 1, 0, 8, 1 },
+		{ "a batch on another's", CIT_MSG_STATE, "other", 1, 0, 8, 1 },
+		{ "a batch of no operations", CIT_MSG_STATE, "", 0, 0, 8, -EPROTO },
+		{ "a batch of 1025", CIT_MSG_STATE, "", 1025, 0, 8, -EPROTO },
+		{ "a batch with no bytes", CIT_MSG_STATE, "", 1, 0, 0, -EPROTO },
+		{ "a trustlet's purge", CIT_MSG_STATE, "", 0, CIT_KV_PURGE, 0, -EPROTO },
+		{ "a namespace that is no function's name", CIT_MSG_STATE, "Bad", 1, 0, 8, -EPROTO },
+		{ "an admin's batch without a namespace", CIT_MSG_KV, "", 1, 0, 8, -EPROTO },
+		{ "an admin's purge", CIT_MSG_KV, "f", 0, CIT_KV_PURGE, 0, 1 },
+		{ "a purge with operations", CIT_MSG_KV, "f", 1, CIT_KV_PURGE, 0, -EPROTO },
+		{ "a purge with bytes", CIT_MSG_KV, "f", 0, CIT_KV_PURGE, 8, -EPROTO },
+		{ "purge and info at once", CIT_MSG_KV, "f", 0, CIT_KV_PURGE | CIT_KV_INFO, 0, -EPROTO },
+		{ "an unknown flag", CIT_MSG_KV, "f", 0, 0x4, 0, -EPROTO },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cit_p_state p = { .n_ops = rows[i].n_ops, .flags = rows[i].flags,
+					 .data = { .len = rows[i].data } };
+		strcpy(p.ns, rows[i].ns);
+		size_t n = build(rows[i].type, &p, sizeof(p), rows[i].data, 0);
+		int rc = parse(n, 0, NULL);
+		tap_ok(rc == rows[i].want, "%s: %s -> %d", rows[i].type == CIT_MSG_KV ? "KV" : "STATE", rows[i].what, rc);
+	}
+}
+
 int main(void)
 {
 	every_type();
+	state_rows();
 	header_rows();
 	data_rows();
 	spec_rows();

@@ -44,7 +44,7 @@ static void defaults_and_table(void)
 
 	size_t n;
 	const struct cit_spec_opt *opts = cit_spec_options(&n);
-	tap_ok(n == 15, "fifteen options");
+	tap_ok(n == 18, "eighteen options");
 	for (size_t i = 0; i < n; i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "%s", opts[i].flag);
@@ -56,6 +56,20 @@ static void defaults_and_table(void)
 	}
 	tap_ok(!cit_spec_option("bogus") && !cit_spec_option("output_limit") && !cit_spec_option(""),
 	       "no option for an unknown flag or a manifest key");
+
+	/* --state-share: names, commas between, each once, at most 8; its own list. */
+	static struct cit_fn_draft sd;
+	cit_spec_defaults(&sd);
+	const struct cit_spec_opt *share = cit_spec_option("state-share");
+	tap_ok(share && cit_spec_set(&sd, share, "reader,report", &err) == 0 &&
+		       cit_spec_set(&sd, share, "reader", &err) == 0 && sd.spec.n_state_shares == 2 &&
+		       !strcmp(sd.spec.state_shares[1], "report") && sd.spec.n_invokes == 0,
+	       "--state-share names functions, each once, apart from --allow-invoke's");
+	tap_ok(cit_spec_set(&sd, share, "a,b,c,d,e,f,g", &err) == -EINVAL && sd.spec.n_state_shares == 2,
+	       "more than 8: refused, nothing changed: %s", err.msg);
+	tap_ok(cit_spec_set(&sd, share, "Bad", &err) == -EINVAL, "not a name: refused");
+	tap_ok(sd.spec.state_quota == 64ull << 20 && sd.spec.state_value_max == 1u << 20,
+	       "the state's defaults: a quota of 64M, values of 1M");
 }
 
 /* Every option kind: a value within bounds is stored in the spec's unit; one out of bounds
@@ -90,6 +104,10 @@ static void option_values(void)
 		{ "cpus", "0.009", false, 0 },                   { "cpus", "0.0099", false, 0 },
 		{ "cpus", "1025", false, 0 },                    { "cpus", "-1", false, 0 },
 		{ "cpus", "abc", false, 0 },
+		{ "state-quota", "64K", true, 64ull << 10 },     { "state-quota", "64G", true, 64ull << 30 },
+		{ "state-quota", "63K", false, 0 },              { "state-quota", "65G", false, 0 },
+		{ "state-value-max", "1", true, 1 },             { "state-value-max", "16M", true, 16u << 20 },
+		{ "state-value-max", "0", false, 0 },            { "state-value-max", "17M", false, 0 },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		static struct cit_fn_draft d, before;
@@ -213,8 +231,8 @@ static void manifests(void)
 		{ "{\"Memory\": \"64M\"}", -EINVAL, 0,
 		  { "unknown key \"Memory\"", "did you mean \"memory\"?",
 		    "the keys are name, code, runtime, command, bundle, memory, timeout, output_limit, max_instances, "
-		    "min_instances, keep_alive, cpus, pids, fresh, invoke_key, object_quota, allow_invoke, env, handler, "
-		    "preload" } },
+		    "min_instances, keep_alive, cpus, pids, fresh, invoke_key, object_quota, allow_invoke, state_quota, "
+		    "state_value_max, state_share, env, handler, preload" } },
 		{ "{\"max-instances\": 4}", -EINVAL, 0, { "unknown key \"max-instances\"", "did you mean \"max_instances\"?" } },
 		{ "{\"bogus\": 1}", -EINVAL, 0, { "unknown key \"bogus\" (the keys are name, code," } },
 		{ "{\"fresh\": \"yes\"}", -EINVAL, 0, { "\"fresh\" wants true or false, not \"yes\"" } },
