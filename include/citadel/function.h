@@ -60,7 +60,7 @@ extern "C" {
  *   3  data objects and chains: cit_request.input, .n_inputs, .inputs, cit_output(),
  *      cit_respond_object(), cit_invoke(), cit_invoke_error()
  *   4  key-value state: cit_kv_get(), cit_kv_put(), cit_kv_cas(), cit_kv_delete(),
- *      cit_kv_scan(), cit_kv_batch(), cit_kv_error() */
+ *      cit_kv_scan(), cit_kv_batch(), cit_kv_lock(), cit_kv_unlock(), cit_kv_error() */
 #define CIT_FUNCTION_ABI 4
 #define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
@@ -273,6 +273,23 @@ struct cit_kv_name {          /* one key of cit_kv_scan() */
  * names; their count into *n. To list more, call again with the last name as after. */
 CIT_API int cit_kv_scan(const void *prefix, size_t plen, const void *after, size_t alen, struct cit_kv_name *names,
 			size_t max, size_t *n);
+
+/* ABI 4. Takes the lock on key (klen bytes) of this function's namespace, waiting while
+ * another call holds it (until this call's deadline: -ETIMEDOUT). The lock lasts until
+ * cit_kv_unlock(), or lease_ms (1 to 600,000) milliseconds, or this call's end, whichever
+ * comes first. While a call holds a lock, its writes to the namespace are kept by the
+ * monitor, seen only by itself, and made together (one transaction) when it unlocks its
+ * last lock: release consistency. A lease that runs out, a call that ends, an instance
+ * that dies: the locks go, and the writes made under them are dropped, never seen. Another
+ * caller's write to a locked key is refused with -EBUSY; its reads see what was last made.
+ * A call holds locks of one namespace at a time. -EDEADLK: this call holds it already. */
+CIT_API int cit_kv_lock(const void *key, size_t klen, unsigned lease_ms);
+
+/* ABI 4. Releases the lock on key; with its last lock the call's writes made under them
+ * are made (discard 0) or dropped (discard 1). -ENOLCK: the call holds no such lock (its
+ * lease ran out: cit_kv_error() says so, and the writes were dropped); a failure of the
+ * writes (the quota, ...) is returned with its text, the lock released all the same. */
+CIT_API int cit_kv_unlock(const void *key, size_t klen, int discard);
 
 /* ABI 4. The text of this thread's last failed cit_kv_* call, "" when none. */
 CIT_API const char *cit_kv_error(void);

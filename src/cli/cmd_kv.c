@@ -304,6 +304,9 @@ int cit_cmd_kv(int argc, char **argv)
 	if (mode && v != 3)
 		return cit_usage_error("kv", 2, "--long and --json are for ls");
 	const char *ns = a[1];
+	if (strlen(ns) >= CIT_NAME_MAX || !cit_fn_name_ok(ns))
+		return cit_usage_error("kv", 2, "'%s' is not a namespace (a function's name: 1 to 63 of a-z, 0-9, '-' and "
+				       "'_')", ns);
 	if (v == 3) {
 		if (n == 3 && strlen(a[2]) > 1024)
 			return cit_usage_error("kv", 2, "a prefix is at most 1024 bytes");

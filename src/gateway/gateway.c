@@ -273,7 +273,6 @@ static void fail_errno(struct req *r, int code, uint32_t flags, uint32_t status,
 		{ -ESHUTDOWN, 503, "unavailable" },     { -EINVAL, 400, "bad_request" },
 		{ -ENOSPC, 507, "no_space" },          { -ENOEXEC, 422, "deploy_failed" },
 		{ -EDQUOT, 507, "quota" },             { -EBADMSG, 500, "integrity_error" },
-		{ -EIO, 503, "unavailable" },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (map[i].code == code) {
@@ -497,7 +496,10 @@ static void answer_kv(struct req *r, struct cit_rx *rx)
 	} else if (res.rc < 0) {
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)(res.len < CIT_TEXT_MAX ? res.len : CIT_TEXT_MAX), (const char *)p);
-		fail_errno(r, res.rc, 0, 0, text);
+		if (res.rc == -EIO) /* the store, not a function: unavailable */
+			fail(r, 503, "unavailable", "%s", text);
+		else
+			fail_errno(r, res.rc, 0, 0, text);
 	} else if (r->kv_kind == CIT_STATE_GET) {
 		answer(r, 200, "application/octet-stream", (const char *)p, res.len);
 		snprintf(r->etag, sizeof(r->etag), "\"%llu\"", (unsigned long long)res.version);
@@ -540,7 +542,10 @@ static void on_reply(struct cit_rx *rx)
 		const struct cit_p_status *st = CIT_P(rx, cit_p_status);
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
-		fail_errno(r, st->code, st->flags, st->http_status, text);
+		if (r->type == CIT_MSG_KV && st->code == -EIO) /* the state store, not a function */
+			fail(r, 503, "unavailable", "%s", text);
+		else
+			fail_errno(r, st->code, st->flags, st->http_status, text);
 	} else if (r->type == CIT_MSG_LIST && r->metrics) {
 		const void *data;
 		size_t len;

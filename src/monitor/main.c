@@ -28,7 +28,7 @@ static const char usage[] =
 	"                     [--max-clients N] [--idle-timeout DURATION] [--group GROUP]\n"
 	"                     [--peer-quota UID=SCALE]... [--listen ADDR:PORT|none] [--max-body SIZE]\n"
 	"                     [--callback-allow CIDR]... [--python-preload MODULES]\n"
-	"                     [--master-key-file FILE] [--store-max SIZE]\n"
+	"                     [--master-key-file FILE] [--store-max SIZE] [--state-accept]\n"
 	"       citadeld [the same options] | --version\n"
 	"\n"
 	"Runs the monitor (citadeld, which `citadel serve` runs) in the foreground: it keeps the\n"
@@ -70,7 +70,10 @@ static const char usage[] =
 	"                       hex digits, readable by its owner only (default\n"
 	"                       $CITADEL_MASTER_KEY, else DIR/master.key, made at first start;\n"
 	"                       docs/state.md)\n"
-	"  --store-max SIZE     the state store's largest size         (default 1G)\n";
+	"  --store-max SIZE     the state store's largest size         (default 1G)\n"
+	"  --state-accept       take the state store as found when its checkpoint is missing\n"
+	"                       or damaged (after restoring a backup on purpose): without it,\n"
+	"                       such a store is refused, since a rollback could not be seen\n";
 
 /* Whether s is ADDR/BITS, an IPv4 or IPv6 address block. */
 static bool cidr_ok(const char *s)
@@ -111,6 +114,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		{ "listen", required_argument, NULL, 'L' },    { "max-body", required_argument, NULL, 'B' },
 		{ "callback-allow", required_argument, NULL, 'C' }, { "python-preload", required_argument, NULL, 'P' },
 		{ "master-key-file", required_argument, NULL, 'K' }, { "store-max", required_argument, NULL, 'S' },
+		{ "state-accept", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t n;
@@ -155,6 +159,7 @@ static int parse_options(const char *prog, int argc, char **argv, struct cit_mon
 		case 'd': mo->state_dir = optarg; break;
 		case 'L': mo->listen = optarg; break;
 		case 'K': mo->master_key_file = optarg; break;
+		case 'A': mo->state_accept = true; break;
 		case 'S':
 			if (cit_parse_size(optarg, &mo->store_max) < 0 || mo->store_max < (16ull << 20) ||
 			    mo->store_max > (1ull << 40))

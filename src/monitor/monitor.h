@@ -40,6 +40,7 @@ struct cit_monitor_opts {
 	uint32_t http_connections, http_per_address, http_idle_timeout_s, http_header_bytes;
 	const char *master_key_file; /* the state's master key (state.c), or NULL */
 	uint64_t store_max;       /* the state store's largest size (its map), bytes; 0: default */
+	bool state_accept;        /* take a state store whose checkpoint fails as found (once) */
 };
 
 /* The state store's default largest size (serve --store-max). */
@@ -140,6 +141,8 @@ struct call {
 	uint64_t start_run_ns;     /* handed to its trustlet */
 	struct cit_timer deadline; /* armed at deadline_ns while its trustlet runs it */
 	uint64_t invocation;      /* its number in its function (CALL), from 1 */
+	uint64_t state_session;   /* its number for the state's locks (state.c), 0 before */
+	bool state_locked;        /* it asked for a lock: its end is told to the state thread */
 	uint32_t grants;          /* CIT_GRANT_*: what its trustlet may ask during it */
 	uint8_t *data;            /* inline bytes (owned) */
 	uint32_t data_len;
@@ -545,6 +548,8 @@ cit_handler_fn cit_state_on_request, cit_state_on_kv;
 int cit_state_start(struct monitor *m, struct cit_error *err);
 void cit_state_stop(struct monitor *m);
 void cit_state_forget(struct trustlet *t);
+/* The call c is being freed: its locks go, and the writes made under them (state.c). */
+void cit_state_call_end(struct call *c);
 /* Reads STATE_DIR/chains (made when missing). Returns 0 or a negative errno with err. */
 int cit_chains_load(struct monitor *m, struct cit_error *err);
 void cit_chains_free_all(struct monitor *m);

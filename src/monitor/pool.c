@@ -53,6 +53,7 @@ static void call_unqueued(struct monitor *m, struct call *c)
 
 void cit_call_free(struct monitor *m, struct call *c)
 {
+	cit_state_call_end(c);
 	if (c->data || c->meta)
 		call_unqueued(m, c);
 	if (c->in)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
@@ -44,6 +45,8 @@
 #define CK_INTERVAL_NS 1000000000ull  /* the checkpoint trails the writes by at most this */
 #define STORE_MAP (16ull << 20)       /* the store's first map; it doubles up to --store-max */
 #define STORE_FILE_ID (CIT_ID_BASE - 1) /* the store's file's owner: below the sandboxes' ids */
+#define ANSWER_MAX (CIT_STATE_BATCH_MAX - (1u << 20)) /* a batch's values, and room beside */
+#define GROUP_MAX (256u << 20)        /* requests' bytes served together at most */
 #define STOP_WAIT_NS (5 * 1000000000ull) /* at stop, how long the store has to answer */
 
 /* One request in flight: made by the loop, answered by the thread, sent by the loop. */
@@ -64,6 +67,9 @@ struct sreq {
 	uint8_t *batch;           /* owned */
 	size_t len;
 	uint32_t n_ops;
+	uint64_t session;         /* its call's (locks), 0 for an admin's */
+	uint64_t deadline_ns;     /* its call's: a LOCK waits until then at most */
+	bool end_session;         /* no batch: the call ended; its locks go, its writes under them too */
 	/* the answer */
 	int code;                 /* < 0: the batch was refused as a whole (text says why) */
 	char text[CIT_TEXT_MAX];
@@ -93,6 +99,7 @@ static struct {
 	struct cit_ev ev;
 	struct sreq *inflight;
 	struct monitor *m;
+	uint64_t next_session;    /* the last call's session number given */
 	/* the thread's */
 	struct cit_sandbox sb;
 	struct cit_backend *b;
@@ -104,6 +111,7 @@ static struct {
 	bool ck_dirty;
 	uint64_t ck_ns;
 	char fail[CIT_TEXT_MAX];  /* the state is unavailable: why ("" when it is) */
+	bool accept;              /* --state-accept: a store whose checkpoint fails is taken */
 } st = { .lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1, .db_fd = -1 };
 
 /* An event for the monitor's log, from the thread (the loop logs it). */
@@ -216,7 +224,7 @@ static void store_reap(void *ctx)
 	(void)ctx;
 	if (st.sb.pid) {
 		if (!st.stop)
-			note("the store process (pid %d) ended or failed; a new one is started", (int)st.sb.pid);
+			note("the store process's sandbox (pid %d) ended or failed; a new one is started", (int)st.sb.pid);
 		cit_sandbox_release(&st.sb);
 		st.sb = (struct cit_sandbox){ .pidfd = -1, .sync = -1 };
 	}
@@ -226,6 +234,8 @@ static void store_reap(void *ctx)
 
 static void checkpoint_write(void)
 {
+	if (st.fail[0]) /* the evidence stays as it is */
+		return;
 	size_t cap = cit_engine_checkpoint_size(st.e);
 	uint8_t *buf = malloc(cap);
 	long n = buf ? cit_engine_checkpoint(st.e, buf, cap) : -ENOMEM;
@@ -250,30 +260,56 @@ static void checkpoint_write(void)
 	free(buf);
 }
 
-/* Verifies the checkpoint left by the last run, if any. */
-static void checkpoint_check(void)
+/* The state is unusable: every request is refused with why, which is logged. */
+static void state_fails(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void state_fails(const char *fmt, ...)
 {
-	int fd = open(st.ck_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			note("the state's checkpoint %s cannot be read: %s", st.ck_path, strerror(errno));
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st.fail, sizeof(st.fail), fmt, ap);
+	va_end(ap);
+	note("%s", st.fail);
+}
+
+/* Verifies the checkpoint left by the last run. A store that holds state but whose
+ * checkpoint is missing, damaged, or sealed under another key cannot be checked for a
+ * rollback: the state is refused whole, unless --state-accept says to take it as found. */
+static void checkpoint_check(bool fresh)
+{
+	if (fresh) { /* a new store: its first checkpoint now, so that one missing later is seen */
+		checkpoint_write();
 		return;
 	}
+	int fd = open(st.ck_path, O_RDONLY | O_CLOEXEC);
 	struct stat sb;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	if (fstat(fd, &sb) == 0 && sb.st_size > 0 && sb.st_size < (16 << 20) && (buf = malloc((size_t)sb.st_size)))
+	int e = fd < 0 ? errno : 0;
+	if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0 && sb.st_size < (16 << 20) &&
+	    (buf = malloc((size_t)sb.st_size)))
 		len = read_all(fd, buf, (size_t)sb.st_size) == (ssize_t)sb.st_size ? (size_t)sb.st_size : 0;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	const char *first = NULL;
 	struct cit_error err = { 0 };
 	int rc = len ? cit_engine_verify(st.e, buf, len, &first, &err)
-		     : cit_error_set(&err, -EBADMSG, "the state's checkpoint is empty or unreadable");
+		     : cit_error_say(&err, -EBADMSG, "the state's checkpoint %s is %s", st.ck_path,
+				     e == ENOENT ? "missing" : e ? strerror(e) : "empty or unreadable");
+	/* The checkpoint's own path says less than that it is one: */
+	if (len == 0 && e == ENOENT)
+		cit_error_say(&err, -EBADMSG, "the state's checkpoint is missing");
 	free(buf);
-	if (rc < 0)
-		note("integrity: %s: %s", st.ck_path, err.msg);
-	else if (rc > 0)
+	if (rc < 0 && st.accept) {
+		note("integrity: %s; the store is taken as found (--state-accept): a new checkpoint is written", err.msg);
+		st.ck_dirty = true;
+	} else if (rc < 0 && rc != -EBADMSG) {
+		state_fails("the state store is unavailable: %s", err.msg);
+	} else if (rc < 0) {
+		state_fails("integrity: %s; a rollback could not be seen, so the state is not used (restore it, or "
+			    "start once with --state-accept)", err.msg);
+	} else if (rc > 0) {
 		note("integrity: %d namespace(s) of the store fail against the checkpoint; the first: %s", rc, first);
+	}
 }
 
 /* ---- the thread ----------------------------------------------------------------------- */
@@ -291,14 +327,14 @@ static struct cit_wbuf values; /* the thread's: GETs' values, for one batch */
 
 /* got()'s context: the engine's array, and the xops it was copied from. */
 struct run {
-	struct xop *xs;
+	struct xop **xp;
 	struct cit_engine_op *arr;
 };
 
 static void got(void *ctx, struct cit_engine_op *op, const uint8_t *value, size_t len)
 {
 	struct run *run = ctx;
-	struct xop *x = &run->xs[op - run->arr];
+	struct xop *x = run->xp[op - run->arr];
 	x->voff = values.len;
 	x->vlen = len;
 	if (cit_wbuf_put(&values, value, len, 0) < 0) {
@@ -325,36 +361,37 @@ static void refuse(struct sreq *r, int code, const char *fmt, ...)
 	r->code = code;
 }
 
-/* Runs xs[0..n) as engine batches: the ops between SCANs together (one transaction for
- * all their writes), each SCAN from the index after the writes before it are durable. */
-static void run_ops(struct xop *xs, size_t n)
+/* Runs the ops xp[0..n) point to as engine batches: the ops between SCANs together (one
+ * transaction for all their writes), each SCAN from the index after the writes before it
+ * are durable. */
+static void run_ops(struct xop **xp, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i;
-		while (j < n && xs[j].it.op.kind != CIT_STATE_SCAN)
+		while (j < n && xp[j]->it.op.kind != CIT_STATE_SCAN)
 			j++;
 		if (j > i) {
-			struct run run = { xs + i, malloc((j - i) * sizeof(*run.arr)) };
+			struct run run = { xp + i, malloc((j - i) * sizeof(*run.arr)) };
 			struct cit_error err = { 0 };
 			for (size_t k = i; k < j; k++)
 				if (run.arr)
-					run.arr[k - i] = xs[k].op;
+					run.arr[k - i] = xp[k]->op;
 				else
-					xs[k].op.rc = -ENOMEM, xs[k].op.why = "the monitor is out of memory";
+					xp[k]->op.rc = -ENOMEM, xp[k]->op.why = "the monitor is out of memory";
 			if (run.arr) {
 				if (cit_engine_run(st.e, run.arr, j - i, got, &run, &err) < 0)
 					note("the store refused a batch: %s", err.msg);
 				for (size_t k = i; k < j; k++) {
-					xs[k].op = run.arr[k - i];
-					st.ck_dirty |= xs[k].op.kind != CIT_ENGINE_GET;
+					xp[k]->op = run.arr[k - i];
+					st.ck_dirty |= xp[k]->op.kind != CIT_ENGINE_GET;
 				}
 			}
 			free(run.arr);
 			i = j;
 		}
 		if (i < n) { /* a SCAN */
-			struct xop *x = &xs[i];
+			struct xop *x = xp[i];
 			const char *why = NULL;
 			x->op.rc = 0;
 			long got_n = cit_engine_scan(x->op.ns, x->it.key, x->it.op.klen, x->it.value, x->it.op.vlen,
@@ -364,6 +401,363 @@ static void run_ops(struct xop *xs, size_t n)
 			i++;
 		}
 	}
+}
+
+/* ---- locks (release consistency) -------------------------------------------------------
+ *
+ * A call's session holds locks of one namespace at a time. While it holds any, its writes
+ * to that namespace are kept here, not made: its own reads see them, nobody else does. Its
+ * last unlock makes them, together, in one transaction (or drops them, with
+ * CIT_STATE_DISCARD). A lease that runs out, a call that ends, an instance that dies: every
+ * lock of the session goes, and its writes with them, never seen. Another caller's write to
+ * a locked key is refused (-EBUSY); its reads see what was last made. A LOCK of a key held
+ * by another session waits (the request parked) until it is free, or the call's deadline. */
+
+struct buffered {             /* a write made under a lock */
+	struct buffered *next;
+	enum cit_engine_kind kind;
+	uint8_t *name, *value;    /* owned */
+	size_t nlen, vlen;
+};
+
+struct lock {
+	struct lock *next;
+	char ns[CIT_NAME_MAX];
+	uint8_t *name;            /* owned */
+	size_t nlen;
+	uint64_t session;
+	uint64_t expires_ns;
+};
+
+struct session {
+	struct session *next;
+	uint64_t id;
+	char ns[CIT_NAME_MAX];    /* its locks' namespace */
+	unsigned n_locks;
+	struct buffered *writes, *writes_tail;
+	const char *lost;         /* why its locks went (a lease ran out), for its next unlock */
+};
+
+static struct lock *locks;
+static struct session *sessions;
+static struct sreq *parked;   /* LOCKs waiting for their key, oldest first */
+static struct sreq *ready;    /* answered outside a batch (a parked LOCK granted), to send */
+
+static struct session *session_of(uint64_t id, bool make)
+{
+	for (struct session *se = sessions; se; se = se->next)
+		if (se->id == id)
+			return se;
+	struct session *se = make ? calloc(1, sizeof(*se)) : NULL;
+	if (se) {
+		se->id = id;
+		se->next = sessions;
+		sessions = se;
+	}
+	return se;
+}
+
+static struct lock *lock_of(const char *ns, const uint8_t *name, size_t nlen)
+{
+	for (struct lock *l = locks; l; l = l->next)
+		if (l->nlen == nlen && !memcmp(l->name, name, nlen) && !strcmp(l->ns, ns))
+			return l;
+	return NULL;
+}
+
+static void writes_drop(struct session *se)
+{
+	while (se->writes) {
+		struct buffered *b = se->writes;
+		se->writes = b->next;
+		free(b->name);
+		free(b->value);
+		free(b);
+	}
+	se->writes_tail = NULL;
+}
+
+/* One result for a request answered on its own (a LOCK, an UNLOCK). */
+static void answer_one(struct sreq *r, int rc, const char *why)
+{
+	if (cit_state_add_result(&r->out, rc, 0, why, why ? strlen(why) : 0) < 0)
+		refuse(r, -ENOMEM, "the monitor is out of memory");
+}
+
+static void grant_parked(const char *ns, const uint8_t *name, size_t nlen);
+
+/* Frees lock l (unlinked first) and gives its key to the oldest parked LOCK of it. */
+static void lock_free(struct lock *l)
+{
+	for (struct lock **p = &locks; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	struct session *se = session_of(l->session, false);
+	if (se && se->n_locks)
+		se->n_locks--;
+	char ns[CIT_NAME_MAX];
+	memcpy(ns, l->ns, sizeof(ns));
+	uint8_t *name = l->name;
+	size_t nlen = l->nlen;
+	free(l);
+	grant_parked(ns, name, nlen);
+	free(name);
+}
+
+/* Every lock of session se goes, and the writes made under them: why says so later. */
+static void session_lose(struct session *se, const char *why)
+{
+	for (struct lock *l = locks, *next; l; l = next) {
+		next = l->next;
+		if (l->session == se->id)
+			lock_free(l);
+	}
+	writes_drop(se);
+	se->n_locks = 0;
+	se->lost = why;
+}
+
+/* Takes the lock for r (a LOCK), or says why not: 0, 1 when it must wait, or the error
+ * answered. */
+static int lock_take(struct sreq *r, const struct cit_state_item *it)
+{
+	uint64_t now = cit_now_ns();
+	if (!r->session)
+		return answer_one(r, -EINVAL, "locks are for functions' calls"), -EINVAL;
+	struct session *se = session_of(r->session, true);
+	if (!se)
+		return answer_one(r, -ENOMEM, "the monitor is out of memory"), -ENOMEM;
+	if (se->n_locks && strcmp(se->ns, r->ns))
+		return answer_one(r, -EINVAL, "a call holds locks of one namespace at a time"), -EINVAL;
+	struct lock *l = lock_of(r->ns, it->key, it->op.klen);
+	if (l && l->session == r->session)
+		return answer_one(r, -EDEADLK, "this call holds that lock already"), -EDEADLK;
+	if (l)
+		return 1;
+	if (!(l = calloc(1, sizeof(*l))) || !(l->name = malloc(it->op.klen))) {
+		free(l);
+		return answer_one(r, -ENOMEM, "the monitor is out of memory"), -ENOMEM;
+	}
+	memcpy(l->name, it->key, it->op.klen);
+	l->nlen = it->op.klen;
+	memcpy(l->ns, r->ns, sizeof(l->ns));
+	l->session = r->session;
+	l->expires_ns = now + (uint64_t)it->op.limit * 1000000ull;
+	l->next = locks;
+	locks = l;
+	if (!se->n_locks++)
+		memcpy(se->ns, r->ns, sizeof(se->ns));
+	se->lost = NULL;
+	answer_one(r, 0, NULL);
+	return 0;
+}
+
+static void grant_parked(const char *ns, const uint8_t *name, size_t nlen)
+{
+	for (struct sreq **p = &parked; *p; p = &(*p)->next) {
+		struct sreq *r = *p;
+		size_t at = 0;
+		struct cit_state_item it;
+		cit_state_next(r->batch, r->len, &at, &it);
+		if (it.op.klen != nlen || memcmp(it.key, name, nlen) || strcmp(r->ns, ns))
+			continue;
+		if (lock_take(r, &it) == 1)
+			return; /* taken meanwhile: it waits on */
+		*p = r->next;
+		r->next = ready;
+		ready = r;
+		return;
+	}
+}
+
+/* Publishes (or drops) session se's writes: one engine batch, one transaction. Returns the
+ * first failure's code with its text, or 0. */
+static int writes_make(struct session *se, struct cit_ns *ns, const char **why)
+{
+	size_t n = 0;
+	for (struct buffered *b = se->writes; b; b = b->next)
+		n++;
+	if (!n)
+		return 0;
+	struct cit_engine_op *ops = calloc(n, sizeof(*ops));
+	if (!ops) {
+		writes_drop(se);
+		return *why = "the monitor is out of memory: the writes made under the lock were dropped", -ENOMEM;
+	}
+	size_t i = 0;
+	for (struct buffered *b = se->writes; b; b = b->next, i++)
+		ops[i] = (struct cit_engine_op){ .kind = b->kind, .ns = ns, .name = b->name, .nlen = b->nlen,
+						 .value = b->value, .vlen = b->vlen };
+	struct cit_error err = { 0 };
+	int rc = cit_engine_run(st.e, ops, n, NULL, NULL, &err);
+	st.ck_dirty = true;
+	for (i = 0; rc == 0 && i < n; i++)
+		if (ops[i].rc < 0 && !(ops[i].rc == -ENOENT && ops[i].kind == CIT_ENGINE_DEL)) {
+			rc = ops[i].rc;
+			*why = ops[i].why;
+		}
+	if (rc < 0 && !*why)
+		*why = "the store could not make the writes durable";
+	free(ops);
+	writes_drop(se);
+	return rc;
+}
+
+/* An UNLOCK: the lock goes; with the session's last, its writes are made (or dropped). */
+static void lock_release(struct sreq *r, const struct cit_state_item *it, struct cit_ns *ns)
+{
+	struct session *se = r->session ? session_of(r->session, false) : NULL;
+	struct lock *l = lock_of(r->ns, it->key, it->op.klen);
+	if (!se || !l || l->session != r->session)
+		return answer_one(r, -ENOLCK, se && se->lost ? se->lost : "this call holds no lock on that key");
+	lock_free(l);
+	if (se->n_locks)
+		return answer_one(r, 0, NULL);
+	const char *why = NULL;
+	int rc = it->op.flags & CIT_STATE_DISCARD ? (writes_drop(se), 0) : writes_make(se, ns, &why);
+	answer_one(r, rc, why);
+}
+
+/* The call of session id ended: its locks go, its writes under them too, its parked LOCKs
+ * are answered (to nobody). */
+static void session_end(uint64_t id)
+{
+	struct session *se = session_of(id, false);
+	if (se) {
+		session_lose(se, NULL);
+		for (struct session **p = &sessions; *p; p = &(*p)->next)
+			if (*p == se) {
+				*p = se->next;
+				break;
+			}
+		free(se);
+	}
+	for (struct sreq **p = &parked; *p;) {
+		struct sreq *r = *p;
+		if (r->session != id) {
+			p = &r->next;
+			continue;
+		}
+		*p = r->next;
+		answer_one(r, -ECANCELED, "the call ended");
+		r->next = ready;
+		ready = r;
+	}
+}
+
+/* Leases run out and parked LOCKs reach their deadline. Returns the next time to look
+ * (UINT64_MAX: none). */
+static uint64_t locks_tick(uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	for (bool again = true; again;) {
+		again = false;
+		for (struct lock *l = locks; l; l = l->next) {
+			if (l->expires_ns > now)
+				continue;
+			struct session *se = session_of(l->session, false);
+			if (se) {
+				note("a lock's lease ran out in namespace %s: the writes made under it were dropped", l->ns);
+				session_lose(se, "the lock's lease ran out: the writes made under it were dropped");
+			} else {
+				lock_free(l);
+			}
+			again = true; /* the list changed */
+			break;
+		}
+	}
+	for (struct lock *l = locks; l; l = l->next)
+		next = l->expires_ns < next ? l->expires_ns : next;
+	for (struct sreq **p = &parked; *p;) {
+		struct sreq *r = *p;
+		if (r->deadline_ns > now) {
+			next = r->deadline_ns < next ? r->deadline_ns : next;
+			p = &r->next;
+			continue;
+		}
+		*p = r->next;
+		answer_one(r, -ETIMEDOUT, "the lock was held by another caller until this call's deadline");
+		r->next = ready;
+		ready = r;
+	}
+	return next;
+}
+
+/* Under a lock of its session, op x of request r is answered here: a write kept, a read of
+ * a key written under the lock. Another session's write to a locked key is refused. Returns
+ * whether it was answered. */
+static bool locally(struct sreq *r, struct xop *x)
+{
+	struct session *se = r->session ? session_of(r->session, false) : NULL;
+	bool under = se && se->n_locks && !strcmp(se->ns, r->ns);
+	int kind = x->it.op.kind;
+	if (!under) {
+		if (kind != CIT_STATE_PUT && kind != CIT_STATE_DEL)
+			return false;
+		struct lock *l = locks ? lock_of(r->ns, x->it.key, x->it.op.klen) : NULL;
+		if (!l)
+			return false;
+		x->op.rc = -EBUSY;
+		x->op.why = "the key is locked by another caller: try again once it is unlocked";
+		return true;
+	}
+	if (kind == CIT_STATE_GET) {
+		struct buffered *last = NULL;
+		for (struct buffered *b = se->writes; b; b = b->next)
+			if (b->nlen == x->it.op.klen && !memcmp(b->name, x->it.key, b->nlen))
+				last = b;
+		if (!last)
+			return false;
+		if (last->kind == CIT_ENGINE_DEL) {
+			x->op.rc = -ENOENT;
+			x->op.why = "no such key";
+		} else {
+			x->voff = values.len;
+			x->vlen = last->vlen;
+			if (cit_wbuf_put(&values, last->value, last->vlen, 0) < 0)
+				x->op.rc = -ENOMEM, x->op.why = "the monitor is out of memory";
+		}
+		return true;
+	}
+	if (kind != CIT_STATE_PUT && kind != CIT_STATE_DEL)
+		return false; /* a SCAN sees what was made, not what is kept */
+	if (x->it.op.klen > CIT_STATE_KEY_MAX || (kind == CIT_STATE_PUT && x->it.op.vlen > r->value_max)) {
+		x->op.rc = -EMSGSIZE;
+		x->op.why = x->it.op.klen > CIT_STATE_KEY_MAX ? "a key is 1 to 1024 bytes"
+							      : "the value is larger than the namespace's value limit "
+								"(--state-value-max)";
+		return true;
+	}
+	if (x->it.op.flags & CIT_STATE_IF_VERSION) {
+		x->op.rc = -EINVAL;
+		x->op.why = "a compare-and-swap under a lock: the lock is the guard (write plainly)";
+		return true;
+	}
+	struct buffered *b = calloc(1, sizeof(*b));
+	if (b && (b->name = malloc(x->it.op.klen)) && (kind != CIT_STATE_PUT || (b->value = malloc(x->it.op.vlen + 1)))) {
+		b->kind = kind == CIT_STATE_PUT ? CIT_ENGINE_PUT : CIT_ENGINE_DEL;
+		memcpy(b->name, x->it.key, x->it.op.klen);
+		b->nlen = x->it.op.klen;
+		if (kind == CIT_STATE_PUT) {
+			memcpy(b->value, x->it.value, x->it.op.vlen);
+			b->vlen = x->it.op.vlen;
+		}
+		if (se->writes_tail)
+			se->writes_tail->next = b;
+		else
+			se->writes = b;
+		se->writes_tail = b;
+		x->op.rc = 0;
+	} else {
+		if (b)
+			free(b->name);
+		free(b);
+		x->op.rc = -ENOMEM;
+		x->op.why = "the monitor is out of memory";
+	}
+	return true;
 }
 
 /* The namespace of r, its limits set; NULL when r is refused. */
@@ -385,31 +779,62 @@ static void info(struct sreq *r, struct cit_ns *ns)
 	struct cit_ns_usage u;
 	cit_ns_usage(ns, &u);
 	const char *failed = cit_ns_failed(ns);
-	char text[1024];
+	char bad[160], text[1024];
+	snprintf(bad, sizeof(bad), "%llu record(s) in the store fail to open (altered or cut): reads of their keys "
+		 "are integrity errors, and scans do not list them", (unsigned long long)u.bad);
 	int n = snprintf(text, sizeof(text), "namespace %s\nkeys %llu\nbytes %llu\nversion %llu\nbad_records %llu\n"
 			 "quota %llu\nvalue_max %u\nintegrity %s\n", r->ns, (unsigned long long)u.keys,
 			 (unsigned long long)u.bytes, (unsigned long long)u.version, (unsigned long long)u.bad,
-			 (unsigned long long)r->quota, r->value_max, failed ? failed : "ok");
+			 (unsigned long long)r->quota, r->value_max, failed ? failed : u.bad ? bad : "ok");
 	if (cit_wbuf_put(&r->out, text, (size_t)n, 0) < 0)
 		refuse(r, -ENOMEM, "the monitor is out of memory");
 }
 
 static const enum cit_engine_kind kinds[] = { [CIT_STATE_GET] = CIT_ENGINE_GET, [CIT_STATE_PUT] = CIT_ENGINE_PUT,
-					      [CIT_STATE_DEL] = CIT_ENGINE_DEL, [CIT_STATE_SCAN] = CIT_ENGINE_GET };
+					      [CIT_STATE_DEL] = CIT_ENGINE_DEL, [CIT_STATE_SCAN] = CIT_ENGINE_GET,
+					      [CIT_STATE_LOCK] = CIT_ENGINE_GET, [CIT_STATE_UNLOCK] = CIT_ENGINE_GET };
 
-/* Serves every request of list as one batch, answering each. */
-static void serve(struct sreq *list)
+/* Serves every request of list as one batch, answering each; a LOCK that must wait is
+ * parked. Returns the requests answered (list's, less those parked, and any answered
+ * meanwhile: ready's). */
+static struct sreq *serve(struct sreq *list)
 {
 	size_t n = 0;
 	for (struct sreq *r = list; r; r = r->next)
-		n += r->flags ? 0 : r->n_ops;
+		n += r->flags || r->end_session ? 0 : r->n_ops;
 	struct xop *xs = calloc(n ? n : 1, sizeof(*xs));
+	struct xop **xp = calloc(n ? n : 1, sizeof(*xp));
 	values.len = 0;
-	size_t k = 0;
-	for (struct sreq *r = list; r; r = r->next) {
+	size_t k = 0, nx = 0;
+	struct sreq *out = NULL, **tail = &out;
+	for (struct sreq *r = list, *next; r; r = next) {
+		next = r->next;
+		r->next = NULL;
 		r->code = 0;
+		if (r->end_session) {
+			session_end(r->session);
+			*tail = r, tail = &r->next;
+			continue;
+		}
 		struct cit_ns *ns = ns_of(r);
 		struct cit_error err = { 0 };
+		struct cit_state_item it;
+		size_t at = 0;
+		if (ns && !r->flags && r->n_ops == 1 && cit_state_next(r->batch, r->len, &at, &it) &&
+		    (it.op.kind == CIT_STATE_LOCK || it.op.kind == CIT_STATE_UNLOCK)) {
+			if (it.op.kind == CIT_STATE_UNLOCK)
+				lock_release(r, &it, ns);
+			else if (lock_take(r, &it) == 1) {
+				struct sreq **p = &parked; /* parked, the oldest first */
+				while (*p)
+					p = &(*p)->next;
+				*p = r;
+				continue;
+			}
+			*tail = r, tail = &r->next;
+			continue;
+		}
+		*tail = r, tail = &r->next;
 		if (!ns)
 			continue;
 		if (r->flags & CIT_KV_PURGE) {
@@ -422,12 +847,22 @@ static void serve(struct sreq *list)
 			info(r, ns);
 			continue;
 		}
-		if (!xs) {
+		if (!xs || !xp) {
 			refuse(r, -ENOMEM, "the monitor is out of memory");
 			continue;
 		}
-		size_t at = 0;
-		struct cit_state_item it;
+		/* What its reads will bring, known from the index before any is made: a batch
+		 * whose answer could not be sent is refused now, not after the work. */
+		uint64_t bring = 0;
+		for (at = 0; cit_state_next(r->batch, r->len, &at, &it);)
+			if (it.op.kind == CIT_STATE_GET)
+				bring += cit_engine_value_len(ns, it.key, it.op.klen) + sizeof(struct cit_state_result) + 8;
+		if (bring > ANSWER_MAX) {
+			refuse(r, -E2BIG, "the values asked for come to %llu MiB: at most %u MiB in one batch",
+			       (unsigned long long)(bring >> 20), ANSWER_MAX >> 20);
+			continue;
+		}
+		at = 0;
 		while (k < n && cit_state_next(r->batch, r->len, &at, &it)) {
 			struct xop *x = &xs[k++];
 			x->r = r;
@@ -437,9 +872,11 @@ static void serve(struct sreq *list)
 							.expect = it.op.expect };
 			if (it.op.kind == CIT_STATE_PUT)
 				x->op.value = it.value, x->op.vlen = it.op.vlen;
+			if (!locally(r, x))
+				xp[nx++] = x;
 		}
 	}
-	run_ops(xs, k);
+	run_ops(xp, nx);
 	for (size_t i = 0; i < k; i++) {
 		struct xop *x = &xs[i];
 		const struct cit_engine_op *op = &x->op;
@@ -460,12 +897,16 @@ static void serve(struct sreq *list)
 		free(x->names.p);
 	}
 	free(xs);
+	free(xp);
 	if (values.cap > (8u << 20)) { /* a large batch's values are not kept */
 		free(values.p);
 		values = (struct cit_wbuf){ 0 };
 	}
+	*tail = ready;
+	ready = NULL;
 	if (st.ck_dirty && cit_now_ns() - st.ck_ns >= CK_INTERVAL_NS)
 		checkpoint_write();
+	return out;
 }
 
 /* Opens the store and the engine, and checks them against the last checkpoint. */
@@ -477,13 +918,35 @@ static void state_open(struct monitor *m)
 				    .map_max = st.map_max, .spawn = store_spawn, .reap = store_reap, .ctx = m,
 				    .pass_file = true, .file = st.db_fd };
 	struct cit_error err = { 0 };
-	if (cit_store_open(&st.b, &o, &err) < 0 || cit_engine_open(&st.e, st.b, st.master, &err) < 0) {
-		snprintf(st.fail, sizeof(st.fail), "the state store is unavailable: %s", err.msg);
-		note("%s", st.fail);
-	} else {
-		checkpoint_check();
-	}
+	bool fresh = false;
+	int rc = cit_store_open(&st.b, &o, &err);
+	if (rc == 0)
+		rc = cit_engine_open(&st.e, st.b, st.master, &err);
+	if (rc == 0)
+		rc = cit_engine_key_check(st.e, &fresh, &err);
+	if (rc == -EKEYREJECTED)
+		state_fails("integrity: %s", err.msg);
+	else if (rc < 0)
+		state_fails("the state store is unavailable: %s", err.msg);
+	else
+		checkpoint_check(fresh);
 	sodium_memzero(st.master, sizeof(st.master));
+}
+
+/* Hands answered requests to the loop (under st.lock). */
+static void hand_over(struct sreq *list)
+{
+	if (!list)
+		return;
+	struct sreq *last = list;
+	while (last->next)
+		last = last->next;
+	last->next = st.done;
+	st.done = list;
+	uint64_t one = 1;
+	if (write(st.efd, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow */
+	}
 }
 
 static void *state_main(void *arg)
@@ -492,46 +955,60 @@ static void *state_main(void *arg)
 	pthread_mutex_lock(&st.lock);
 	for (;;) {
 		while (!st.todo && !st.stop) {
-			if (!st.ck_dirty) {
-				pthread_cond_wait(&st.wake, &st.lock);
-				continue;
-			}
-			uint64_t due = st.ck_ns + CK_INTERVAL_NS;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-			if (now < due) {
-				uint64_t at = due;
-				ts = (struct timespec){ (time_t)(at / 1000000000ull), (long)(at % 1000000000ull) };
-				pthread_cond_timedwait(&st.wake, &st.lock, &ts);
-				continue;
-			}
+			/* Between requests: leases, parked LOCKs' deadlines, the checkpoint's time. */
 			pthread_mutex_unlock(&st.lock);
-			checkpoint_write();
+			uint64_t now = cit_now_ns();
+			uint64_t next = st.e ? locks_tick(now) : UINT64_MAX;
+			struct sreq *answered = ready;
+			ready = NULL;
+			if (st.ck_dirty && now >= st.ck_ns + CK_INTERVAL_NS)
+				checkpoint_write();
+			if (st.ck_dirty && st.ck_ns + CK_INTERVAL_NS < next)
+				next = st.ck_ns + CK_INTERVAL_NS;
 			pthread_mutex_lock(&st.lock);
+			hand_over(answered);
+			if (st.todo || st.stop)
+				break;
+			if (next == UINT64_MAX) {
+				pthread_cond_wait(&st.wake, &st.lock);
+			} else {
+				struct timespec ts = { (time_t)(next / 1000000000ull), (long)(next % 1000000000ull) };
+				pthread_cond_timedwait(&st.wake, &st.lock, &ts);
+			}
 		}
-		struct sreq *list = st.todo;
-		st.todo = st.todo_tail = NULL;
+		/* Every request waiting, as one group (one commit), up to GROUP_MAX bytes. */
+		struct sreq *list = st.todo, *cut = list;
+		for (size_t bytes = cut ? cut->len : 0; cut && cut->next && bytes + cut->next->len <= GROUP_MAX;)
+			cut = cut->next, bytes += cut->len;
+		if (cut) {
+			st.todo = cut->next;
+			cut->next = NULL;
+			if (!st.todo)
+				st.todo_tail = NULL;
+		}
 		if (!list)
 			break; /* stopping, nothing left */
 		pthread_mutex_unlock(&st.lock);
-		if (st.e)
-			serve(list);
-		else
+		if (st.e) {
+			list = serve(list);
+		} else {
 			for (struct sreq *r = list; r; r = r->next)
 				refuse(r, -EIO, "%s", st.fail);
-		pthread_mutex_lock(&st.lock);
-		struct sreq *last = list;
-		while (last->next)
-			last = last->next;
-		last->next = st.done;
-		st.done = list;
-		uint64_t one = 1;
-		if (write(st.efd, &one, sizeof(one)) < 0) {
-			/* the counter cannot overflow */
 		}
+		pthread_mutex_lock(&st.lock);
+		hand_over(list);
+	}
+	/* Stopping: LOCKs still waiting are answered; every lock goes, its writes with it. */
+	while (parked) {
+		struct sreq *r = parked;
+		parked = r->next;
+		r->next = NULL;
+		answer_one(r, -ECANCELED, "the monitor is stopping");
+		hand_over(r);
 	}
 	pthread_mutex_unlock(&st.lock);
+	while (sessions)
+		session_end(sessions->id);
 	if (st.e && st.ck_dirty)
 		checkpoint_write();
 	cit_engine_close(st.e);
@@ -706,8 +1183,32 @@ int cit_state_on_request(struct monitor *m, struct cit_peer *p, struct cit_rx *r
 	r->t = t;
 	r->call = t->call;
 	r->invocation = t->call->invocation;
+	if (!t->call->state_session)
+		t->call->state_session = ++st.next_session;
+	r->session = t->call->state_session;
+	/* A LOCK waits until a little before the call's deadline, so that the function hears
+	 * -ETIMEDOUT before its time is up: a tenth of what is left, at most 100 ms. */
+	uint64_t now = cit_now_ns(), end = t->call->deadline_ns;
+	uint64_t margin = end > now ? (end - now) / 10 : 0;
+	r->deadline_ns = end > now ? end - (margin < 100000000ull ? margin : 100000000ull) : now;
+	struct cit_state_item it;
+	size_t at = 0;
+	if (r->n_ops == 1 && cit_state_next(r->batch, r->len, &at, &it) && it.op.kind == CIT_STATE_LOCK)
+		t->call->state_locked = true; /* its end must reach the thread (cit_state_call_end) */
 	submit(r);
 	return 0;
+}
+
+void cit_state_call_end(struct call *c)
+{
+	if (!c->state_locked || !st.started)
+		return;
+	struct sreq *r = calloc(1, sizeof(*r));
+	if (!r)
+		return; /* its locks' leases end them */
+	r->end_session = true;
+	r->session = c->state_session;
+	submit(r);
 }
 
 int cit_state_on_kv(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
@@ -806,6 +1307,7 @@ int cit_state_start(struct monitor *m, struct cit_error *err)
 	snprintf(st.program, sizeof(st.program), "%.*s/citadel-store", (int)(slash - m->opts->runtime_path),
 		 m->opts->runtime_path);
 	st.map_max = m->opts->store_max ? m->opts->store_max : CIT_MON_STORE_MAX;
+	st.accept = m->opts->state_accept;
 	st.sb = (struct cit_sandbox){ .pidfd = -1, .sync = -1 };
 	st.m = m;
 	if (mkdir(st.dir, 0700) < 0 && errno != EEXIST)

@@ -643,13 +643,16 @@ int cit_sandbox_start(const struct cit_sandbox_config *cfg, const struct cit_sta
 	/* The sandbox's user namespace is owned by its own id, not by root: per-user kernel
 	 * quotas (inotify instances, user namespaces, ...) of everything inside are then
 	 * charged to that id, never to host root's. clone3 runs with that effective uid; root
-	 * is our saved uid, so it comes straight back. */
+	 * is our saved uid, so it comes straight back. The raw system call changes this
+	 * thread's credentials alone (libc's setresuid changes every thread's): another thread
+	 * of the caller (the monitor's worker and state threads) goes on as root meanwhile,
+	 * and never opens a file as the sandbox's id. */
 	pid_t pid = -EPERM;
-	if (setresuid((uid_t)-1, outside, (uid_t)-1) == 0) {
+	if (syscall(SYS_setresuid, (uid_t)-1, outside, (uid_t)-1) == 0) {
 		pid = cit_clone3(cit_ns_clone_flags(cfg), &sv->pidfd);
 		if (pid == 0)
 			init_main(&c);
-		if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0)
+		if (syscall(SYS_setresuid, (uid_t)-1, 0, (uid_t)-1) < 0)
 			abort(); /* cannot happen with saved uid 0; never go on half-privileged */
 	}
 	close(c.sync);

@@ -16,7 +16,8 @@
 #include "common/error.h"
 
 #define CIT_BACKEND_KEY_LEN 64        /* a namespace's id (32 bytes), then a key's id (32) */
-#define CIT_BACKEND_RECORD_MAX (16u << 20) /* a record's bytes */
+#define CIT_BACKEND_RECORD_MAX ((16u << 20) + 4096) /* a record's bytes: a 16 MiB value, its key's
+						   * name and the sealing's overhead */
 
 struct cit_backend;
 struct cit_kv_op;

@@ -351,6 +351,15 @@ void cit_ns_usage(const struct cit_ns *ns, struct cit_ns_usage *out)
 	*out = (struct cit_ns_usage){ ns->now.count, ns->now.bytes, ns->now.seq, ns->bad };
 }
 
+size_t cit_engine_value_len(struct cit_ns *ns, const void *name, size_t nlen)
+{
+	uint8_t id[CIT_SEAL_ID_LEN];
+	if (!nlen || cit_seal_id(&ns->k, name, nlen, id) < 0)
+		return 0;
+	struct entry *en = table_find(&ns->idx, id);
+	return en ? en->vlen : 0;
+}
+
 /* ---- batches ------------------------------------------------------------------------ */
 
 /* A key's state after a write of the batch. */
@@ -474,6 +483,10 @@ static void get_stored(struct deferred *d, cit_engine_got got, void *ctx)
 		op_fail(op, -EBADMSG, "integrity error: the key's record is missing from the store");
 		return;
 	}
+	if (d->rc == -EBADMSG) {
+		op_fail(op, -EBADMSG, "integrity error: the key's record in the store is not one the monitor wrote");
+		return;
+	}
 	if (d->rc < 0) {
 		op_fail(op, d->rc, "the store could not be read");
 		return;
@@ -544,6 +557,7 @@ static void run_one(struct batch *bt, struct cit_engine_op *op, cit_engine_got g
 	op->rc = 0;
 	op->why = NULL;
 	op->version = 0;
+	op->staged = false;
 	if (!ns || op->kind > CIT_ENGINE_DEL)
 		return (void)op_fail(op, -EINVAL, "not an operation");
 	if (ns->failed)
@@ -560,6 +574,7 @@ static void run_one(struct batch *bt, struct cit_engine_op *op, cit_engine_got g
 			return (void)op_fail(op, -ENOENT, "no such key");
 		if (c.s) {
 			op->version = c.version;
+			op->staged = true; /* failed with the batch's writes if they fail */
 			if (got)
 				got(ctx, op, c.s->value, c.s->vlen);
 			return;
@@ -594,6 +609,8 @@ static void run_one(struct batch *bt, struct cit_engine_op *op, cit_engine_got g
 	size_t rlen = 0;
 	if (op->kind == CIT_ENGINE_PUT) {
 		rlen = CIT_SEAL_OVERHEAD + op->nlen + op->vlen;
+		if (rlen > CIT_BACKEND_RECORD_MAX)
+			return (void)op_fail(op, -EMSGSIZE, "the value is larger than any the store keeps (16 MiB)");
 		if (!s || !(record = malloc(rlen)))
 			return (void)op_fail(op, -ENOMEM, "the monitor is out of memory");
 	} else if (!s) {
@@ -764,9 +781,15 @@ int cit_engine_run(struct cit_engine *e, struct cit_engine_op *ops, size_t n, ci
 			if (ns->touched)
 				ns->now = ns->pending;
 	} else {
-		for (size_t i = 0; i < n; i++)
-			if (ops[i].kind != CIT_ENGINE_GET && ops[i].rc == 0)
-				op_fail(&ops[i], rc, "the store could not make the write durable");
+		/* No write of the batch was made: nor may a read of one be believed. */
+		const char *why = rc == -ENOSPC ? "the state store is full (citadeld --store-max)"
+						: "the store could not make the write durable";
+		for (size_t i = 0; i < n; i++) {
+			if ((ops[i].kind != CIT_ENGINE_GET || ops[i].staged) && ops[i].rc == 0)
+				op_fail(&ops[i], rc, ops[i].kind == CIT_ENGINE_GET ? "the write this read saw was not made" : why);
+			if (ops[i].kind != CIT_ENGINE_GET)
+				ops[i].version = 0;
+		}
 	}
 	for (struct cit_ns *ns = e->list; ns; ns = ns->next)
 		ns->touched = false;
@@ -879,6 +902,44 @@ int cit_engine_purge(struct cit_engine *e, struct cit_ns *ns, struct cit_error *
 
 /* ---- the engine and its checkpoints --------------------------------------------------- */
 
+#define KEYCHECK_LABEL "citadel-state key check 1"
+
+static int any_record(const uint8_t *key, const uint8_t *record, size_t len, void *ctx)
+{
+	(void)key, (void)record, (void)len, (void)ctx;
+	return 1;
+}
+
+int cit_engine_key_check(struct cit_engine *e, bool *fresh, struct cit_error *err)
+{
+	uint8_t key[CIT_BACKEND_KEY_LEN], want[CIT_SEAL_ID_LEN], have[64];
+	memset(key, 0xff, sizeof(key));
+	crypto_generichash(want, sizeof(want), (const uint8_t *)KEYCHECK_LABEL, sizeof(KEYCHECK_LABEL), e->master,
+			   CIT_SEAL_KEY_LEN);
+	size_t len = 0;
+	*fresh = false;
+	int rc = cit_backend_get(e->b, key, have, sizeof(have), &len, err);
+	if (rc == 0 || rc == -ENOBUFS)
+		return rc == 0 && len == sizeof(want) && !sodium_memcmp(have, want, sizeof(want))
+			       ? 0
+			       : cit_error_say(err, -EKEYREJECTED, "the state store was sealed under another master key "
+							       "(restore its key: STATE_DIR/master.key, "
+							       "--master-key-file or $CITADEL_MASTER_KEY)");
+	if (rc != -ENOENT)
+		return rc;
+	if ((rc = cit_backend_scan(e->b, NULL, 0, any_record, NULL, err)) < 0)
+		return rc;
+	if (rc == 1)
+		return cit_error_say(err, -EKEYREJECTED, "the state store holds records but not this master key's "
+				     "check: it was sealed under another key, or its check was deleted");
+	struct cit_kv_op op = { .kind = CIT_KV_PUT, .record = want, .len = sizeof(want) };
+	memcpy(op.key, key, sizeof(key));
+	if ((rc = cit_backend_apply(e->b, &op, 1, err)) < 0)
+		return rc;
+	*fresh = true;
+	return 0;
+}
+
 int cit_engine_open(struct cit_engine **out, struct cit_backend *b, const uint8_t master[CIT_SEAL_KEY_LEN],
 		    struct cit_error *err)
 {
@@ -953,7 +1014,7 @@ int cit_engine_verify(struct cit_engine *e, const uint8_t *blob, size_t len, con
 {
 	*first = NULL;
 	if (len < CK_NONCE + 16 + 16)
-		return cit_error_set(err, -EBADMSG, "the state's checkpoint is cut short");
+		return cit_error_say(err, -EBADMSG, "the state's checkpoint is cut short");
 	uint8_t *plain = malloc(len);
 	if (!plain)
 		return cit_error_set(err, -ENOMEM, "out of memory");
@@ -963,7 +1024,7 @@ int cit_engine_verify(struct cit_engine *e, const uint8_t *blob, size_t len, con
 						       e->ck_key) < 0 ||
 	    mlen < 16 || memcmp(plain, CK_MAGIC, 8) || get_le(plain + 8) > (mlen - 16) / CK_ITEM) {
 		free(plain);
-		return cit_error_set(err, -EBADMSG, "the state's checkpoint does not open under this master key "
+		return cit_error_say(err, -EBADMSG, "the state's checkpoint does not open under this master key "
 				     "(altered, or another key)");
 	}
 	uint64_t n = get_le(plain + 8);

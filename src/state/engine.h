@@ -71,6 +71,10 @@ struct cit_ns_usage {
 };
 void cit_ns_usage(const struct cit_ns *ns, struct cit_ns_usage *out);
 
+/* The bytes of key name's value as the index has them (0 for no such key), without reading
+ * the backend: what a batch of reads will bring, known ahead. */
+size_t cit_engine_value_len(struct cit_ns *ns, const void *name, size_t nlen);
+
 enum cit_engine_kind { CIT_ENGINE_GET, CIT_ENGINE_PUT, CIT_ENGINE_DEL };
 
 /* One operation of a batch (cit_engine_run). The caller fills the inputs, which are
@@ -89,11 +93,13 @@ struct cit_engine_op {
 	int rc;                   /* 0; -ENOENT (GET, DEL: no such key); -ECANCELED (the version
 				   * was not expect: version says what it is); -EMSGSIZE (key or
 				   * value too long); -EDQUOT (over the namespace's quota);
-				   * -EBADMSG (integrity error); -EINVAL; or the backend's error,
-				   * for every write of a batch it could not make durable */
+				   * -EBADMSG (integrity error); -EINVAL; or the backend's error
+				   * (-ENOSPC: full), for every write of a batch it could not make
+				   * durable and every read of one of them (version 0 then) */
 	uint64_t version;         /* GET: the value's; PUT: the new one; DEL: the one deleted;
 				   * -ECANCELED: the current one (0: absent) */
 	const char *why;          /* rc < 0: a sentence (static, or the namespace's failure) */
+	bool staged;              /* GET: answered from a write earlier in the batch */
 };
 
 /* Receives a GET's value (len bytes, borrowed for the call) as the batch runs. */
@@ -118,6 +124,13 @@ long cit_engine_scan(struct cit_ns *ns, const void *prefix, size_t plen, const v
 /* Deletes every record of the namespace, its head too, durably; the namespace is empty and
  * sound after. Returns 0, or the backend's error with err. */
 int cit_engine_purge(struct cit_engine *e, struct cit_ns *ns, struct cit_error *err);
+
+/* The store's key check: a record (under a backend key of 64 0xFF bytes) that only this
+ * master key makes. Found and right: 0. Found and wrong, or missing from a store that
+ * holds records: -EKEYREJECTED with err (the state was sealed under another key: nothing
+ * of it can be read, and nothing must be written over it). An empty store gets it (*fresh
+ * then true). Or the backend's error. */
+int cit_engine_key_check(struct cit_engine *e, bool *fresh, struct cit_error *err);
 
 /* The checkpoint of every namespace loaded (above) into buf (cap bytes). Returns its
  * length, or -ENOBUFS. */

@@ -159,12 +159,18 @@ static int lmdb_scan(struct cit_backend *base, const uint8_t *prefix, size_t ple
 		return lmdb_error(b, rc, "scanning", err);
 	}
 	uint8_t start[CIT_BACKEND_KEY_LEN] = { 0 };
-	memcpy(start, prefix, plen);
-	MDB_val k = { CIT_BACKEND_KEY_LEN, start }, v;
+	if (plen)
+		memcpy(start, prefix, plen);
+	MDB_val k = { plen, start }, v;
 	int ret = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != CIT_BACKEND_KEY_LEN || memcmp(k.mv_data, prefix, plen))
-			break;
+	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break; /* past the prefix: keys are in byte order */
+		/* A key or record no backend user writes (planted in the file): not a record of
+		 * ours, skipped, so that it stops neither a scan nor a purge. */
+		if (k.mv_size != CIT_BACKEND_KEY_LEN || v.mv_size > CIT_BACKEND_RECORD_MAX)
+			continue;
 		if ((ret = each(k.mv_data, v.mv_data, v.mv_size, ctx)) != 0)
 			break;
 	}

@@ -608,9 +608,10 @@ static int get_many_once(struct store *s, void *a, struct cit_error *err)
 			char msg[CIT_ERROR_MSG_MAX];
 			if ((rc = expect_status(s, type, len, &code, &value, msg)))
 				break;
-			if (code == 0 || code == -ENOBUFS || value != 0)
+			if (code == 0 || (code != -ENOBUFS && value != 0))
 				return dead(s, "a malformed reply: a read's status of %d", code);
-			m->each(at + i, code, NULL, 0, m->ctx);
+			/* Larger than any record written (planted in the file): no record of ours. */
+			m->each(at + i, code == -ENOBUFS ? -EBADMSG : code, NULL, 0, m->ctx);
 		}
 		if (rc)
 			return rc;

@@ -126,6 +126,15 @@ int cit_state_check(const void *p, size_t len, uint32_t n, const char **why)
 			    op->limit > CIT_STATE_SCAN_MAX)
 				return *why = "a SCAN lists 1 to 1000 names after a name of at most 1 KiB", -EPROTO;
 			break;
+		case CIT_STATE_LOCK:
+		case CIT_STATE_UNLOCK:
+			if (n != 1)
+				return *why = "a lock or an unlock is a batch of its own", -EPROTO;
+			if (op->vlen || op->expect || !op->klen ||
+			    (op->kind == CIT_STATE_LOCK ? op->flags || !op->limit || op->limit > CIT_STATE_LEASE_MAX_MS
+							: (op->flags & ~CIT_STATE_DISCARD) || op->limit))
+				return *why = "a LOCK takes a key and a lease of 1 ms to 10 minutes; an UNLOCK a key", -EPROTO;
+			break;
 		default:
 			return *why = "an operation of no known kind", -EPROTO;
 		}

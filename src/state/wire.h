@@ -12,6 +12,11 @@
  *   DEL   key                       -> the version deleted; CIT_STATE_IF_VERSION likewise
  *   SCAN  key = a prefix (may be empty), value = the name to list after (may be empty),
  *         limit = names at most    -> the names (below), in byte order
+ *   LOCK  key, limit = the lease in milliseconds (1 to CIT_STATE_LEASE_MAX_MS): a batch
+ *         of its own; answered once the lock is the caller's (or -ETIMEDOUT at the call's
+ *         deadline)
+ *   UNLOCK key; with CIT_STATE_DISCARD the writes made under the lock are dropped, else
+ *         they are made, together, now (release consistency): a batch of its own
  * The answer: a struct cit_state_result per operation, then len bytes (GET: the value;
  * SCAN: the names; a failure: its reason, text), then zeros to a multiple of 8. A SCAN's
  * names: each a struct cit_state_name, then its bytes, then zeros to a multiple of 8. */
@@ -25,16 +30,25 @@
 #define CIT_STATE_SCAN_MAX 1000u      /* names one SCAN lists at most */
 #define CIT_STATE_BATCH_MAX (64u << 20) /* a batch's bytes, and an answer's */
 
-enum cit_state_kind { CIT_STATE_GET = 1, CIT_STATE_PUT = 2, CIT_STATE_DEL = 3, CIT_STATE_SCAN = 4 };
+enum cit_state_kind {
+	CIT_STATE_GET = 1,
+	CIT_STATE_PUT = 2,
+	CIT_STATE_DEL = 3,
+	CIT_STATE_SCAN = 4,
+	CIT_STATE_LOCK = 5,
+	CIT_STATE_UNLOCK = 6,
+};
 #define CIT_STATE_IF_VERSION 0x1u
+#define CIT_STATE_DISCARD 0x2u        /* UNLOCK: drop the writes made under the lock */
+#define CIT_STATE_LEASE_MAX_MS 600000u /* a lock's lease, at most (10 minutes) */
 
 struct cit_state_op {
 	uint16_t kind;            /* enum cit_state_kind */
-	uint16_t flags;           /* CIT_STATE_IF_VERSION (PUT, DEL) */
+	uint16_t flags;           /* CIT_STATE_IF_VERSION (PUT, DEL), CIT_STATE_DISCARD (UNLOCK) */
 	uint32_t klen;            /* 1 to 1024 (SCAN: 0 to 1024) */
 	uint32_t vlen;            /* PUT: the value's bytes; SCAN: the name to list after's
 				   * (at most 1024); else 0 */
-	uint32_t limit;           /* SCAN: 1 to CIT_STATE_SCAN_MAX; else 0 */
+	uint32_t limit;           /* SCAN: 1 to CIT_STATE_SCAN_MAX; LOCK: the lease, ms; else 0 */
 	uint64_t expect;          /* with CIT_STATE_IF_VERSION: the version expected */
 };
 

@@ -282,3 +282,33 @@ int cit_kv_scan_in(const char *ns, const void *prefix, size_t plen, const void *
 	int rc = run(ns, &o, 1);
 	return rc < 0 ? rc : o.rc;
 }
+
+/* A LOCK or an UNLOCK: a batch of its own. */
+static int lock_op(uint16_t kind, uint16_t flags, const void *key, size_t klen, uint32_t lease_ms)
+{
+	kv_error[0] = '\0';
+	int rc = key_ok(key, klen);
+	if (rc < 0)
+		return rc;
+	struct op o = { .wire = { .kind = kind, .flags = flags, .klen = (uint32_t)klen, .limit = lease_ms },
+			.key = key };
+	struct cit_kv_name none;
+	size_t n;
+	o.names = &none, o.max = 0, o.n = &n; /* answered with no bytes: nothing is listed */
+	rc = run(NULL, &o, 1);
+	return rc < 0 ? rc : o.rc;
+}
+
+int cit_kv_lock(const void *key, size_t klen, unsigned lease_ms)
+{
+	if (!lease_ms || lease_ms > CIT_STATE_LEASE_MAX_MS) {
+		snprintf(kv_error, sizeof(kv_error), "a lock's lease is 1 to %u ms", CIT_STATE_LEASE_MAX_MS);
+		return -EINVAL;
+	}
+	return lock_op(CIT_STATE_LOCK, 0, key, klen, lease_ms);
+}
+
+int cit_kv_unlock(const void *key, size_t klen, int discard)
+{
+	return lock_op(CIT_STATE_UNLOCK, discard ? CIT_STATE_DISCARD : 0, key, klen, 0);
+}

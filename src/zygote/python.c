@@ -467,8 +467,47 @@ static PyObject *py_kv_scan(PyObject *self, PyObject *args)
 	return result;
 }
 
+/* _kv_lock(key, lease_ms) and _kv_unlock(key, discard): citadel.kv.lock(). */
+static PyObject *kv_lock_op(PyObject *args, bool lock)
+{
+	PyObject *key;
+	unsigned int lease_ms = 0;
+	int discard = 0;
+	if (lock ? !PyArg_ParseTuple(args, "OI", &key, &lease_ms) : !PyArg_ParseTuple(args, "Op", &key, &discard))
+		return NULL;
+	Py_buffer b = { 0 };
+	bool held = false;
+	const void *p;
+	size_t len;
+	if (bytes_arg(key, &b, &held, &p, &len) < 0)
+		return NULL;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = lock ? cit_kv_lock(p, len, lease_ms) : cit_kv_unlock(p, len, discard);
+	Py_END_ALLOW_THREADS
+	if (held)
+		PyBuffer_Release(&b);
+	if (rc < 0)
+		return raise_coded(state_error, rc, cit_kv_error());
+	Py_RETURN_NONE;
+}
+
+static PyObject *py_kv_lock(PyObject *self, PyObject *args)
+{
+	(void)self;
+	return kv_lock_op(args, true);
+}
+
+static PyObject *py_kv_unlock(PyObject *self, PyObject *args)
+{
+	(void)self;
+	return kv_lock_op(args, false);
+}
+
 static PyMethodDef citadel_methods[] = {
 	{ "_kv", py_kv, METH_VARARGS, NULL },
+	{ "_kv_lock", py_kv_lock, METH_VARARGS, NULL },
+	{ "_kv_unlock", py_kv_unlock, METH_VARARGS, NULL },
 	{ "_kv_scan", py_kv_scan, METH_VARARGS, NULL },
 	{ "output", py_output, METH_VARARGS,
 	  "output(size): a writable buffer (citadel.Object) of size bytes; return it from handle and it is "
@@ -564,10 +603,14 @@ static const char context_src[] =
 	"        return (None, 0) if rc else (value, version)\n"
 	"    def put(self, key, value):\n"
 	"        '''Writes the value; returns its new version.'''\n"
+	"        if value is None:\n"
+	"            raise TypeError('a value is bytes or str, not None (delete() removes a key)')\n"
 	"        return self._one((2, key, value, False, 0))[1]\n"
 	"    def cas(self, key, version, value):\n"
 	"        '''Writes only if the key's version is still version (0: only if absent).\n"
 	"        Returns (True, new version), or (False, the current version).'''\n"
+	"        if not 0 <= version < 2 ** 64:\n"
+	"            raise ValueError('a version is from 0 to 2**64 - 1')\n"
 	"        rc, v, _ = self._one((2, key, value, True, version), (0, -125))\n"
 	"        return rc == 0, v\n"
 	"    def delete(self, key):\n"
@@ -590,6 +633,25 @@ static const char context_src[] =
 	"                raise e\n"
 	"            out.append((value if rc == 0 else None) if o[0] == 'get' else version if o[0] == 'put' else rc == 0)\n"
 	"        return out\n"
+	"    def unlock(self, key, discard=False):\n"
+	"        '''Releases a lock taken with lock() outside a with block.'''\n"
+	"        _c._kv_unlock(key, discard)\n"
+	"    def lock(self, key, lease=10.0):\n"
+	"        '''A lock on key of this function's namespace, for a with block: its writes are\n"
+	"        made when the block ends, dropped if it raises (docs/state.md). lease: seconds.'''\n"
+	"        if self._ns:\n"
+	"            raise ValueError('locks are of the function\\'s own namespace')\n"
+	"        return _Lock(key, lease)\n"
+	"class _Lock:\n"
+	"    __slots__ = ('_key', '_ms')\n"
+	"    def __init__(self, key, lease):\n"
+	"        self._key, self._ms = key, int(lease * 1000)\n"
+	"    def __enter__(self):\n"
+	"        _c._kv_lock(self._key, self._ms)\n"
+	"        return self\n"
+	"    def __exit__(self, kind, value, tb):\n"
+	"        _c._kv_unlock(self._key, kind is not None)\n"
+	"        return False\n"
 	"_c.Context, _c.HTTPRequest, _c.KV, _c.kv = Context, HTTPRequest, KV, KV()\n"
 	/* fd 0 is the runtime's channel to the monitor, not a function's input. */
 	"import sys as _sys, os as _os\n"

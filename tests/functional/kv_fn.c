@@ -7,6 +7,11 @@
  *   batch N           N puts (bk0..) and N gets in two batches
  *   use NS get K | use NS put K V   the same on namespace NS (cit_kv_batch)
  *   raw               a batch of 1025 operations (refused whole)
+ *   lock K MS | unlock K | drop K      take a lock (lease MS), release it, release dropping
+ *   lincr K N         N increments of K, each under the lock on K
+ *   sleep MS
+ *   pbg K V BYTES     one batch: put K V, put K2 of BYTES, get K (each op's code)
+ *   many K N          one batch of N gets of K
  * Used by tests/functional/test_state.py. */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <citadel/function.h>
 
@@ -165,6 +171,63 @@ static void one(char *line)
 			fail(rc);
 		else
 			say("ok %zu\n", good);
+	} else if (!strcmp(w[0], "lock") && n == 3) {
+		if ((rc = cit_kv_lock(w[1], strlen(w[1]), (unsigned)strtoul(w[2], NULL, 10))) == 0)
+			say("ok\n");
+		else
+			fail(rc);
+	} else if ((!strcmp(w[0], "unlock") || !strcmp(w[0], "drop")) && n == 2) {
+		if ((rc = cit_kv_unlock(w[1], strlen(w[1]), !strcmp(w[0], "drop"))) == 0)
+			say("ok\n");
+		else
+			fail(rc);
+	} else if (!strcmp(w[0], "lincr") && n == 3) {
+		long times = strtol(w[2], NULL, 10);
+		for (long i = 0; i < times; i++) {
+			long value = 0;
+			if ((rc = cit_kv_lock(w[1], strlen(w[1]), 5000)) < 0)
+				return fail(rc);
+			rc = cit_kv_get(w[1], strlen(w[1]), &v, &vlen, NULL);
+			if (rc == 0)
+				value = strtol((const char *)v, NULL, 10);
+			else if (rc != -ENOENT)
+				return fail(rc);
+			char next[32];
+			int len = snprintf(next, sizeof(next), "%ld", value + 1);
+			if ((rc = cit_kv_put(w[1], strlen(w[1]), next, (size_t)len + 1, NULL)) < 0 ||
+			    (rc = cit_kv_unlock(w[1], strlen(w[1]), 0)) < 0)
+				return fail(rc);
+		}
+		say("ok\n");
+	} else if (!strcmp(w[0], "pbg") && n == 4) {
+		size_t len = strtoull(w[3], NULL, 10);
+		char *buf = calloc(1, len ? len : 1);
+		struct cit_kv_op ops[3] = {
+			{ .kind = CIT_KV_PUT, .key = w[1], .klen = strlen(w[1]), .value = w[2], .vlen = strlen(w[2]) },
+			{ .kind = CIT_KV_PUT, .key = "pbg-big", .klen = 7, .value = buf, .vlen = len },
+			{ .kind = CIT_KV_GET, .key = w[1], .klen = strlen(w[1]) },
+		};
+		rc = cit_kv_batch(NULL, ops, 3);
+		free(buf);
+		if (rc < 0)
+			return fail(rc);
+		say("ok %d %d %d %.*s\n", ops[0].rc, ops[1].rc, ops[2].rc, ops[2].rc ? 0 : (int)ops[2].vlen,
+		    (const char *)ops[2].value);
+	} else if (!strcmp(w[0], "many") && n == 3) {
+		size_t k = strtoul(w[2], NULL, 10);
+		struct cit_kv_op *ops = calloc(k ? k : 1, sizeof(*ops));
+		for (size_t i = 0; i < k; i++)
+			ops[i] = (struct cit_kv_op){ .kind = CIT_KV_GET, .key = w[1], .klen = strlen(w[1]) };
+		rc = cit_kv_batch(NULL, ops, k);
+		free(ops);
+		if (rc < 0)
+			return fail(rc);
+		say("ok\n");
+	} else if (!strcmp(w[0], "sleep") && n == 2) {
+		long ms = strtol(w[1], NULL, 10);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		say("ok\n");
 	} else if (!strcmp(w[0], "raw")) {
 		static struct cit_kv_op ops[1025];
 		for (size_t i = 0; i < 1025; i++)

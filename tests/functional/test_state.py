@@ -69,8 +69,9 @@ def rewrite(m, fn):
 
 
 def user_records(m):
-    """The records of keys (not namespaces' heads, whose key ids are 32 zero bytes)."""
-    return {k: v for k, v in records(m).items() if k[32:] != bytes(32)}
+    """The records of keys: not namespaces' heads (key ids of 32 zero bytes), nor the
+    store's key check (a key of 64 0xff bytes)."""
+    return {k: v for k, v in records(m).items() if k[32:] != bytes(32) and k != b"\xff" * 64}
 
 
 def test_a_function_reads_and_writes_its_state(sm):
@@ -115,7 +116,7 @@ def test_a_batch_is_one_request(sm):
 
 def test_eight_instances_incrementing_one_counter_end_at_8000(sm):
     """Compare-and-swap under contention: 8 instances at once, 1,000 increments each."""
-    ok(sm.cli("deploy", "counter", str(sm.so), "--max-instances", "8", "--min-instances", "8"))
+    ok(sm.cli("deploy", "counter", str(sm.so), "--max-instances", "8", "--min-instances", "8", "--timeout", "2m"))
     with ThreadPoolExecutor(8) as ex:
         outs = list(ex.map(lambda _: run(sm, "counter", "incr n 1000"), range(8)))
     assert all(o[0].startswith("ok conflicts=") for o in outs), outs
@@ -187,7 +188,7 @@ def test_kv_cli(sm):
         r = sm.cli(*args)
         assert r.returncode == 2 and r.stderr, args
     r = sm.cli("kv", "get", "Not-A-Name", "k")
-    assert r.returncode == 1 and b"not a namespace" in r.stderr
+    assert r.returncode == 2 and b"not a namespace" in r.stderr
     assert b"usage: citadel kv get NAMESPACE KEY" in ok(sm.cli("kv", "--help"))
 
 
@@ -419,6 +420,18 @@ def handle(event, context):
                 if kv.cas("n", ver, str(int(value or 0) + 1))[0]:
                     break
         out["n"] = int(kv.get("n"))
+    elif req["op"] == "locks":
+        with kv.lock("L", lease=5):
+            kv.put("L", "made")
+            out["inside"] = kv.get("L").decode()
+        out["after"] = kv.get("L").decode()
+        try:
+            with kv.lock("L"):
+                kv.put("L", "dropped")
+                raise ValueError("changed my mind")
+        except ValueError:
+            pass
+        out["after_raise"] = kv.get("L").decode()
     elif req["op"] == "errors":
         try:
             kv.put("k" * 1025, "v")
@@ -445,8 +458,160 @@ def test_python_functions_have_the_same_state(sm, tmp_path):
         outs = list(ex.map(lambda _: ok(sm.cli("invoke", "pykv", "--data", json.dumps({"op": "incr", "n": 100}))),
                            range(4)))
     assert max(json.loads(o)["n"] for o in outs) == 400
+    out = json.loads(ok(sm.cli("invoke", "pykv", "--data", json.dumps({"op": "locks"}))))
+    assert out == {"inside": "made", "after": "made", "after_raise": "made"}, out
     out = json.loads(ok(sm.cli("invoke", "pykv", "--data", json.dumps({"op": "errors"}))))
     assert out["long_key"][0] == -90 and "1 to 1024 bytes" in out["long_key"][1]
     assert out["not_shared"][0] == -1 and "--state-share pykv" in out["not_shared"][1]
     # What C functions and admins see is the same state.
     assert ok(sm.cli("kv", "get", "pykv", "a:1")) == b"a:1"
+
+
+# ---- locks ---------------------------------------------------------------------------
+
+
+def test_eight_instances_incrementing_under_a_lock_end_at_8000(sm):
+    ok(sm.cli("deploy", "locked", str(sm.so), "--max-instances", "8", "--min-instances", "8", "--timeout", "2m"))
+    with ThreadPoolExecutor(8) as ex:
+        outs = list(ex.map(lambda _: run(sm, "locked", "lincr n 1000"), range(8)))  # 4 round trips each
+    assert all(o == ["ok"] for o in outs), outs
+    assert run(sm, "locked", "get n")[0].startswith("ok 8000")
+
+
+def test_writes_under_a_lock_are_seen_when_it_is_released(sm):
+    ok(sm.cli("deploy", "peer", str(sm.so), "--max-instances", "2"))
+    ok(sm.cli("deploy", "kv", str(sm.so), "--state-share", "peer", "--max-instances", "2"))
+    run(sm, "kv", "put a before")
+    with ThreadPoolExecutor(2) as ex:
+        holder = ex.submit(run, sm, "kv", "lock a 10000", "put a during", "put b new", "get a", "sleep 800",
+                           "unlock a", "get a")
+        time.sleep(0.4)
+        # Meanwhile: the others see what was last made; their writes to the locked key wait.
+        seen = run(sm, "peer", "use kv get a", "use kv get b", "use kv put a other")
+        out = holder.result()
+    assert out == ["ok", "ok 0", "ok 0", "ok during 0", "ok", "ok", out[6]] and out[6].startswith("ok during ")
+    assert seen[0].startswith("ok before ") and seen[1].startswith("err -2 "), seen
+    assert seen[2].startswith("err -16 the key is locked by another caller"), seen  # EBUSY
+    assert run(sm, "kv", "get b")[0].startswith("ok new ")
+    # Dropped: nothing of it is made.
+    assert run(sm, "kv", "lock a 1000", "put a dropped", "drop a", "get a")[3].startswith("ok during ")
+
+
+def test_a_lock_that_outlives_its_lease_or_its_call_drops_its_writes(sm):
+    run(sm, "kv", "put c kept")
+    out = run(sm, "kv", "lock c 200", "put c lost", "sleep 600", "unlock c", "get c")
+    assert out[3].startswith("err -37 the lock's lease ran out"), out  # ENOLCK
+    assert out[4].startswith("ok kept ")
+    # The call ends holding it: released, its writes dropped; the next call may lock it.
+    assert run(sm, "kv", "lock c 60000", "put c lost") == ["ok", "ok 0"]
+    assert run(sm, "kv", "lock c 1000", "get c", "unlock c")[:2][1].startswith("ok kept ")
+    # A waiter gets the lock when a holder's call ends or its lease runs out.
+    with ThreadPoolExecutor(2) as ex:
+        first = ex.submit(run, sm, "kv", "lock w 400", "sleep 1200")
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        second = run(sm, "kv", "lock w 1000", "unlock w")
+        waited = time.monotonic() - t0
+        first.result()
+    assert second == ["ok", "ok"] and 0.1 < waited < 1.5, (second, waited)
+
+
+def test_lock_misuse_is_refused_with_why(sm):
+    assert run(sm, "kv", "unlock nothing")[0].startswith("err -37 this call holds no lock on that key")
+    assert run(sm, "kv", "lock k 1000", "lock k 1000")[1].startswith("err -35 this call holds that lock already")
+    assert run(sm, "kv", "lock k 0")[0].startswith("err -22 a lock's lease is 1 to 600000 ms")
+    assert run(sm, "kv", "lock k 600001")[0].startswith("err -22 ")
+    out = run(sm, "kv", "lock k 1000", "cas k 0 v", "unlock k")
+    assert out[1].startswith("err -22 version=0 a compare-and-swap under a lock"), out
+
+
+# ---- what an outside tester found -----------------------------------------------------
+
+
+def test_another_master_key_is_refused_not_an_empty_state(sm):
+    run(sm, "kv", "put kept yes")
+    sm.stop()
+    key = sm.state / "master.key"
+    saved = key.read_bytes()
+    key.unlink()  # lost: the monitor makes a new one, which the store's key check refuses
+    sm.start()
+    out = run(sm, "kv", "get kept", "put other x")
+    assert all(o.startswith("err -5 integrity: the state store") for o in out), out  # EIO
+    assert "another master key" in out[0] or "check" in out[0]
+    assert "integrity" in sm.log.read_text()
+    sm.stop()
+    key.write_bytes(saved)
+    sm.start()
+    assert run(sm, "kv", "get kept")[0].startswith("ok yes "), "the right key reads it all again"
+    assert run(sm, "kv", "get other")[0].startswith("err -2 "), "nothing was written under the wrong key"
+
+
+def test_a_missing_or_damaged_checkpoint_refuses_the_store_until_accepted(sm):
+    run(sm, "kv", "put kept yes")
+    sm.stop()
+    ck = sm.state / "state" / "checkpoint"
+    data = bytearray(ck.read_bytes())
+    data[40] ^= 1
+    ck.write_bytes(bytes(data))
+    sm.start()
+    out = run(sm, "kv", "get kept")
+    assert out[0].startswith("err -5 integrity: ") and "--state-accept" in out[0], out
+    assert ck.read_bytes() == bytes(data), "the evidence is not overwritten"
+    sm.stop()
+    ck.unlink()
+    sm.start()
+    assert "is missing" in run(sm, "kv", "get kept")[0]
+    sm.stop()
+    sm.start("--state-accept")
+    assert run(sm, "kv", "get kept")[0].startswith("ok yes ")
+    sm.stop()
+    sm.start()  # the new checkpoint holds from now on
+    assert run(sm, "kv", "get kept")[0].startswith("ok yes ")
+
+
+def test_a_read_of_a_write_the_store_refused_is_refused_too(tmp_path, kvso):
+    m = Monitor(tmp_path).start("--store-max", "16M")
+    try:
+        ok(m.cli("deploy", "full", str(kvso), "--state-value-max", "16M", "--state-quota", "1G"))
+        out = run(m, "full", "pbg fresh NEWVALUE 16777216")
+        rcs = out[0].split()[1:4]
+        assert rcs[1] == "-28" and rcs[0] == "-28" and rcs[2] == "-28", out  # ENOSPC, all three
+        assert "NEWVALUE" not in out[0]
+        assert run(m, "full", "get fresh")[0].startswith("err -2 ")
+        # A value of exactly 16 MiB fits a store that has room for it.
+    finally:
+        m.stop()
+    m = Monitor(tmp_path, "big").start()
+    try:
+        ok(m.cli("deploy", "big", str(kvso), "--state-value-max", "16M", "--state-quota", "1G"))
+        assert run(m, "big", "big v 16777216", "size v")[1] == "ok 16777216"
+    finally:
+        m.stop()
+
+
+def test_a_batch_too_large_to_answer_is_refused_before_the_work(sm):
+    ok(sm.cli("deploy", "wide", str(sm.so), "--state-quota", "1G"))
+    run(sm, "wide", "big v 1048576")
+    t0 = time.monotonic()
+    out = run(sm, "wide", "many v 100")
+    assert out[0].startswith("err -7 the values asked for come to 100 MiB"), out  # E2BIG
+    assert time.monotonic() - t0 < 5
+    assert run(sm, "wide", "many v 50") == ["ok"]
+
+
+def test_records_planted_in_the_file_stop_neither_loads_nor_purges(sm):
+    run(sm, "kv", "put a 1", "put b 2")
+    sm.stop()
+    prefix = next(iter(user_records(sm)))[:32]  # the namespace's id
+    rewrite(sm, lambda txn: (txn.put(prefix + b"\x00" * 3, b"short key"),
+                             txn.put(prefix + b"\x01" * 32, b"x" * (17 << 20))))
+    sm.start()
+    assert run(sm, "kv", "get a", "scan -")[1] == "ok a,b"
+    ok(sm.cli("kv", "purge", "kv"))
+    assert run(sm, "kv", "scan -") == ["ok"]
+    assert run(sm, "kv", "put c 3")[0].startswith("ok ")
+    sm.stop()
+    sm.start()
+    assert run(sm, "kv", "get c")[0].startswith("ok 3 ")
+    info = ok(sm.cli("kv", "info", "kv")).decode()
+    assert "integrity ok" in info, info

@@ -309,7 +309,8 @@ static void fuzz_state(const uint8_t *bytes, size_t len, uint32_t n_ops)
 		struct cit_state_item it;
 		while (cit_state_next(p, len, &at, &it)) {
 			CHECK(it.op.klen <= 1024 && it.key >= p && it.value + it.op.vlen <= p + len);
-			CHECK(it.op.kind >= CIT_STATE_GET && it.op.kind <= CIT_STATE_SCAN);
+			CHECK(it.op.kind >= CIT_STATE_GET && it.op.kind <= CIT_STATE_UNLOCK);
+			CHECK(it.op.kind < CIT_STATE_LOCK || n_ops == 1);
 			k++;
 		}
 		CHECK(k == n_ops && at == len);
