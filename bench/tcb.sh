@@ -103,7 +103,7 @@ elif mode == "files":
         print(f"{'generated':20} {'-':>6}  {f} (in citadeld, not counted)")
 else:
     print("inside the monitor process, citadeld (trusted base):")
-    print(f"  src/monitor, proto, objects, spec, include  {res['monitor']:6}")
+    print(f"  src/monitor, state, proto, objects, spec, ...{res['monitor']:6}")
     print(f"  src/sandbox, src/common (what it uses)      {res['sandbox_and_common']:6}")
     print(f"  total                                       {res['tcb']:6}")
     print("outside it:")

@@ -60,7 +60,8 @@ extern "C" {
  *   3  data objects and chains: cit_request.input, .n_inputs, .inputs, cit_output(),
  *      cit_respond_object(), cit_invoke(), cit_invoke_error()
  *   4  key-value state: cit_kv_get(), cit_kv_put(), cit_kv_cas(), cit_kv_delete(),
- *      cit_kv_scan(), cit_kv_batch(), cit_kv_lock(), cit_kv_unlock(), cit_kv_error() */
+ *      cit_kv_scan(), cit_kv_scan_in(), cit_kv_batch(), cit_kv_lock(), cit_kv_unlock(),
+ *      cit_kv_error() */
 #define CIT_FUNCTION_ABI 4
 #define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
@@ -273,6 +274,11 @@ struct cit_kv_name {          /* one key of cit_kv_scan() */
  * names; their count into *n. To list more, call again with the last name as after. */
 CIT_API int cit_kv_scan(const void *prefix, size_t plen, const void *after, size_t alen, struct cit_kv_name *names,
 			size_t max, size_t *n);
+
+/* ABI 4. cit_kv_scan() on namespace ns (NULL: this function's own; else one whose
+ * deployment shares it with this function). */
+CIT_API int cit_kv_scan_in(const char *ns, const void *prefix, size_t plen, const void *after, size_t alen,
+			   struct cit_kv_name *names, size_t max, size_t *n);
 
 /* ABI 4. Takes the lock on key (klen bytes) of this function's namespace, waiting while
  * another call holds it (until this call's deadline: -ETIMEDOUT). The lock lasts until

@@ -100,11 +100,6 @@ _Noreturn void cit_trustlet_main(struct cit_runtime *rt, int chan);
 int cit_trustlet_request(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,
 			 uint64_t *value);
 
-/* kv.c: cit_kv_scan on namespace ns (NULL: the function's own), for the Python module. */
-struct cit_kv_name;
-int cit_kv_scan_in(const char *ns, const void *prefix, size_t plen, const void *after, size_t alen,
-		   struct cit_kv_name *names, size_t max, size_t *n);
-
 /* cit_trustlet_request, with the REPLY given to on_reply (when not NULL), which runs under
  * the request's lock and may call cit_trustlet_arena. Returns the reply's code. */
 int cit_trustlet_request_with(uint16_t type, uint32_t grant, void *payload, size_t plen, const void *data, size_t len,

@@ -5,7 +5,7 @@
  *   big K BYTES       put BYTES bytes of 'x' as K's value
  *   size K            the length of K's value
  *   batch N           N puts (bk0..) and N gets in two batches
- *   use NS get K | use NS put K V   the same on namespace NS (cit_kv_batch)
+ *   use NS get K | use NS put K V | use NS scan PREFIX   the same on namespace NS
  *   raw               a batch of 1025 operations (refused whole)
  *   lock K MS | unlock K | drop K      take a lock (lease MS), release it, release dropping
  *   lincr K N         N increments of K, each under the lock on K
@@ -101,7 +101,8 @@ static void one(char *line)
 		size_t got = 0, max = n >= 4 ? strtoul(w[3], NULL, 10) : 1000;
 		const char *prefix = strcmp(w[1], "-") ? w[1] : "";
 		const char *after = n >= 3 && strcmp(w[2], "-") ? w[2] : "";
-		rc = cit_kv_scan(prefix, strlen(prefix), after, strlen(after), names, max, &got);
+		rc = ns ? cit_kv_scan_in(ns, prefix, strlen(prefix), after, strlen(after), names, max, &got)
+			: cit_kv_scan(prefix, strlen(prefix), after, strlen(after), names, max, &got);
 		if (rc < 0) {
 			fail(rc);
 			return;

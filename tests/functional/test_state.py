@@ -137,6 +137,7 @@ def test_namespaces_are_apart_and_sharing_is_granted_by_the_owner(sm):
     ok(sm.cli("deploy", "kv", str(sm.so), "--state-share", "reader"))
     assert run(sm, "reader", "use kv get secret")[0].startswith("ok mine ")
     assert run(sm, "reader", "use kv put shared yes")[0].startswith("ok ")
+    assert run(sm, "reader", "use kv scan s") == ["ok secret,shared"]
     assert run(sm, "kv", "get shared")[0].startswith("ok yes ")
     ok(sm.cli("deploy", "other", str(sm.so)))
     assert run(sm, "other", "use kv get secret")[0].startswith("err -1 ")
