@@ -42,6 +42,7 @@ bench:
 	$(PY) bench/python_bench.py
 	$(PY) bench/chain_bench.py
 	$(PY) bench/state_bench.py
+	$(PY) bench/attest_bench.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -73,18 +73,15 @@ def through_api(fn, work):
         for w in WORKLOADS:
             runs = []
             for rep in range(REPEAT):
-                t0 = time.monotonic()
                 with ThreadPoolExecutor(2) as ex:
                     outs = list(ex.map(lambda s: cli("invoke", "ycsb", "--data",
                                                      f"run {w} {OPS // 2} {BATCH} {s + 10 * rep} {RECORDS}"),
                                        (1, 2)))
-                wall = time.monotonic() - t0
                 stats = [dict(kv.split("=") for kv in o.split()) for o in outs]
                 assert all(s["reads"] == s["found"] for s in stats), stats
                 # Inside the functions (the CLI's own start and stop aside): the slower of the two.
                 inside = max(int(s["ns"]) for s in stats) / 1e9
                 runs.append(sum(int(s["ops"]) for s in stats) / inside)
-                del wall
             res[w] = statistics.median(runs)
         return res
     finally:

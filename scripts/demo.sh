@@ -72,6 +72,10 @@ printf '\n$ citadel chain create shout echo upper words; citadel chain invoke sh
 "$citadel" chain invoke shout --data "chains hand data on"
 "$citadel" deploy relay "$build/examples/relay.so" --env CALLEE=upper --allow-invoke upper >/dev/null || exit 1
 show relay --data "relay calls upper"
+# Attestation: the monitor's key, then a sealed call that checks echo's signed report first.
+"$citadel" key >"$state/monitor.pub" || exit 1
+printf '\n$ citadel key > monitor.pub; citadel invoke echo --seal --key monitor.pub --data "only echo'"'"'s attested code reads this"\n'
+"$citadel" invoke echo --seal --key "$state/monitor.pub" --data "only echo's attested code reads this"
 echo
 printf '\n$ citadel ls\n'
 "$citadel" ls
@@ -85,6 +89,7 @@ cat <<EOT
   $cli ls --json
   $cli logs hello
   $cli chain invoke shout --data 'one two'   # echo -> upper -> wc -w, see docs/chains.md
+  $cli attest echo --nonce 0123abcd > report.json && $cli verify report.json --key $(shell_word "$state/monitor.pub") --nonce 0123abcd   # docs/attestation.md
 EOT
 if [ "$listen" != none ]; then
 	echo "  curl -s -d you http://$listen/function/hello"

@@ -4,8 +4,8 @@
 #   scripts/deps.sh build|test|bench
 set -eu
 build="gcc make meson ninja-build pkg-config libseccomp-dev libsodium-dev libjansson-dev libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev libpython3.11-dev liblmdb-dev"
-test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl iproute2 chromium python3-jinja2 python3-pil python3-igraph python3-lmdb"
-bench="$test bubblewrap crun runc firejail python3-matplotlib wrk nginx-light fcgiwrap libh2o-evloop-dev"
+test="$build python3-pytest busybox-static clang-14 libclang-rt-14-dev curl iproute2 chromium python3-jinja2 python3-pil python3-igraph python3-lmdb python3-nacl"
+bench="$test bubblewrap crun runc firejail python3-matplotlib wrk nginx-light fcgiwrap libh2o-evloop-dev openssl"
 case "${1:-build}" in
 build) want=$build ;;
 test) want=$test ;;

@@ -61,8 +61,9 @@ extern "C" {
  *      cit_respond_object(), cit_invoke(), cit_invoke_error()
  *   4  key-value state: cit_kv_get(), cit_kv_put(), cit_kv_cas(), cit_kv_delete(),
  *      cit_kv_scan(), cit_kv_scan_in(), cit_kv_batch(), cit_kv_lock(), cit_kv_unlock(),
- *      cit_kv_error() */
-#define CIT_FUNCTION_ABI 4
+ *      cit_kv_error()
+ *   5  secrets released to the function's code: cit_secret() */
+#define CIT_FUNCTION_ABI 5
 #define CIT_FUNCTION_ABI_MIN 1
 #ifdef __cplusplus
 extern /* a const at namespace scope is internal in C++ unless declared extern */
@@ -299,6 +300,16 @@ CIT_API int cit_kv_unlock(const void *key, size_t klen, int discard);
 
 /* ABI 4. The text of this thread's last failed cit_kv_* call, "" when none. */
 CIT_API const char *cit_kv_error(void);
+
+/* ABI 5. The secret name that the admin released to this function's code (`citadel secret
+ * put NAME FILE --for FUNCTION`, docs/attestation.md): its bytes, with *len (may be NULL)
+ * their count. Borrowed: valid for the life of the process, read-only. Callable anywhere,
+ * cit_init() included, from any thread: the secrets are given to the function's runtime
+ * before its code loads, and only when that code is the code they are bound to (its code
+ * measurement). NULL with errno ENOENT when there is no such secret for this code: none was
+ * put, or it is bound to other code of the function (a redeploy with new code needs
+ * `citadel secret grant`). */
+CIT_API const void *cit_secret(const char *name, size_t *len);
 
 /* From cit_init(): the message shown to the deployer when init returns a failure. */
 CIT_API void cit_init_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -159,13 +159,13 @@ int cit_chain_read(struct cit_chain_spec *out, const char *name, const char *man
 /* Reads the manifest at path into d: a regular file (anything else is refused, never
  * opened blocking) of at most CIT_SPEC_MANIFEST_MAX bytes, whose relative "code" is relative
  * to the manifest's directory. Returns 0, or -1 with the reason printed. */
-static int read_manifest(struct cit_fn_draft *d, const char *path)
+static int read_manifest(struct cit_fn_draft *d, const char *path, const char *cmd)
 {
 	struct cit_error err = { 0 };
 	static char text[CIT_SPEC_MANIFEST_MAX + 1];
 	ssize_t n = read_regular(path, "a JSON manifest file", text, CIT_SPEC_MANIFEST_MAX, &err);
 	if (n < 0) {
-		fprintf(stderr, "citadel deploy: %s: %s\n", path, err.msg);
+		fprintf(stderr, "citadel %s: %s: %s\n", cmd, path, err.msg);
 		return -1;
 	}
 	size_t len = (size_t)n;
@@ -176,9 +176,10 @@ static int read_manifest(struct cit_fn_draft *d, const char *path)
 	struct cit_spec_pos at;
 	if (cit_spec_manifest(d, text, len, slash ? dir : NULL, &at, &err) < 0) {
 		if (at.line > 0)
-			fprintf(stderr, "citadel deploy: %s, line %d, column %d: %s\n", path, at.line, at.column, err.msg);
+			fprintf(stderr, "citadel %s: %s, line %d, column %d: %s\n", cmd, path, at.line, at.column,
+				err.msg);
 		else
-			fprintf(stderr, "citadel deploy: %s: %s\n", path, err.msg);
+			fprintf(stderr, "citadel %s: %s: %s\n", cmd, path, err.msg);
 		return -1;
 	}
 	return 0;
@@ -186,6 +187,13 @@ static int read_manifest(struct cit_fn_draft *d, const char *path)
 
 int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 {
+	static const struct cit_deploy_cmd deploy = { .name = "deploy", .usage = cit_deploy_usage };
+	return cit_deploy_parse_as(dep, argc, argv, &deploy);
+}
+
+int cit_deploy_parse_as(struct cit_deploy *dep, int argc, char **argv, const struct cit_deploy_cmd *as)
+{
+	const char *cmd = as->name;
 	/* The deploy options are the table's (spec/draft.h), then the command's own. */
 	static const struct option own[] = {
 		{ "manifest", required_argument, NULL, 'M' }, { "socket", required_argument, NULL, 's' },
@@ -202,15 +210,20 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 	int opt_argc = dashes ? dashes : argc;
 	size_t n_spec;
 	const struct cit_spec_opt *spec_opts = cit_spec_options(&n_spec);
-	_cleanup_free_ struct option *opts = calloc(n_spec + ARRAY_SIZE(own), sizeof(*opts));
+	size_t n_extra = 0;
+	while (as->extra && as->extra[n_extra].name)
+		n_extra++;
+	_cleanup_free_ struct option *opts = calloc(n_spec + n_extra + ARRAY_SIZE(own), sizeof(*opts));
 	if (!opts) {
-		fprintf(stderr, "citadel deploy: %s\n", strerror(ENOMEM));
+		fprintf(stderr, "citadel %s: %s\n", cmd, strerror(ENOMEM));
 		return -1;
 	}
 	for (size_t i = 0; i < n_spec; i++)
 		opts[i] = (struct option){ spec_opts[i].flag,
 					   spec_opts[i].kind == CIT_SPEC_FLAG ? no_argument : required_argument, NULL, 'o' };
-	memcpy(opts + n_spec, own, sizeof(own));
+	if (n_extra)
+		memcpy(opts + n_spec, as->extra, n_extra * sizeof(*opts));
+	memcpy(opts + n_spec + n_extra, own, sizeof(own));
 	struct cit_fn_draft *d = &dep->d;
 	static const struct cit_spec_opt runtime_opt = { .flag = "runtime", .key = "runtime" };
 	static const struct cit_spec_opt bundle_opt = { .flag = "bundle", .key = "bundle" };
@@ -226,7 +239,7 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 			first = o;
 		if (o) {
 			if (cit_spec_set(d, o, optarg, &err) < 0) {
-				fprintf(stderr, "citadel deploy: --%s %s\n", o->flag, err.msg);
+				fprintf(stderr, "citadel %s: --%s %s\n", cmd, o->flag, err.msg);
 				return -2;
 			}
 		} else if (c == 'M') {
@@ -237,22 +250,26 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 			dep->url = optarg;
 		} else if (c == 'R') {
 			if (cit_spec_runtime(d, optarg, &err) < 0)
-				return -cit_usage_error("deploy", 2, "--runtime: %s", err.msg);
+				return -cit_usage_error(cmd, 2, "--runtime: %s", err.msg);
 			if (!first)
 				first = &runtime_opt;
 		} else if (c == 'B') {
 			if (!optarg[0])
-				return -cit_usage_error("deploy", 2, "--bundle wants a directory");
+				return -cit_usage_error(cmd, 2, "--bundle wants a directory");
 			if (d->bundle[0])
-				return -cit_usage_error("deploy", 2, "--bundle is given twice: a function has one bundle");
+				return -cit_usage_error(cmd, 2, "--bundle is given twice: a function has one bundle");
 			snprintf(d->bundle, sizeof(d->bundle), "%s", optarg);
 			if (!first)
 				first = &bundle_opt;
 		} else if (c == 'h') {
-			fputs(cit_deploy_usage, stdout);
+			fputs(as->usage, stdout);
 			return 0;
+		} else if (c >= CIT_DEPLOY_EXTRA) {
+			int rc = as->on_extra(as->ctx, c, optarg);
+			if (rc < 0)
+				return rc;
 		} else {
-			return -cit_usage_getopt("deploy", 2, c, argv);
+			return -cit_usage_getopt(cmd, 2, c, argv);
 		}
 	}
 	const char *manifest = dep->manifest;
@@ -260,45 +277,45 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 		/* The manifest is the whole deployment, the record of what runs: an option beside
 		 * it would change it unseen. */
 		if (first)
-			return -cit_usage_error("deploy", 2, "--%s with --manifest: set \"%s\" in %s instead (a manifest "
+			return -cit_usage_error(cmd, 2, "--%s with --manifest: set \"%s\" in %s instead (a manifest "
 							     "is the whole deployment)", first->flag, first->key, manifest);
 		if (optind != opt_argc || dashes)
-			return -cit_usage_error("deploy", 2, "--manifest takes no NAME, FILE or command, but got '%s'",
+			return -cit_usage_error(cmd, 2, "--manifest takes no NAME, FILE or command, but got '%s'",
 						optind != opt_argc ? argv[optind] : "--");
-		if (read_manifest(d, manifest) < 0)
+		if (read_manifest(d, manifest, cmd) < 0)
 			return -2;
 	} else if (dashes) {
 		/* NAME -- PROGRAM [ARGS...]: an exec function. */
 		if (d->runtime_set && strcmp(d->spec.runtime, "exec"))
-			return -cit_usage_error("deploy", 2, "a command after -- is for --runtime exec, not %s",
+			return -cit_usage_error(cmd, 2, "a command after -- is for --runtime exec, not %s",
 						d->spec.runtime);
 		if (opt_argc - optind != 1)
-			return -cit_usage_error("deploy", 2, "%s", opt_argc == optind ? "no NAME given"
+			return -cit_usage_error(cmd, 2, "%s", opt_argc == optind ? "no NAME given"
 							  : "an exec function takes NAME -- PROGRAM [ARGS...], no FILE");
 		if (cit_spec_runtime(d, "exec", &err) < 0 ||
 		    cit_spec_command(d, (const char *const *)argv + dashes + 1, (size_t)(argc - dashes - 1), &err) < 0)
-			return -cit_usage_error("deploy", 2, "%s", err.msg);
+			return -cit_usage_error(cmd, 2, "%s", err.msg);
 		snprintf(d->name, sizeof(d->name), "%s", argv[optind]);
 	} else if (d->bundle[0] && !strcmp(d->spec.runtime, "python")) {
 		/* NAME --runtime python --bundle DIR: a python function's module and its files. */
 		if (opt_argc - optind != 1)
-			return -cit_usage_error("deploy", 2, "%s", opt_argc == optind ? "no NAME given"
+			return -cit_usage_error(cmd, 2, "%s", opt_argc == optind ? "no NAME given"
 							  : "a bundled python function takes NAME --bundle DIR, no FILE");
 		snprintf(d->name, sizeof(d->name), "%s", argv[optind]);
 	} else if (d->bundle[0]) {
-		return -cit_usage_error("deploy", 2, "--bundle is for exec functions, with their program after --, "
+		return -cit_usage_error(cmd, 2, "--bundle is for exec functions, with their program after --, "
 						     "and python functions: citadel deploy NAME --bundle DIR -- PROGRAM "
 						     "[ARGS...], or citadel deploy NAME --runtime python --bundle DIR");
 	} else if (!strcmp(d->spec.runtime, "exec")) {
-		return -cit_usage_error("deploy", 2, "an exec function's program comes after --: citadel deploy NAME "
+		return -cit_usage_error(cmd, 2, "an exec function's program comes after --: citadel deploy NAME "
 						     "--runtime exec -- PROGRAM [ARGS...]");
 	} else if (argc - optind == 2) {
 		snprintf(d->name, sizeof(d->name), "%s", argv[optind]);
 		snprintf(d->code, sizeof(d->code), "%s", argv[optind + 1]);
 	} else if (argc - optind > 2) {
-		return -cit_usage_error("deploy", 2, "unexpected argument '%s'", argv[optind + 2]);
+		return -cit_usage_error(cmd, 2, "unexpected argument '%s'", argv[optind + 2]);
 	} else {
-		return -cit_usage_error("deploy", 2, "%s", argc == optind ? "no NAME and FILE given" : "no FILE given");
+		return -cit_usage_error(cmd, 2, "%s", argc == optind ? "no NAME and FILE given" : "no FILE given");
 	}
 	/* A .py file is a python function's, by its name (an ELF file's runtime is read from
 	 * its first bytes, cit_deploy_code). */
@@ -309,20 +326,25 @@ int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv)
 	 * spec must pass the monitor's checks. */
 	int rc = cit_spec_finish(d, &err);
 	if (rc == -ENAMETOOLONG)
-		return -cit_usage_error("deploy", 2, "%s", err.msg);
+		return -cit_usage_error(cmd, 2, "%s", err.msg);
 	dep->exec = !strcmp(d->spec.runtime, "exec");
 	if (!dep->exec && !d->code[0] && !d->bundle[0]) {
-		fprintf(stderr, "citadel deploy: no code file given\n");
+		fprintf(stderr, "citadel %s: no code file given\n", cmd);
 		return -2;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "citadel deploy: %s%s%s\n", manifest ? manifest : "", manifest ? ": " : "", err.msg);
+		fprintf(stderr, "citadel %s: %s%s%s\n", cmd, manifest ? manifest : "", manifest ? ": " : "", err.msg);
 		return -2;
 	}
 	return 1;
 }
 
 int cit_deploy_code(struct cit_deploy *dep, int *obj, uint64_t *len)
+{
+	return cit_deploy_code_as(dep, "deploy", obj, len);
+}
+
+int cit_deploy_code_as(struct cit_deploy *dep, const char *cmd, int *obj, uint64_t *len)
 {
 	struct cit_fn_draft *d = &dep->d;
 	struct cit_error err = { 0 };
@@ -331,9 +353,10 @@ int cit_deploy_code(struct cit_deploy *dep, int *obj, uint64_t *len)
 	if (d->bundle[0]) {
 		if (cit_bundle_pack(d->bundle, obj, len, &err) < 0) {
 			if (dep->manifest)
-				fprintf(stderr, "citadel deploy: %s: \"bundle\" %s: %s\n", dep->manifest, d->bundle, err.msg);
+				fprintf(stderr, "citadel %s: %s: \"bundle\" %s: %s\n", cmd, dep->manifest, d->bundle,
+					err.msg);
 			else
-				fprintf(stderr, "citadel deploy: --bundle %s: %s\n", d->bundle, err.msg);
+				fprintf(stderr, "citadel %s: --bundle %s: %s\n", cmd, d->bundle, err.msg);
 			return 1;
 		}
 		return 0;
@@ -342,23 +365,23 @@ int cit_deploy_code(struct cit_deploy *dep, int *obj, uint64_t *len)
 		return 0;
 	_cleanup_close_ int code = open_regular(d->code, "the function's shared object (.so)", &err);
 	if (code < 0) {
-		fprintf(stderr, "citadel deploy: %s: %s\n", d->code, err.msg);
+		fprintf(stderr, "citadel %s: %s: %s\n", cmd, d->code, err.msg);
 		return 1;
 	}
 	uint8_t head[64];
 	ssize_t n = pread(code, head, sizeof(head), 0);
 	const char *runtime = cit_spec_runtime_of(d->code, head, n > 0 ? (size_t)n : 0, &err);
 	if (!runtime) { /* the file is wrong, not how it was named: as when the monitor refuses it */
-		fprintf(stderr, "citadel deploy: %s: %s\n", d->code, err.msg);
+		fprintf(stderr, "citadel %s: %s: %s\n", cmd, d->code, err.msg);
 		return 1;
 	}
 	if (!d->runtime_set && cit_spec_runtime(d, runtime, &err) < 0) {
-		fprintf(stderr, "citadel deploy: %s\n", err.msg);
+		fprintf(stderr, "citadel %s: %s\n", cmd, err.msg);
 		return 2;
 	}
 	int rc = cit_slurp(code, obj, len);
 	if (rc < 0) {
-		fprintf(stderr, "citadel deploy: %s: %s\n", d->code, strerror(-rc));
+		fprintf(stderr, "citadel %s: %s: %s\n", cmd, d->code, strerror(-rc));
 		return 1;
 	}
 	return 0;

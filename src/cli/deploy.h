@@ -5,6 +5,7 @@
  * into a sealed data object: immutable from then on, whoever reads it after. */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,12 +30,32 @@ struct cit_deploy {
  * usage error (or a manifest that cannot be read). */
 int cit_deploy_parse(struct cit_deploy *dep, int argc, char **argv);
 
+/* A command that takes deploy's arguments (`citadel measure`): its name, for messages
+ * ("citadel NAME: ..."), the text --help prints, and options of its own beside deploy's.
+ * Plain data, borrowed for the call. */
+#define CIT_DEPLOY_EXTRA 256 /* the least val of an extra option */
+struct cit_deploy_cmd {
+	const char *name;
+	const char *usage;
+	const struct option *extra; /* getopt_long rows, each val >= CIT_DEPLOY_EXTRA, ended by a
+				     * row of zeros; NULL: none */
+	/* Called for each extra option given, with its val and its argument (NULL for none).
+	 * Returns 0, or minus the exit status to stop with (the reason printed). */
+	int (*on_extra)(void *ctx, int val, const char *arg);
+	void *ctx;
+};
+
+/* cit_deploy_parse() for command as: the same options, checks and returns. */
+int cit_deploy_parse_as(struct cit_deploy *dep, int argc, char **argv, const struct cit_deploy_cmd *as);
+
 /* The deployment's code as a sealed data object: a native function's .so (read as a
  * regular file only, its runtime found from its first bytes when --runtime did not name
  * one: this may change dep's spec), or an exec function's --bundle packed as a canonical
  * tar archive. Returns 0 with *obj (-1 for an exec function without a bundle; else the
  * caller closes it) and *len; or the exit status to stop with (1, 2), the reason printed. */
 int cit_deploy_code(struct cit_deploy *dep, int *obj, uint64_t *len);
+/* The same, its messages saying "citadel CMD: ". */
+int cit_deploy_code_as(struct cit_deploy *dep, const char *cmd, int *obj, uint64_t *len);
 
 /* Prints a deploy's outcome on stdout: "deployed NAME (measurement HEX)" and, for a
  * function deployed --invoke-key, "invoke key: KEY" (the monitor shows it this once).

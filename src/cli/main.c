@@ -23,6 +23,11 @@ static const char usage[] =
 	"  restart   start a function again (after it failed)\n"
 	"  chain     chains of functions: create, invoke, ls, rm (citadel chain --help)\n"
 	"  kv        functions' key-value state: get, put, del, ls, info, purge (citadel kv --help)\n"
+	"  attest    print a function's signed attestation report (citadel attest --help)\n"
+	"  key       print the monitor's public identity key, which signs its reports\n"
+	"  secret    secrets released to a function's code: put, grant, ls, rm\n"
+	"  measure   print a function's or the monitor's measurement from the files alone\n"
+	"  verify    check an attestation report: its key, signature, nonce, measurements, age\n"
 	"  token     manage admin tokens (add, ls, rm); CITADEL_TOKEN presents one\n"
 	"  help      show this text\n"
 	"  version   print the version\n"
@@ -58,6 +63,8 @@ int main(int argc, char **argv)
 		{ "invoke", cit_cmd_invoke }, { "ls", cit_cmd_ls },       { "rm", cit_cmd_rm },
 		{ "logs", cit_cmd_logs },     { "restart", cit_cmd_restart }, { "token", cit_cmd_token },
 		{ "chain", cit_cmd_chain },   { "kv", cit_cmd_kv },
+		{ "attest", cit_cmd_attest }, { "key", cit_cmd_key },   { "secret", cit_cmd_secret },
+		{ "measure", cit_cmd_measure }, { "verify", cit_cmd_verify },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

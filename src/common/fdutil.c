@@ -140,3 +140,19 @@ ssize_t cit_recv_fds(int sock, void *buf, size_t cap, int *fds, size_t n)
 	}
 	return got;
 }
+
+ssize_t cit_read_all(int fd, void *buf, size_t len)
+{
+	size_t n = 0;
+	while (n < len) {
+		ssize_t r = read(fd, (char *)buf + n, len - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	return (ssize_t)n;
+}

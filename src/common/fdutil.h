@@ -10,6 +10,10 @@ int cit_write_file(const char *path, const char *buf, size_t len);
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int cit_write_all(int fd, const void *buf, size_t len);
 
+/* Reads up to len bytes of fd, retrying on EINTR and short reads: fewer only at its end.
+ * Returns how many, or -1 with errno. */
+ssize_t cit_read_all(int fd, void *buf, size_t len);
+
 /* Reads up to cap-1 bytes of path into buf and NUL-terminates. Returns bytes read >= 0. */
 ssize_t cit_read_file(const char *path, char *buf, size_t cap);
 

@@ -65,6 +65,7 @@ struct req {
 		struct cit_p_call_id call;
 		struct cit_chain_spec chain;
 		struct cit_p_state state;
+		struct cit_p_attest attest;
 	} p;                      /* its payload */
 	struct cit_wbuf batch;    /* KV: its batch (state/wire.h), owned */
 	uint8_t kv_kind;          /* KV: the one operation's kind (CIT_STATE_*) */
@@ -259,6 +260,9 @@ static void fail_errno(struct req *r, int code, uint32_t flags, uint32_t status,
 	/* A deploy the monitor took but whose code did not load (its init, its imports). */
 	if (r->type == CIT_MSG_DEPLOY && code == -EIO)
 		return fail(r, 422, "deploy_failed", "%s", text);
+	/* The state store, not a function, failed a KV request: unavailable. */
+	if (r->type == CIT_MSG_KV && code == -EIO)
+		return fail(r, 503, "unavailable", "%s", text);
 	static const struct {
 		int code;
 		unsigned status;
@@ -496,10 +500,7 @@ static void answer_kv(struct req *r, struct cit_rx *rx)
 	} else if (res.rc < 0) {
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)(res.len < CIT_TEXT_MAX ? res.len : CIT_TEXT_MAX), (const char *)p);
-		if (res.rc == -EIO) /* the store, not a function: unavailable */
-			fail(r, 503, "unavailable", "%s", text);
-		else
-			fail_errno(r, res.rc, 0, 0, text);
+		fail_errno(r, res.rc, 0, 0, text);
 	} else if (r->kv_kind == CIT_STATE_GET) {
 		answer(r, 200, "application/octet-stream", (const char *)p, res.len);
 		snprintf(r->etag, sizeof(r->etag), "\"%llu\"", (unsigned long long)res.version);
@@ -542,10 +543,7 @@ static void on_reply(struct cit_rx *rx)
 		const struct cit_p_status *st = CIT_P(rx, cit_p_status);
 		char text[CIT_TEXT_MAX + 1];
 		snprintf(text, sizeof(text), "%.*s", (int)strnlen(st->text, sizeof(st->text)), st->text);
-		if (r->type == CIT_MSG_KV && st->code == -EIO) /* the state store, not a function */
-			fail(r, 503, "unavailable", "%s", text);
-		else
-			fail_errno(r, st->code, st->flags, st->http_status, text);
+		fail_errno(r, st->code, st->flags, st->http_status, text);
 	} else if (r->type == CIT_MSG_LIST && r->metrics) {
 		const void *data;
 		size_t len;
@@ -607,7 +605,9 @@ static void on_reply(struct cit_rx *rx)
 		const struct cit_p_ok *ok = CIT_P(rx, cit_p_ok);
 		unsigned status = ok->http_status ? ok->http_status : 200;
 		bool bodiless = status == 204 || status == 304; /* HTTP gives these no body */
-		const char *ctype = r->type == CIT_MSG_LOGS ? "text/plain; charset=utf-8" : "application/octet-stream";
+		const char *ctype = r->type == CIT_MSG_LOGS     ? "text/plain; charset=utf-8"
+				    : r->type == CIT_MSG_ATTEST ? "application/json"
+								: "application/octet-stream";
 		if (ok->content_type[0]) {
 			memcpy(r->ctype_buf, ok->content_type, sizeof(r->ctype_buf));
 			ctype = r->ctype_buf;
@@ -1135,6 +1135,28 @@ static const char *arg(struct MHD_Connection *c, const char *key)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* A signed report (docs/attestation.md): /v1/functions/NAME/attestation (a function's) and
+ * /v1/attestation (the monitor's alone), anyone's, ?nonce=HEX (at most 128 hex digits). */
+static void attest_route(struct req *r, struct MHD_Connection *c, const char *method, bool function)
+{
+	if (!is(method, "GET"))
+		return fail(r, 405, "method_not_allowed", "an attestation takes GET");
+	const char *nonce = arg(c, "nonce");
+	size_t len = nonce ? strlen(nonce) : 0;
+	if (len > 2 * CIT_ATTEST_NONCE_MAX || len % 2 || strspn(nonce ? nonce : "", "0123456789abcdefABCDEF") != len)
+		return fail(r, 400, "bad_request", "nonce: an even number of hex digits, at most %d",
+			    2 * CIT_ATTEST_NONCE_MAX);
+	for (size_t i = 0; i < len; i += 2) {
+		char byte[3] = { nonce[i], nonce[i + 1], 0 };
+		r->p.attest.nonce[i / 2] = (uint8_t)strtoul(byte, NULL, 16);
+	}
+	r->p.attest.nonce_len = (uint32_t)(len / 2);
+	if (function)
+		memcpy(r->p.attest.name, r->name, sizeof(r->p.attest.name));
+	r->plen = sizeof(r->p.attest);
+	r->type = CIT_MSG_ATTEST;
+}
+
 /* Functions' key-value state, an admin's (docs/http-api.md): /v1/state/NS (GET: its keys,
  * ?prefix=&after=&limit=) and /v1/state/NS/KEY (GET: the value; PUT: the body is the new
  * value; DELETE). KEY is the rest of the path, decoded: 1 to 1024 bytes. */
@@ -1237,6 +1259,10 @@ static void route(struct req *r, struct MHD_Connection *c, const char *url, cons
 			r->p.invoke.flags = async ? CIT_INVOKE_ASYNC : 0;
 		return;
 	}
+	if (!strcmp(url, "/v1/attestation"))
+		return attest_route(r, c, method, false);
+	if (name_in(url, "/v1/functions/", "/attestation", r->name))
+		return attest_route(r, c, method, true);
 	/* An asynchronous call's outcome: its id is the credential. */
 	if (!strncmp(url, "/v1/calls/", 10)) {
 		const char *id = url + 10;

@@ -183,6 +183,10 @@ static void send_load(struct monitor *m, struct function *fn)
 	fn->load_ns = cit_now_ns();
 	uint64_t limit_ms = fn->spec.timeout_ms > CIT_LOAD_MIN_MS ? fn->spec.timeout_ms : CIT_LOAD_MIN_MS;
 	fn->load_deadline_ns = fn->load_ns + limit_ms * 1000000ull;
+	/* Its secrets first, for its code to read as it loads (an exec program is measured
+	 * at LOAD: its come after LOADED). */
+	if (rc == 0 && fn->runtime->takes_code)
+		cit_secrets_send(m, fn);
 	if (rc == 0)
 		rc = cit_proto_send(z->chan, CIT_MSG_LOAD, 0, &fn->spec, sizeof(fn->spec), fn->tail,
 				    fn->spec.env_len + fn->spec.args_len, &fn->code, fn->code >= 0 ? 1 : 0);
@@ -535,6 +539,12 @@ static void fn_measure(struct function *fn)
 	if (n < 0 || (size_t)n > sizeof(enc))
 		return;
 	crypto_hash_sha256(fn->measurement, (const uint8_t *)enc, (unsigned long long)n);
+	n = cit_fn_encode_code(&fn->spec, fn->tail, fn->code_sha256,
+			       (fn->spec.flags & CIT_FN_BUNDLE) ? fn->bundle_sha256 : NULL, enc, sizeof(enc));
+	if (n < 0 || (size_t)n > sizeof(enc))
+		return;
+	crypto_hash_sha256(fn->code_measurement, (const uint8_t *)enc, (unsigned long long)n);
+	fn->sealing = false; /* its sealing keys follow the code: derived again when asked */
 	fn->measured = true;
 }
 
@@ -584,6 +594,7 @@ int cit_fn_on_loaded(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 		memcpy(fn->code_sha256, st->code_sha256, sizeof(fn->code_sha256));
 		fn->pinned = true;
 		fn_measure(fn);
+		cit_secrets_send(m, fn); /* before its first SPAWN, on the same channel */
 	}
 	fn->state = F_READY;
 	fn->cold_us = z->cold_us;

@@ -704,6 +704,8 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 		rc = cit_chains_load(&m, err);
 	if (rc == 0)
 		rc = cit_state_start(&m, err);
+	if (rc == 0)
+		rc = cit_attest_start(&m, err);
 	if (rc < 0)
 		goto out;
 	cit_zygote_spare(&m, cit_runtime_known("native")); /* the others' on first use */
@@ -729,6 +731,7 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 out:
 	m.stopping = true;
 	cit_state_stop(&m);
+	cit_attest_stop(&m);
 	cit_worker_stop(&m);
 	cit_gateway_stop(&m);
 	cit_fn_stop_all(&m);

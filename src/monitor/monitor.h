@@ -161,6 +161,8 @@ struct call {
 	uint32_t depth;           /* calls above it (parents) */
 	uint64_t deadline_cap_ns; /* its deadline is at most this (its parent's), 0: none */
 	char content_type[CIT_CTYPE_MAX]; /* the request's, "" for none */
+	bool sealed;              /* a sealed invocation: its output goes sealed to reply_pk */
+	uint8_t reply_pk[32];
 	char *meta;               /* the HTTP request's meta for CALL_META (owned, proto.h), or NULL */
 	uint32_t meta_len;
 	struct acall *async;      /* an asynchronous call's record (async.c): its outcome goes
@@ -229,6 +231,9 @@ struct function {
 	uint8_t bundle_sha256[32]; /* exec with CIT_FN_BUNDLE: its bundle archive's bytes */
 	uint8_t measurement[32];  /* SHA-256 of its canonical encoding (spec.h), once measured */
 	bool measured;            /* code_sha256 and measurement are known */
+	uint8_t code_measurement[32]; /* SHA-256 of cit_fn_encode_code, with measurement */
+	bool sealing;             /* seal_pk and seal_sk are its sealing keys (attest.c) */
+	uint8_t seal_pk[32], seal_sk[32];
 	bool pinned;              /* exec: code_sha256 is the program deployed (code.sha256):
 				   * a template that finds other bytes fails the function */
 	int code;                 /* owned; the code as a sealed memfd, -1 for an exec function */
@@ -406,6 +411,12 @@ struct monitor {
 	struct chain_run *runs;   /* chain invocations running */
 	struct obj_account *accounts; /* functions' live data objects */
 	uint64_t next_ref;        /* the last reference number handed out */
+	uint8_t attest_key[32];   /* from the master key (state.c): sealing keys and secrets */
+	uint8_t id_pk[32];        /* the monitor's identity (Ed25519, attest.c): signs reports */
+	uint8_t id_sk[64];
+	uint8_t self_measure[32]; /* the monitor's measurement, once self_measured (attest.c) */
+	char *self_components;    /* owned: its encoding (src/attest/attest.h) */
+	bool self_measured;
 	gid_t gid;                /* the invokers' group, when group_name is set */
 	char group_name[64];      /* "" : no group, the socket is root-only */
 	bool stopping;
@@ -550,6 +561,39 @@ void cit_state_stop(struct monitor *m);
 void cit_state_forget(struct trustlet *t);
 /* The call c is being freed: its locks go, and the writes made under them (state.c). */
 void cit_state_call_end(struct call *c);
+/* keyfile.c: reads the 32-byte key in file (raw, or 64 hex digits and maybe a newline),
+ * first making it (random, mode 0600) when create and it does not exist (*made then true).
+ * what names it in errors. Returns 0, or a negative errno with err: the file unreadable,
+ * -EPERM (not a regular file of ours, or readable by others), -EINVAL (not a key). */
+int cit_key_file(const char *file, bool create, const char *what, uint8_t key[32], bool *made, struct cit_error *err);
+
+/* attest.c: measured functions, signed reports, sealed invocations and secrets
+ * (docs/attestation.md). Start: the identity key read (or made) in the state directory;
+ * -errno with err when it is unusable. */
+int cit_attest_start(struct monitor *m, struct cit_error *err);
+void cit_attest_stop(struct monitor *m);
+cit_handler_fn cit_attest_on_request;
+/* A sealed INVOKE (its content type CIT_SEALED_CTYPE) for fn: rx's request is opened in
+ * place (rx->data and data_len, or rx->fds[0] and obj_len, then name the plaintext; *owned
+ * holds what must be freed after, or NULL), reply_pk gets the client's key for the response
+ * and ctype the request's own content type. Returns 0, or a negative errno with why:
+ * -EAGAIN (fn not measured yet), -EINVAL (it does not open with fn's key, or its
+ * plaintext is malformed: the caller's to mend), -ENOMEM. */
+int cit_attest_unseal(struct monitor *m, struct function *fn, struct cit_rx *rx, void **owned,
+		      uint8_t reply_pk[32], char ctype[CIT_CTYPE_MAX], char why[CIT_TEXT_MAX]);
+/* secrets.c: an admin's secrets (SECRET), and those of fn's code sent to its template
+ * (SECRETS): called before LOAD, or for an exec function after LOADED (its code measured
+ * then); a secret bound to other code is withheld and logged. */
+cit_handler_fn cit_secret_on_request;
+void cit_secrets_send(struct monitor *m, struct function *fn);
+
+struct outcome;
+/* Answers client cl's sealed call id with o (code 0) sealed to pk: its content type and
+ * bytes (inline, o->o, or fd of obj_len bytes) inside, the OK's content type
+ * CIT_SEALED_CTYPE. Returns 0, or a negative errno (the caller answers an error). */
+int cit_attest_reply_sealed(struct monitor *m, struct client *cl, uint64_t id, const struct outcome *o, int fd,
+			    uint64_t obj_len, const uint8_t pk[32]);
+
 /* Reads STATE_DIR/chains (made when missing). Returns 0 or a negative errno with err. */
 int cit_chains_load(struct monitor *m, struct cit_error *err);
 void cit_chains_free_all(struct monitor *m);

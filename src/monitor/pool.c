@@ -123,11 +123,32 @@ void cit_reply_outcome(struct monitor *m, struct client *cl, uint64_t id, const 
 		cit_client_object_sent(m, cl, 0); /* the function's memory, not ours */
 }
 
+/* A sealed call's outcome: its output sealed to the caller's key; the function's own words
+ * on a failure (its error text) are withheld, the monitor's (a timeout, a limit) said. */
+static void reply_sealed(struct monitor *m, struct call *c, const struct outcome *o, int fd, uint64_t obj_len)
+{
+	char text[CIT_TEXT_MAX];
+	struct outcome failed = *o;
+	if (o->code == 0) {
+		int rc = cit_attest_reply_sealed(m, c->client, c->id, o, fd, obj_len, c->reply_pk);
+		if (rc == 0)
+			return;
+		snprintf(text, sizeof(text), "sealing the response: %s", strerror(-rc));
+		failed = (struct outcome){ .code = rc, .text = text };
+	} else if (o->flags & CIT_STATUS_FUNCTION) {
+		snprintf(text, sizeof(text), "the function failed (its message is withheld from a sealed call)");
+		failed.text = text;
+	}
+	cit_reply_outcome(m, c->client, c->id, &failed, -1, 0);
+}
+
 static void call_end(struct monitor *m, struct call *c, const struct outcome *o, int *fd, uint64_t obj_len)
 {
 	int out_fd = o->o ? o->o->fd : fd ? *fd : -1;
 	uint64_t out_len = o->o ? o->o->len : obj_len;
-	if (c->client)
+	if (c->client && c->sealed)
+		reply_sealed(m, c, o, fd ? *fd : -1, obj_len);
+	else if (c->client)
 		cit_reply_outcome(m, c->client, c->id, o, fd ? *fd : -1, obj_len);
 	if (c->async) {
 		int dup = o->o ? fcntl(o->o->fd, F_DUPFD_CLOEXEC, 3) : -1;
@@ -614,6 +635,16 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 	int qrc = queue_refusal(fn, why_q);
 	if (qrc < 0)
 		return cit_reply_error(m, cl, id, qrc, "%s", why_q);
+	/* A sealed request is opened here: from now on rx holds its plaintext. */
+	_cleanup_free_ void *opened = NULL;
+	uint8_t reply_pk[32] = { 0 };
+	char ctype[CIT_CTYPE_MAX] = "";
+	bool sealed = !strcmp(CIT_P(rx, cit_p_invoke)->content_type, CIT_SEALED_CTYPE);
+	if (sealed && async)
+		return cit_reply_error(m, cl, id, -EINVAL, "a sealed call cannot be asynchronous: its response is for "
+				       "its caller's key only");
+	if (sealed && (qrc = cit_attest_unseal(m, fn, rx, &opened, reply_pk, ctype, why_q)) < 0)
+		return cit_reply_error(m, cl, id, qrc, "%s", why_q);
 	/* A connection's own bounds grow with its caller's quota (the gateway's is larger:
 	 * it is one connection for all its callers). */
 	if (cl->calls >= CLIENT_CALLS_MAX * cl->quota->scale)
@@ -666,7 +697,9 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 		cit_reply_data(m, cl, id, 0, call_id, CIT_CALL_ID_LEN);
 	}
 	c->client = async ? NULL : cl; /* an asynchronous call's caller has its answer */
-	memcpy(c->content_type, CIT_P(rx, cit_p_invoke)->content_type, sizeof(c->content_type));
+	memcpy(c->content_type, sealed ? ctype : CIT_P(rx, cit_p_invoke)->content_type, sizeof(c->content_type));
+	c->sealed = sealed;
+	memcpy(c->reply_pk, reply_pk, sealed ? sizeof(reply_pk) : 0);
 	c->id = id;
 	if (c->client)
 		cit_client_count(cl, 1, (int64_t)c->data_len + c->meta_len);

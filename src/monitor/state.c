@@ -98,7 +98,6 @@ static struct {
 	int efd;
 	struct cit_ev ev;
 	struct sreq *inflight;
-	struct monitor *m;
 	uint64_t next_session;    /* the last call's session number given */
 	/* the thread's */
 	struct cit_sandbox sb;
@@ -130,23 +129,6 @@ static void note(const char *fmt, ...)
 	if (write(st.efd, &one, sizeof(one)) < 0) {
 		/* the counter cannot overflow */
 	}
-}
-
-/* Reads up to len bytes of fd (fewer only at its end). Returns how many, or -1. */
-static ssize_t read_all(int fd, void *buf, size_t len)
-{
-	size_t n = 0;
-	while (n < len) {
-		ssize_t r = read(fd, (char *)buf + n, len - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	return (ssize_t)n;
 }
 
 /* ---- the store process, in its sandbox -------------------------------------------------- */
@@ -287,17 +269,14 @@ static void checkpoint_check(bool fresh)
 	int e = fd < 0 ? errno : 0;
 	if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0 && sb.st_size < (16 << 20) &&
 	    (buf = malloc((size_t)sb.st_size)))
-		len = read_all(fd, buf, (size_t)sb.st_size) == (ssize_t)sb.st_size ? (size_t)sb.st_size : 0;
+		len = cit_read_all(fd, buf, (size_t)sb.st_size) == (ssize_t)sb.st_size ? (size_t)sb.st_size : 0;
 	if (fd >= 0)
 		close(fd);
 	const char *first = NULL;
 	struct cit_error err = { 0 };
 	int rc = len ? cit_engine_verify(st.e, buf, len, &first, &err)
-		     : cit_error_say(&err, -EBADMSG, "the state's checkpoint %s is %s", st.ck_path,
+		     : cit_error_say(&err, -EBADMSG, "the state's checkpoint is %s",
 				     e == ENOENT ? "missing" : e ? strerror(e) : "empty or unreadable");
-	/* The checkpoint's own path says less than that it is one: */
-	if (len == 0 && e == ENOENT)
-		cit_error_say(&err, -EBADMSG, "the state's checkpoint is missing");
 	free(buf);
 	if (rc < 0 && st.accept) {
 		note("integrity: %s; the store is taken as found (--state-accept): a new checkpoint is written", err.msg);
@@ -912,8 +891,6 @@ static struct sreq *serve(struct sreq *list)
 /* Opens the store and the engine, and checks them against the last checkpoint. */
 static void state_open(struct monitor *m)
 {
-	char map_max[32];
-	snprintf(map_max, sizeof(map_max), "%llu", (unsigned long long)st.map_max);
 	struct cit_store_opts o = { .program = "/citadel/store", .path = "/citadel/store.mdb", .map_bytes = STORE_MAP,
 				    .map_max = st.map_max, .spawn = store_spawn, .reap = store_reap, .ctx = m,
 				    .pass_file = true, .file = st.db_fd };
@@ -1246,53 +1223,14 @@ static int master_key(struct monitor *m, struct cit_error *err)
 		return 0;
 	}
 	bool made = false;
-	if (!file) {
+	if (!file)
 		snprintf(path, sizeof(path), "%s/master.key", m->opts->state_dir);
-		file = path;
-		int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			uint8_t key[CIT_SEAL_KEY_LEN];
-			randombytes_buf(key, sizeof(key));
-			int rc = cit_write_all(fd, key, sizeof(key)) == 0 && fsync(fd) == 0 ? 0 : -errno;
-			sodium_memzero(key, sizeof(key));
-			close(fd);
-			if (rc < 0) {
-				unlink(file);
-				return cit_error_set(err, rc, "writing the master key %s", file);
-			}
-			made = true;
-		}
-	}
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) < 0) {
-		int e = -errno;
-		if (fd >= 0)
-			close(fd);
-		return cit_error_set(err, e, "the master key %s", file);
-	}
-	if (!S_ISREG(sb.st_mode) || (sb.st_mode & 077) || sb.st_uid != geteuid()) {
-		close(fd);
-		return cit_error_say(err, -EPERM, "the master key %s must be a regular file of the monitor's user, "
-				     "readable by its owner only (chmod 600)", file);
-	}
-	uint8_t buf[2 * CIT_SEAL_KEY_LEN + 2];
-	ssize_t n = read_all(fd, buf, sizeof(buf));
-	close(fd);
-	size_t bin = 0;
-	if (n == CIT_SEAL_KEY_LEN) {
-		memcpy(st.master, buf, CIT_SEAL_KEY_LEN);
-	} else if ((n == 2 * CIT_SEAL_KEY_LEN || (n == 2 * CIT_SEAL_KEY_LEN + 1 && buf[n - 1] == '\n')) &&
-		   sodium_hex2bin(st.master, sizeof(st.master), (const char *)buf, 2 * CIT_SEAL_KEY_LEN, NULL, &bin,
-				  NULL) == 0 && bin == CIT_SEAL_KEY_LEN) {
-	} else {
-		sodium_memzero(buf, sizeof(buf));
-		return cit_error_say(err, -EINVAL, "the master key %s: 32 bytes, or 64 hex digits, are needed", file);
-	}
-	sodium_memzero(buf, sizeof(buf));
+	int rc = cit_key_file(file ? file : path, !file, "master key", st.master, &made, err);
+	if (rc < 0)
+		return rc;
 	if (made)
 		cit_mlog(m, "info", "master_key_made", "path=%s msg=\"keep a copy apart: without it the state cannot be "
-			 "read\"", file);
+			 "read\"", path);
 	return 0;
 }
 
@@ -1301,6 +1239,9 @@ int cit_state_start(struct monitor *m, struct cit_error *err)
 	int rc = master_key(m, err);
 	if (rc < 0)
 		return rc;
+	/* The attestation's keys (sealing keys, secrets) follow from the master key, apart from
+	 * the state's: a key of one never opens the other's. */
+	crypto_kdf_derive_from_key(m->attest_key, sizeof(m->attest_key), 1, "citattst", st.master);
 	snprintf(st.dir, sizeof(st.dir), "%s/state", m->opts->state_dir);
 	snprintf(st.ck_path, sizeof(st.ck_path), "%s/checkpoint", st.dir);
 	const char *slash = strrchr(m->opts->runtime_path, '/');
@@ -1309,7 +1250,6 @@ int cit_state_start(struct monitor *m, struct cit_error *err)
 	st.map_max = m->opts->store_max ? m->opts->store_max : CIT_MON_STORE_MAX;
 	st.accept = m->opts->state_accept;
 	st.sb = (struct cit_sandbox){ .pidfd = -1, .sync = -1 };
-	st.m = m;
 	if (mkdir(st.dir, 0700) < 0 && errno != EEXIST)
 		return cit_error_set(err, -errno, "creating %s", st.dir);
 	if (access(st.program, X_OK) < 0)

@@ -83,7 +83,15 @@
 	/* and an admin's (citadel kv; the OK carries them) */                                                \
 	X(STATE, 64, cit_p_state, 0, 1, CIT_TAIL_DATA, check_state, CIT_FROM_TRUSTLET, CIT_GRANT_STATE,             \
 	  cit_state_on_request)                                                                                  \
-	X(KV, 65, cit_p_state, 0, 1, CIT_TAIL_DATA, check_state, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_state_on_kv)
+	X(KV, 65, cit_p_state, 0, 1, CIT_TAIL_DATA, check_state, CIT_FROM_CLIENT, CIT_ROLE_ADMIN, cit_state_on_kv) \
+	/* attestation (80-95): a signed report of a function or of the monitor (invokers check */            \
+	/* it before they send data) */                                                                        \
+	X(ATTEST, 80, cit_p_attest, 0, 0, CIT_TAIL_NONE, check_attest, CIT_FROM_CLIENT, CIT_ROLE_INVOKER,         \
+	  cit_attest_on_request)                                                                                 \
+	/* an admin's secrets, bound to functions' code; the secrets released to a template */                \
+	X(SECRET, 81, cit_p_secret, 0, 1, CIT_TAIL_DATA, check_secret, CIT_FROM_CLIENT, CIT_ROLE_ADMIN,           \
+	  cit_secret_on_request)                                                                                 \
+	X(SECRETS, 82, cit_p_secrets, 0, 1, CIT_TAIL_DATA, check_secrets, CIT_FROM_MONITOR, 0, NONE)
 
 /* Reserved numbers, for messages to come: data objects and chains 54-63, state 66-79,
- * attestation 80-95. */
+ * attestation 83-95. */

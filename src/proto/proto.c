@@ -214,6 +214,45 @@ static int check_name(struct cit_rx *rx, const char **why)
 	return PADDED(CIT_P(rx, cit_p_name)->name) ? 0 : (*why = NOT_PADDED, -EPROTO);
 }
 
+static int check_attest(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_attest *p = rx->payload;
+	if (!PADDED(p->name) || (p->name[0] && !cit_fn_name_ok(p->name)))
+		return *why = "not a function's name", -EPROTO;
+	if (p->nonce_len > CIT_ATTEST_NONCE_MAX || p->reserved)
+		return *why = "a nonce is at most 64 bytes", -EPROTO;
+	for (size_t i = p->nonce_len; i < CIT_ATTEST_NONCE_MAX; i++)
+		if (p->nonce[i])
+			return *why = "bytes after the nonce", -EPROTO;
+	return 0;
+}
+
+static int check_secret(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_secret *p = rx->payload;
+	if (!PADDED(p->function) || !PADDED(p->name) || p->reserved)
+		return *why = NOT_PADDED, -EPROTO;
+	bool named_fn = cit_fn_name_ok(p->function), named = cit_secret_name_ok(p->name);
+	bool ok = p->op == CIT_SECRET_PUT	? named_fn && named
+		  : p->op == CIT_SECRET_GRANT	? named_fn && (named || !p->name[0])
+		  : p->op == CIT_SECRET_LIST	? (named_fn || !p->function[0]) && !p->name[0]
+		  : p->op == CIT_SECRET_REMOVE ? named_fn && named
+						: false;
+	if (!ok)
+		return *why = "not a secret's operation, function and name", -EPROTO;
+	if (p->op != CIT_SECRET_PUT && (rx->data_len || rx->nfds))
+		return *why = "only a put carries data", -EPROTO;
+	return 0;
+}
+
+static int check_secrets(struct cit_rx *rx, const char **why)
+{
+	const struct cit_p_secrets *p = rx->payload;
+	if (p->count > CIT_SECRETS_MAX || p->reserved)
+		return *why = "too many secrets", -EPROTO;
+	return 0;
+}
+
 static int check_input(struct cit_rx *rx, const char **why)
 {
 	const struct cit_p_input *p = rx->payload;

@@ -173,6 +173,50 @@ struct cit_p_name {           /* REMOVE, RESTART */
 	char name[CIT_NAME_MAX];
 };
 
+/* ATTEST: a signed report (src/attest/attest.h) of function name, or of the monitor alone
+ * (name ""), with the nonce the asker chose (nonce_len bytes, at most CIT_ATTEST_NONCE_MAX;
+ * the rest 0). The OK carries the report's JSON. */
+#define CIT_ATTEST_NONCE_MAX 64
+struct cit_p_attest {
+	char name[CIT_NAME_MAX];
+	uint32_t nonce_len;
+	uint32_t reserved;
+	uint8_t nonce[CIT_ATTEST_NONCE_MAX];
+};
+
+/* SECRET: an admin's secrets (docs/attestation.md): PUT (the data: the secret's bytes, at
+ * most CIT_SECRET_MAX) or GRANT (name "": every one of the function's) bind them to
+ * function's code now; LIST (function "": every function's; the OK carries JSON); REMOVE.
+ * Names: a function's, and a secret's (cit_secret_name_ok; "" only where said). */
+#define CIT_SECRET_PUT 1u
+#define CIT_SECRET_GRANT 2u
+#define CIT_SECRET_LIST 3u
+#define CIT_SECRET_REMOVE 4u
+#define CIT_SECRET_MAX (64u << 10) /* a secret's bytes */
+#define CIT_SECRETS_MAX 64u        /* a function's secrets */
+struct cit_p_secret {
+	struct cit_data data;
+	char function[CIT_NAME_MAX];
+	char name[CIT_NAME_MAX];
+	uint32_t op;
+	uint32_t reserved;
+};
+
+/* SECRETS (monitor -> template): the secrets released to the function's code, count of
+ * them, in the data: each a name's length (1 byte), the name, the value's length (4 bytes,
+ * little-endian) and the value. Sent before LOAD, or for an exec function after LOADED and
+ * before its first SPAWN. */
+struct cit_p_secrets {
+	struct cit_data data;
+	uint32_t count;
+	uint32_t reserved;
+};
+
+/* The content type of a sealed request and its response (docs/attestation.md): an INVOKE
+ * with it is opened by the monitor with the function's sealing key, and its response is
+ * sealed to the key the request names. */
+#define CIT_SEALED_CTYPE "application/vnd.citadel.sealed"
+
 #define CIT_LOGS_FOLLOW 0x1u  /* LOGS: after the log so far, each new line as it comes */
 
 struct cit_p_logs {

@@ -13,6 +13,10 @@
  *   ls       GET /v1/functions: the table, or --json
  *   rm       DELETE /v1/functions/NAME
  *   logs     GET /v1/functions/NAME/logs (no --follow: HTTP has no stream of it yet)
+ *   attest   GET /v1/functions/NAME/attestation?nonce=HEX: the signed report, as it is
+ *   key      GET /v1/attestation: the monitor's report, whose public key is printed
+ *   invoke --seal  the report fetched and checked (src/attest/report.h), then the sealed
+ *            request POSTed as application/vnd.citadel.sealed, the response opened here
  *   chain    create: POST /v1/chains, the chain as JSON (read and checked here first, as
  *            citadel does); invoke: POST /v1/chains/NAME/invoke; ls: GET /v1/chains;
  *            rm: DELETE /v1/chains/NAME
@@ -40,6 +44,7 @@
 #include "common/fdutil.h"
 #include "common/util.h"
 #include "remote/http.h"
+#include "remote/remote.h"
 #include "spec/chainfile.h"
 #include "spec/spec.h"
 
@@ -97,7 +102,7 @@ static const char *admin_token(const char *cmd, bool *bad)
 /* Opens g, the gateway cmd's request goes to (gw_close() after), and when token is not
  * NULL takes the admin token into it ($CITADEL_TOKEN; NULL when unset). Returns 0, or the
  * exit status (printed). */
-static int open_gateway(const char *cmd, const char *url, const char *sock, const char **token, struct gw *g)
+int remote_gateway(const char *cmd, const char *url, const char *sock, const char **token, struct gw *g)
 {
 	struct target t = { 0 };
 	bool bad = false;
@@ -254,7 +259,7 @@ static int deploy(int argc, char **argv)
 		return -rc;
 	const char *token;
 	struct gw g;
-	if ((rc = open_gateway("deploy", dep.url, dep.socket, &token, &g)))
+	if ((rc = remote_gateway("deploy", dep.url, dep.socket, &token, &g)))
 		return rc;
 	_cleanup_close_ int obj = -1;
 	uint64_t len = 0;
@@ -381,8 +386,10 @@ static int invoke(int argc, char **argv)
 		return rc;
 	const char *bearer;
 	struct gw g;
-	if ((rc = invoke_bearer(args.key, &bearer)) || (rc = open_gateway("invoke", args.url, args.sock, NULL, &g)))
+	if ((rc = invoke_bearer(args.key, &bearer)) || (rc = remote_gateway("invoke", args.url, args.sock, NULL, &g)))
 		return rc;
+	if (args.seal)
+		return remote_invoke_sealed(&g, &args, bearer);
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", args.name);
 	return post_invocation(&g, &args, path, bearer, false);
@@ -543,7 +550,7 @@ static int simple_command(const struct simple *s, int argc, char **argv)
 		return cit_usage_error(s->cmd, 2, "'%s' is not a %s name (1 to 63 of a-z, 0-9, '-' and '_')", name,
 				       s->what);
 	struct gw g;
-	if ((rc = open_gateway(s->cmd, o.url, o.sock, &token, &g)))
+	if ((rc = remote_gateway(s->cmd, o.url, o.sock, &token, &g)))
 		return rc;
 	char path[128];
 	snprintf(path, sizeof(path), "%s%s%s%s", s->route, name ? "/" : "", name ? name : "", s->tail);
@@ -594,7 +601,7 @@ static int chain_create(int argc, char **argv)
 							  "--manifest FILE.json)");
 	const char *token;
 	struct gw g;
-	if ((rc = open_gateway("chain create", o.url, o.sock, &token, &g)))
+	if ((rc = remote_gateway("chain create", o.url, o.sock, &token, &g)))
 		return rc;
 	static struct cit_chain_spec spec;
 	struct cit_error err = { 0 };
@@ -643,7 +650,7 @@ static int chain_invoke(int argc, char **argv)
 							  "admin token when a step's function has an invoke key");
 	const char *token;
 	struct gw g;
-	if ((rc = open_gateway("chain invoke", a.url, a.sock, &token, &g)))
+	if ((rc = remote_gateway("chain invoke", a.url, a.sock, &token, &g)))
 		return rc;
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/chains/%s/invoke", a.name);
@@ -692,6 +699,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "deploy", deploy }, { "invoke", invoke }, { "ls", admin_command },
 		{ "rm", admin_command }, { "logs", admin_command }, { "chain", chain },
+		{ "attest", remote_attest }, { "key", remote_key },
 	};
 	const char *cmd = argv[1];
 	if (cmd[0] == '-') {
@@ -715,6 +723,7 @@ int main(int argc, char **argv)
 		flag |= !strcmp(argv[i], "--url") || !strncmp(argv[i], "--url=", 6);
 	if (!flag && env && env[0])
 		return cit_usage_error(cmd, 2, "not available over --url (CITADEL_URL is set; over HTTP: deploy, "
-					       "invoke, ls, rm, logs and chain): --socket PATH reaches the local monitor");
-	return cit_usage_error(cmd, 2, "not available over --url (over HTTP: deploy, invoke, ls, rm, logs and chain)");
+					       "invoke, ls, rm, logs, chain, attest and key): --socket PATH reaches the local monitor");
+	return cit_usage_error(cmd, 2, "not available over --url (over HTTP: deploy, invoke, ls, rm, logs, chain, attest and "
+				       "key)");
 }

@@ -225,6 +225,30 @@ static void put_hash(char *out, size_t cap, size_t *len, const char *key, const 
 	put(out, cap, len, "\n");
 }
 
+/* The encoding's lines of what the code is: its environment, arguments, code and bundle. */
+static void put_code(const struct cit_fn_spec *s, const char *tail, const uint8_t code_sha256[32],
+		     const uint8_t *bundle_sha256, char *out, size_t cap, size_t *len)
+{
+	const char *p = tail;
+	put_strings(out, cap, len, "env", &p, s->n_env);
+	put_strings(out, cap, len, "arg", &p, s->n_args);
+	put_hash(out, cap, len, "code", code_sha256);
+	if (bundle_sha256)
+		put_hash(out, cap, len, "bundle", bundle_sha256);
+}
+
+long cit_fn_encode_code(const struct cit_fn_spec *s, const char *tail, const uint8_t code_sha256[32],
+			const uint8_t *bundle_sha256, char *out, size_t cap)
+{
+	const struct cit_runtime_info *rt = cit_runtime_known(s->runtime);
+	if (!rt || !(s->flags & CIT_FN_BUNDLE) != !bundle_sha256)
+		return -EINVAL;
+	size_t len = 0;
+	put(out, cap, &len, "citadel-code 1\nruntime %s %u\n", rt->name, rt->version);
+	put_code(s, tail, code_sha256, bundle_sha256, out, cap, &len);
+	return (long)len;
+}
+
 long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t code_sha256[32],
 		   const uint8_t *bundle_sha256, char *out, size_t cap)
 {
@@ -238,12 +262,7 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 	put(out, cap, &len, "max_instances %u\nmin_instances %u\nkeep_alive_s %u\nfresh %u\ncpus_milli %u\npids %u\n",
 	    s->max_instances, s->min_instances, s->keepalive_s, (s->flags & CIT_FN_FRESH) ? 1u : 0u, s->cpu_millis,
 	    s->pids);
-	const char *p = tail;
-	put_strings(out, cap, &len, "env", &p, s->n_env);
-	put_strings(out, cap, &len, "arg", &p, s->n_args);
-	put_hash(out, cap, &len, "code", code_sha256);
-	if (bundle_sha256)
-		put_hash(out, cap, &len, "bundle", bundle_sha256);
+	put_code(s, tail, code_sha256, bundle_sha256, out, cap, &len);
 	if (s->flags & CIT_FN_INVOKE_KEY)
 		put(out, cap, &len, "invoke_key 1\n");
 	if (s->object_quota != CIT_FN_DEFAULT_OBJECT_QUOTA)
@@ -258,6 +277,13 @@ long cit_fn_encode(const struct cit_fn_spec *s, const char *tail, const uint8_t 
 		put(out, cap, &len, "state_shares %zu:%s\n", strnlen(s->state_shares[i], CIT_NAME_MAX),
 		    s->state_shares[i]);
 	return (long)len;
+}
+
+bool cit_secret_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	return n >= 1 && n <= 63 && name[0] != '.' &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") == n;
 }
 
 bool cit_py_name_ok(const char *s, bool entry)

@@ -119,6 +119,10 @@ bool cit_field_padded(const char *f, size_t n);
 /* True when name is a valid function name. */
 bool cit_fn_name_ok(const char *name);
 
+/* True when name is a valid secret's name: 1 to 63 of A-Z, a-z, 0-9, '.', '-' and '_', not
+ * beginning with '.' (a file's name in the secrets' directories, never a hidden one). */
+bool cit_secret_name_ok(const char *name);
+
 /* What a function runs in: a runtime's name and the version of its contract with the code
  * (what a native function's ABI or an exec program's stdin/stdout mean). Both are part of
  * the function's measurement. */
@@ -175,6 +179,18 @@ unsigned cit_runtime_index(const struct cit_runtime_info *rt);
  * -EINVAL for a runtime it does not know or a bundle hash missing or out of place. */
 long cit_fn_encode(const struct cit_fn_spec *spec, const char *tail, const uint8_t code_sha256[32],
 		   const uint8_t *bundle_sha256, char *out, size_t cap);
+
+/* The canonical encoding of what a function's code is, its code measurement's input
+ * (src/attest/attest.h): the lines of cit_fn_encode that are not policy, under a header of
+ * its own:
+ *
+ *     citadel-code 1
+ *     runtime NAME VERSION
+ *     env LEN:K=V / arg LEN:ARG / code sha256:HEX / bundle sha256:HEX   (as above)
+ *
+ * Arguments, return and errors as cit_fn_encode's. */
+long cit_fn_encode_code(const struct cit_fn_spec *spec, const char *tail, const uint8_t code_sha256[32],
+			const uint8_t *bundle_sha256, char *out, size_t cap);
 
 /* The largest encoding (for buffers). */
 #define CIT_FN_ENCODING_MAX (4096 + 2 * (CIT_ENV_BYTES + CIT_ARGS_BYTES) + 16 * (CIT_ENV_MAX + CIT_ARGS_MAX))

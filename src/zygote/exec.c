@@ -184,6 +184,9 @@ static _Noreturn void run_program(struct cit_runtime *rt, int in, int out, char 
 static int exec_invoke(struct cit_runtime *rt, const struct cit_request *req, struct cit_response *resp)
 {
 	int in[2], out[2];
+	int src_rc = cit_runtime_secrets_to_dir(); /* once: an exec instance serves one call */
+	if (src_rc < 0)
+		return cit_fail(resp, src_rc, "writing the function's secrets for its program: %s", strerror(-src_rc));
 	if (pipe2(in, O_CLOEXEC) < 0)
 		return cit_fail(resp, -errno, "pipe: %s", strerror(errno));
 	if (pipe2(out, O_CLOEXEC) < 0) {

@@ -504,6 +504,26 @@ static PyObject *py_kv_unlock(PyObject *self, PyObject *args)
 	return kv_lock_op(args, false);
 }
 
+/* secret(name): the bytes of a secret released to this function's code (cit_secret). */
+static PyObject *py_secret(PyObject *self, PyObject *args)
+{
+	(void)self;
+	const char *name;
+	PyObject *dflt = NULL;
+	if (!PyArg_ParseTuple(args, "s|O", &name, &dflt))
+		return NULL;
+	size_t len = 0;
+	const void *v = cit_secret(name, &len);
+	if (!v && dflt)
+		return Py_NewRef(dflt);
+	if (!v) {
+		PyErr_Format(PyExc_KeyError, "no secret %s for this function's code (citadel secret ls; a redeploy "
+			     "with new code needs citadel secret grant)", name);
+		return NULL;
+	}
+	return PyBytes_FromStringAndSize(v, (Py_ssize_t)len);
+}
+
 static PyMethodDef citadel_methods[] = {
 	{ "_kv", py_kv, METH_VARARGS, NULL },
 	{ "_kv_lock", py_kv_lock, METH_VARARGS, NULL },
@@ -517,6 +537,9 @@ static PyMethodDef citadel_methods[] = {
 	  "returns its response (citadel.Object); data may be an Object, handed on without a copy" },
 	{ "log", (PyCFunction)(void (*)(void))py_log, METH_VARARGS | METH_KEYWORDS,
 	  "log(text, level='info'): a line for the function's log (debug, info, warn, error)" },
+	{ "secret", py_secret, METH_VARARGS,
+	  "secret(name[, default]): the bytes of the secret the admin released to this function's code "
+	  "(citadel secret put NAME FILE --for FUNCTION); default, or KeyError, when there is none for this code" },
 	{ "_time_left", py_time_left, METH_NOARGS, NULL },
 	{ "_respond_as", py_respond_as, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },

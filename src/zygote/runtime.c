@@ -277,6 +277,9 @@ static _Noreturn void serve(struct cit_runtime *rt)
 			_exit(rc == 0 ? 0 : 1); /* the monitor is gone, or speaks nonsense */
 		if (rx.hdr.type == CIT_MSG_RMDIR) /* its trustlet has ended; the name is checked */
 			remove_tree(rt->tmp, CIT_P(&rx, cit_p_dir)->dir);
+		/* An exec function's secrets, once its program is measured. */
+		if (rx.hdr.type == CIT_MSG_SECRETS && cit_runtime_secrets(&rx) < 0)
+			_exit(1);
 		if (rx.hdr.type != CIT_MSG_SPAWN) {
 			cit_rx_close(&rx);
 			continue;
@@ -322,6 +325,13 @@ int main(int argc, char **argv)
 	/* LOAD arrives in a buffer of its own: the environment points into it for good. */
 	static _Alignas(16) char load_buf[CIT_MSG_MAX];
 	int rc = cit_proto_recv_wait(CHAN, load_buf, &rx, &err);
+	/* The secrets released to the function's code may come first. */
+	if (rc > 0 && rx.hdr.type == CIT_MSG_SECRETS) {
+		if (cit_runtime_secrets(&rx) < 0)
+			return 1;
+		cit_rx_close(&rx);
+		rc = cit_proto_recv_wait(CHAN, load_buf, &rx, &err);
+	}
 	if (rc <= 0 || rx.hdr.type != CIT_MSG_LOAD)
 		return 1;
 	struct cit_p_loaded loaded = { 0 };

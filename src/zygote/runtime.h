@@ -48,6 +48,15 @@ struct cit_runtime_ops {
 	int (*invoke)(struct cit_runtime *rt, const struct cit_request *req, struct cit_response *resp);
 };
 
+/* secrets.c: the secrets of a SECRETS message (rx, checked) kept for cit_secret(). Returns
+ * 0, -EPROTO (malformed) or -ENOMEM. Then, in an exec instance before its program runs:
+ * each written as a read-only file in CIT_SECRETS_SUBDIR of its own directory (its working
+ * directory, $TMPDIR), named in $CITADEL_SECRETS_DIR for the program. Returns 0 or a
+ * negative errno. */
+#define CIT_SECRETS_SUBDIR "secrets"
+int cit_runtime_secrets(struct cit_rx *rx);
+int cit_runtime_secrets_to_dir(void);
+
 extern const struct cit_runtime_ops cit_runtime_native, cit_runtime_exec, cit_runtime_python;
 
 /* The runtimes this program serves (its main picks one by the name it is given): native

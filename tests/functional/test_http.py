@@ -530,7 +530,7 @@ def test_a_function_built_for_the_previous_abi_still_loads(gw, tmp_path):
     future = build_source(tmp_path, "abi9", (Path(__file__).parent / "abi1.c").read_text()
                           .replace("cit_function_abi = 1", "cit_function_abi = 9"))
     r = gw.m.cli("deploy", "abi9", str(future))
-    assert r.returncode != 0 and b"ABI 1 to 4" in r.stderr, r.stderr
+    assert r.returncode != 0 and b"ABI 1 to 5" in r.stderr, r.stderr
 
 
 # ---- asynchronous calls ----------------------------------------------------------------------

@@ -242,6 +242,15 @@ int main(int argc, char **argv)
 	struct cit_p_state pg = { .ns = "counter", .flags = CIT_KV_PURGE };
 	seed("kv-purge", CIT_MSG_KV, 0, &pg, sizeof(pg), NULL, 0);
 	free(wb.p);
+	/* Attestation: a report asked with a nonce; a secret put; the secrets a template gets. */
+	struct cit_p_attest at = { .name = "echo", .nonce_len = 4, .nonce = { 1, 2, 3, 4 } };
+	seed("attest", CIT_MSG_ATTEST, 0, &at, sizeof(at), NULL, 0);
+	struct cit_p_secret sp = { .data = { .len = 6 }, .function = "echo", .name = "db.password",
+				   .op = CIT_SECRET_PUT };
+	seed("secret-put", CIT_MSG_SECRET, 0, &sp, sizeof(sp), "s3cret", 6);
+	static const char blob[] = "\x02" "db" "\x03\x00\x00\x00" "abc";
+	struct cit_p_secrets ss = { .data = { .len = sizeof(blob) - 1 }, .count = 1 };
+	seed("secrets", CIT_MSG_SECRETS, 0, &ss, sizeof(ss), blob, sizeof(blob) - 1);
 	seed("invoke-short-tail", CIT_MSG_INVOKE, 0, &(struct cit_p_invoke){ .data = { .len = 9 }, .name = "hello" },
 	     sizeof(v), "abc", 3);
 	return 0;

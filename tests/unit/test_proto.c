@@ -96,6 +96,8 @@ static size_t good_payload(uint16_t type, uint8_t *p, size_t *tlen)
 		strcpy(((struct cit_p_state *)p)->ns, "f");
 		((struct cit_p_state *)p)->flags = CIT_KV_INFO;
 	}
+	if (type == CIT_MSG_SECRET)
+		((struct cit_p_secret *)p)->op = CIT_SECRET_LIST;
 	if (type == CIT_MSG_GATEWAY_START)
 		*(struct cit_p_gateway *)p = (struct cit_p_gateway){ .max_body = 1, .max_connections = 1,
 								     .max_per_address = 1, .idle_timeout_s = 1,
@@ -415,10 +417,64 @@ static void state_rows(void)
 	}
 }
 
+/* ATTEST's fields: a function's name or none, a nonce of at most 64 bytes, zeros after it. */
+static void attest_rows(void)
+{
+	static const struct {
+		const char *what, *name;
+		uint32_t nonce_len;
+		uint8_t last; /* the nonce field's last byte */
+		int want;
+	} rows[] = {
+		{ "the monitor's, no nonce", "", 0, 0, 1 },
+		{ "a function's, a full nonce", "f", 64, 7, 1 },
+		{ "a nonce of 65 bytes", "f", 65, 0, -EPROTO },
+		{ "bytes after the nonce", "f", 3, 7, -EPROTO },
+		{ "a name that is no function's", "Bad", 0, 0, -EPROTO },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cit_p_attest p = { .nonce_len = rows[i].nonce_len };
+		strcpy(p.name, rows[i].name);
+		p.nonce[CIT_ATTEST_NONCE_MAX - 1] = rows[i].last;
+		int rc = parse(build(CIT_MSG_ATTEST, &p, sizeof(p), 0, 0), 0, NULL);
+		tap_ok(rc == rows[i].want, "ATTEST: %s -> %d", rows[i].what, rc);
+	}
+}
+
+/* SECRET's fields: which names each operation takes, and data only with a put. */
+static void secret_rows(void)
+{
+	static const struct {
+		const char *what, *function, *name;
+		uint32_t op, data;
+		int want;
+	} rows[] = {
+		{ "a put", "f", "db.password", CIT_SECRET_PUT, 8, 1 },
+		{ "a put without a name", "f", "", CIT_SECRET_PUT, 8, -EPROTO },
+		{ "a put of a hidden name", "f", ".x", CIT_SECRET_PUT, 8, -EPROTO },
+		{ "a put of a path", "f", "a/b", CIT_SECRET_PUT, 8, -EPROTO },
+		{ "a grant of all", "f", "", CIT_SECRET_GRANT, 0, 1 },
+		{ "a grant with data", "f", "", CIT_SECRET_GRANT, 8, -EPROTO },
+		{ "a list of all", "", "", CIT_SECRET_LIST, 0, 1 },
+		{ "a list with a name", "f", "x", CIT_SECRET_LIST, 0, -EPROTO },
+		{ "a remove without a function", "", "x", CIT_SECRET_REMOVE, 0, -EPROTO },
+		{ "an unknown operation", "f", "x", 9, 0, -EPROTO },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cit_p_secret p = { .op = rows[i].op, .data = { .len = rows[i].data } };
+		strcpy(p.function, rows[i].function);
+		strcpy(p.name, rows[i].name);
+		int rc = parse(build(CIT_MSG_SECRET, &p, sizeof(p), rows[i].data, 0), 0, NULL);
+		tap_ok(rc == rows[i].want, "SECRET: %s -> %d", rows[i].what, rc);
+	}
+}
+
 int main(void)
 {
 	every_type();
 	state_rows();
+	attest_rows();
+	secret_rows();
 	header_rows();
 	data_rows();
 	spec_rows();
