@@ -34,6 +34,9 @@
 #define CODE_MAX (256u << 20)
 /* A template must load (dlopen and cit_init) within the function's timeout, at least this. */
 #define CIT_LOAD_MIN_MS 5000u
+/* How long a zygote a function waits on has to say READY (a Python one imports the
+ * operator's preloads first): past it the function fails, and its next call starts over. */
+#define CIT_ZYGOTE_START_MS 30000u
 #define ZYGOTE_PATH "/citadel/zygote"
 
 struct function *cit_fn_find(struct monitor *m, const char *name)
@@ -244,8 +247,12 @@ void cit_fn_start(struct monitor *m, struct function *fn)
 	fn->z = z;
 	fn->state = F_STARTING;
 	fn->error[0] = '\0';
-	if (z->ready)
+	if (z->ready) {
 		send_load(m, fn);
+	} else { /* LOAD follows its READY (cit_fn_on_ready), which must come in time */
+		fn->load_ns = cit_now_ns();
+		fn->load_deadline_ns = fn->load_ns + CIT_ZYGOTE_START_MS * 1000000ull;
+	}
 	cit_zygote_spare(m, fn->runtime);
 }
 
@@ -1661,7 +1668,10 @@ void cit_fn_check_loads(struct monitor *m, uint64_t now)
 			continue;
 		char why[160];
 		unsigned long long ms = (fn->load_deadline_ns - fn->load_ns) / 1000000;
-		if (fn->state == F_STARTING && fn->z && fn->z->ready) {
+		if (fn->state == F_STARTING && fn->z && !fn->z->ready) {
+			snprintf(why, sizeof(why), "its runtime's zygote did not start within %llu ms", ms);
+			cit_fn_failed(m, fn, why);
+		} else if (fn->state == F_STARTING && fn->z) {
 			snprintf(why, sizeof(why), "its template did not load within %llu ms", ms);
 			cit_fn_failed(m, fn, why);
 		} else if (fn->state == F_READY && fn->deploying && !fn->first_hello) {

@@ -58,13 +58,17 @@ int cit_idmap_write(pid_t pid, uid_t outside, unsigned n, struct cit_error *err)
 	return 0;
 }
 
+/* Called by a sandbox's init, a raw clone3 copy of a caller that may have threads (the
+ * monitor's): the system calls themselves, never libc's wrappers, which would signal and
+ * wait for threads that exist only in the copied memory (and for good, if one was still
+ * being created). Init has one thread: its own credentials are all there are. */
 int cit_idmap_become_root(struct cit_error *err)
 {
-	if (setgroups(0, NULL) < 0)
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
 		return cit_error_set(err, -errno, "setgroups");
-	if (setresgid(0, 0, 0) < 0)
+	if (syscall(SYS_setresgid, 0, 0, 0) < 0)
 		return cit_error_set(err, -errno, "setresgid");
-	if (setresuid(0, 0, 0) < 0)
+	if (syscall(SYS_setresuid, 0, 0, 0) < 0)
 		return cit_error_set(err, -errno, "setresuid");
 	return 0;
 }

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -320,7 +321,10 @@ static int init_signals(struct child *c)
 static pid_t init_fork(struct child *c, void (*in_child)(struct child *c))
 {
 	struct cit_error err = { 0 };
-	pid_t pid = fork();
+	/* _Fork, not fork: init is a raw clone3 copy of a caller that may have threads (the
+	 * monitor's worker and state threads), and fork() would first take every malloc arena's
+	 * lock and libc's others, which a thread that held one at clone3 never releases here. */
+	pid_t pid = _Fork();
 	if (pid < 0) {
 		cit_error_set(&err, -errno, "sandbox step 'fork' failed");
 		child_fail(c->report, CIT_SYNC_SETUP_ERROR, &err, 125);
@@ -410,16 +414,31 @@ static void hide_cmdline(void)
 		memset(arg0 + first, 0, end - start - first);
 }
 
-/* A heap copy of a NULL-terminated string vector (NULL when out of memory). */
-static char **dup_strv(const char *const *v)
+/* A copy of a NULL-terminated string vector, and of the string one (the cwd), in memory
+ * of their own (NULL when out of memory). Mapped, not malloc'd: init is a raw clone3 copy
+ * of a caller that may have threads, and an arena lock one of them held then is held for
+ * good here. Never freed: init execs or exits. */
+static char **dup_strv(const char *const *v, const char *one, char **one_copy)
 {
-	size_t n = 0;
+	size_t n = 0, bytes = strlen(one) + 1;
 	while (v[n])
-		n++;
-	char **out = calloc(n + 1, sizeof(*out));
-	for (size_t i = 0; out && i < n; i++)
-		if (!(out[i] = strdup(v[i])))
-			return NULL;
+		bytes += strlen(v[n++]) + 1;
+	size_t table = (n + 1) * sizeof(char *);
+	char *mem = mmap(NULL, table + bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return NULL;
+	char **out = (char **)mem, *p = mem + table;
+	for (size_t i = 0; i <= n; i++) {
+		const char *from = i < n ? v[i] : one;
+		size_t len = strlen(from) + 1;
+		memcpy(p, from, len);
+		if (i < n)
+			out[i] = p;
+		else
+			*one_copy = p;
+		p += len;
+	}
+	out[n] = NULL;
 	return out;
 }
 
@@ -590,9 +609,9 @@ static _Noreturn void init_main(struct child *c)
 	c->report = c->sync;
 	/* The command, environment and cwd point into citadel's argument area: copied before
 	 * the area is blanked. */
-	char **argv = dup_strv((const char *const *)c->argv), **envp = dup_strv(c->envp);
-	char *cwd = strdup(c->cwd);
-	if (!argv || !envp || !cwd) {
+	char *cwd = NULL, *unused;
+	char **argv = dup_strv((const char *const *)c->argv, c->cwd, &cwd), **envp = dup_strv(c->envp, "", &unused);
+	if (!argv || !envp) {
 		cit_error_set(&err, -ENOMEM, "sandbox step 'command' failed");
 		child_fail(c->sync, CIT_SYNC_SETUP_ERROR, &err, 125);
 	}
