@@ -71,7 +71,8 @@ enum cit_verify_exit {
 	CIT_VERIFY_NONCE = 6,        /* not the nonce given (a replayed or another's report) */
 	CIT_VERIFY_MEASUREMENT = 7,  /* the function's measurement is not the one expected */
 	CIT_VERIFY_MONITOR = 8,      /* the monitor's measurement is not the one expected */
-	CIT_VERIFY_STALE = 9,        /* older than --max-age */
+	CIT_VERIFY_STALE = 9,        /* older than --max-age, or signed in the future */
+	CIT_VERIFY_FUNCTION = 10,    /* another function's report (or the monitor's alone) than --name */
 };
 
 /* The monitor's measurement. bindir is the directory of citadeld and its programs (no

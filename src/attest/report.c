@@ -76,6 +76,10 @@ static enum cit_verify_exit check_body(json_t *b, const struct cit_report_want *
 		memcpy(seen->code_measurement, cm, 65);
 		cit_hex32(sk, 64, seen->sealing_key);
 	}
+	if (want->name && !seen->function)
+		return fail(err, CIT_VERIFY_FUNCTION, "the report is the monitor's alone, not function %s's", want->name);
+	if (want->name && strcmp(want->name, seen->name))
+		return fail(err, CIT_VERIFY_FUNCTION, "the report is function %s's, not %s's", seen->name, want->name);
 	if (want->nonce && strcasecmp(want->nonce, nonce))
 		return fail(err, CIT_VERIFY_NONCE, "the report's nonce is '%.32s%s', not the one given (a replayed or "
 			    "another's report)", nonce, strlen(nonce) > 32 ? "..." : "");
@@ -87,6 +91,9 @@ static enum cit_verify_exit check_body(json_t *b, const struct cit_report_want *
 	if (want->monitor_measurement && strcasecmp(want->monitor_measurement, mm))
 		return fail(err, CIT_VERIFY_MONITOR, "the monitor's measurement is %s, not the one expected", mm);
 	int64_t age = (int64_t)time(NULL) - seen->timestamp;
+	if (age < -300)
+		return fail(err, CIT_VERIFY_STALE, "the report was signed %lld s in the future (a clock far ahead, or "
+			    "a forged time)", -(long long)age);
 	if (want->max_age_s && age > (int64_t)want->max_age_s)
 		return fail(err, CIT_VERIFY_STALE, "the report was signed %lld s ago, more than --max-age %llu",
 			    (long long)age, (unsigned long long)want->max_age_s);
@@ -124,7 +131,9 @@ enum cit_verify_exit cit_report_check(const char *text, size_t len, const struct
 					   &jerr);
 	const char *pk = b ? hex64(json_object_get(b, "monitor"), "public_key") : NULL;
 	uint8_t key[32];
-	if (!rc && (!pk || cit_hex32(pk, 64, key) < 0))
+	if (!rc && !b)
+		rc = fail(err, CIT_VERIFY_MALFORMED, "the report's body is not JSON: %s", jerr.text);
+	else if (!rc && (!pk || cit_hex32(pk, 64, key) < 0))
 		rc = fail(err, CIT_VERIFY_MALFORMED, "the report's body names no monitor public key");
 	else if (!rc && sodium_memcmp(key, want->key, 32))
 		rc = fail(err, CIT_VERIFY_WRONG_KEY, "the report is signed for key %.16s..., not the key given", pk);
@@ -174,9 +183,15 @@ int cit_seal_request(const uint8_t fn_pk[32], const char *ctype, const void *bod
 	memcpy(plain + 33, ctype ? ctype : "", clen);
 	if (len)
 		memcpy(plain + 33 + clen, body, len);
-	crypto_box_seal(ct, plain, plen, fn_pk);
+	/* A key that is no key (all zeros, a small-order point) seals nothing: nothing goes. */
+	int rc = crypto_box_seal(ct, plain, plen, fn_pk);
 	sodium_memzero(plain, plen);
 	free(plain);
+	if (rc != 0) {
+		sodium_memzero(client_sk, 32);
+		free(ct);
+		return -EINVAL;
+	}
 	*out = ct;
 	*out_len = plen + crypto_box_SEALBYTES;
 	return 0;

@@ -14,6 +14,7 @@
  * NULL (or 0): lowercase or uppercase hex. */
 struct cit_report_want {
 	uint8_t key[32];
+	const char *name;                /* the function's: its report, not another's */
 	const char *nonce;
 	const char *measurement;         /* the function's */
 	const char *monitor_measurement;
@@ -32,9 +33,10 @@ struct cit_report_seen {
 /* Checks the report of len bytes at text against want, in this order: its form
  * (CIT_VERIFY_MALFORMED), whose key signed it (CIT_VERIFY_WRONG_KEY), the signature
  * (CIT_VERIFY_BAD_SIGNATURE), the body's form and the function's encoding against its
- * measurement (CIT_VERIFY_MALFORMED), the nonce (CIT_VERIFY_NONCE), the function's
- * measurement (CIT_VERIFY_MEASUREMENT), the monitor's (CIT_VERIFY_MONITOR), the age
- * (CIT_VERIFY_STALE). Returns CIT_VERIFY_OK with seen filled (it may be NULL), or the first
+ * measurement (CIT_VERIFY_MALFORMED), the function's name (CIT_VERIFY_FUNCTION), the nonce
+ * (CIT_VERIFY_NONCE), the function's measurement (CIT_VERIFY_MEASUREMENT), the monitor's
+ * (CIT_VERIFY_MONITOR), the age (CIT_VERIFY_STALE: older than max_age_s when set, or
+ * signed more than 5 minutes ahead of this clock). Returns CIT_VERIFY_OK with seen filled (it may be NULL), or the first
  * failure's code with err saying, in one line, what differed. body, when not NULL, gets the
  * body's JSON text (malloc'd; the caller frees it) on success. */
 enum cit_verify_exit cit_report_check(const char *text, size_t len, const struct cit_report_want *want,
@@ -46,8 +48,8 @@ int cit_hex32(const char *s, size_t len, uint8_t key[32]);
 
 /* A sealed request for the function whose sealing key is fn_pk (attest.h's layout): a new
  * one-time key pair into client_pk and client_sk (wipe it after), *out the ciphertext
- * (malloc'd, *out_len bytes). ctype may be NULL or "". Returns 0, -EINVAL (ctype too long),
- * -EFBIG (body over 1 GiB) or -ENOMEM. */
+ * (malloc'd, *out_len bytes). ctype may be NULL or "". Returns 0, -EINVAL (ctype too long,
+ * or fn_pk no usable key: nothing is made), -EFBIG (body over 1 GiB) or -ENOMEM. */
 int cit_seal_request(const uint8_t fn_pk[32], const char *ctype, const void *body, size_t len, uint8_t client_pk[32],
 		     uint8_t client_sk[32], uint8_t **out, size_t *out_len);
 

@@ -256,8 +256,8 @@ int cit_cmd_measure(int argc, char **argv)
 /* ---- verify ---------------------------------------------------------------------- */
 
 static const char verify_usage[] =
-	"usage: citadel verify REPORT --key PUBKEY [--measurement HEX] [--monitor-measurement HEX]\n"
-	"                      [--nonce HEX] [--max-age SECONDS] [--json]\n"
+	"usage: citadel verify REPORT --key PUBKEY [--name NAME] [--measurement HEX]\n"
+	"                      [--monitor-measurement HEX] [--nonce HEX] [--max-age SECONDS] [--json]\n"
 	"\n"
 	"Checks an attestation report (docs/attestation.md) from the file REPORT, or stdin for\n"
 	"'-': that the monitor whose identity key is PUBKEY signed it, and that it says what\n"
@@ -267,6 +267,8 @@ static const char verify_usage[] =
 	"\n"
 	"  --key PUBKEY           the monitor's Ed25519 public key: 64 hex digits, or a file\n"
 	"                         holding them (`citadel key` prints it)\n"
+	"  --name NAME            the function the report must be of (the measurement leaves\n"
+	"                         the name out: the same code under another name measures the same)\n"
 	"  --measurement HEX      the function's measurement expected (`citadel measure`)\n"
 	"  --monitor-measurement HEX  the monitor's (`citadel measure --monitor`)\n"
 	"  --nonce HEX            the nonce the report was asked for with: a report made for\n"
@@ -281,10 +283,11 @@ static const char verify_usage[] =
 	"     or a function's encoding that does not hash to its measurement\n"
 	"  4  signed by another key than PUBKEY\n"
 	"  5  the signature does not match the body: it was altered\n"
+	"  10 another function's report than --name (or the monitor's alone)\n"
 	"  6  not the --nonce given (a replayed or another's report)\n"
 	"  7  not the --measurement given (or no function in the report)\n"
 	"  8  not the --monitor-measurement given\n"
-	"  9  older than --max-age\n";
+	"  9  older than --max-age, or signed more than 5 minutes in the future\n";
 
 /* Exactly 2n hex digits (either case), or none: whether s is a hex string of n bytes
  * (any even number up to max bytes when n is 0). */
@@ -303,6 +306,7 @@ static int verify_args(int argc, char **argv, struct cit_report_want *want, cons
 		{ "monitor-measurement", required_argument, NULL, 'M' },
 		{ "nonce", required_argument, NULL, 'n' }, { "max-age", required_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },	   { "help", no_argument, NULL, 'h' },
+		{ "name", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *key = NULL;
@@ -312,6 +316,11 @@ static int verify_args(int argc, char **argv, struct cit_report_want *want, cons
 		char *end;
 		if (c == 'k') {
 			key = optarg;
+		} else if (c == 'N') {
+			if (strlen(optarg) >= CIT_NAME_MAX || !cit_fn_name_ok(optarg))
+				return cit_usage_error("verify", 2, "--name wants a function's name (1 to 63 of a-z, 0-9, "
+							  "'-' and '_'), not '%s'", optarg);
+			want->name = optarg;
 		} else if (c == 'm' || c == 'M') {
 			if (!is_hex(optarg, 32, 0))
 				return cit_usage_error("verify", 2, "%s wants 64 hex digits (a SHA-256), not '%s'",

@@ -36,19 +36,21 @@ static int fetch_report(const char *cmd, const char *sock, const char *name, con
 int cit_cmd_attest(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: citadel attest NAME [--nonce HEX] [--socket PATH | --url URL]\n"
+		"usage: citadel attest [NAME] [--nonce HEX] [--socket PATH | --url URL]\n"
 		"\n"
 		"Prints function NAME's attestation report: JSON signed by the monitor's identity key,\n"
 		"saying the monitor's measurement, the function's measurement and policy, the nonce,\n"
-		"the time, and the function's public key for sealed invocations. Check it with\n"
-		"citadel verify (docs/attestation.md).\n"
+		"the time, and the function's public key for sealed invocations. Without NAME, the\n"
+		"monitor's own report (its measurement and key). Check it with citadel verify\n"
+		"(docs/attestation.md).\n"
 		"\n"
 		"  --nonce HEX    a fresh value of yours (up to 128 hex digits), signed into the\n"
 		"                 report: a report with it was made after you chose it\n"
 		"  --socket PATH  the monitor's socket (default $CITADEL_SOCKET, else\n"
 		"                 " CIT_DEFAULT_SOCKET ")\n"
 		"  --url URL      the monitor's HTTP gateway instead (GET\n"
-		"                 /v1/functions/NAME/attestation; no token is needed)\n";
+		"                 /v1/functions/NAME/attestation, or /v1/attestation; no token is\n"
+		"                 needed)\n";
 	const char *name, *sock = NULL, *url = NULL;
 	uint8_t nonce[CIT_ATTEST_NONCE_MAX];
 	size_t nlen;
@@ -128,7 +130,7 @@ static int request_bytes(const struct cit_invoke_args *a, int *obj, const void *
  * the request sealed to the function's key, the response opened with the call's own. */
 int cit_invoke_sealed(const struct cit_invoke_args *a)
 {
-	struct cit_report_want want = { .measurement = a->measurement };
+	struct cit_report_want want = { .name = a->name, .measurement = a->measurement };
 	int rc = cit_read_key_arg("invoke", a->seal_key, want.key);
 	if (rc)
 		return rc;

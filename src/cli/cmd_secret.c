@@ -77,9 +77,11 @@ static int secret_call(const char *cmd, const char *sock, struct cit_p_secret *p
 			printf("%-24s %-24s %8s  %-12s %s\n", "FUNCTION", "SECRET", "BYTES", "CODE", "RELEASED");
 		json_array_foreach(json ? NULL : a, i, e) {
 			const char *cm = json_string_value(json_object_get(e, "code_measurement"));
-			printf("%-24s %-24s %8lld  %-12.12s %s\n", json_string_value(json_object_get(e, "function")),
-			       json_string_value(json_object_get(e, "secret")),
-			       (long long)json_integer_value(json_object_get(e, "bytes")), cm ? cm : "(damaged)",
+			char bytes[24] = "-"; /* damaged: unknown */
+			if (cm)
+				snprintf(bytes, sizeof(bytes), "%lld", (long long)json_integer_value(json_object_get(e, "bytes")));
+			printf("%-24s %-24s %8s  %-12.12s %s\n", json_string_value(json_object_get(e, "function")),
+			       json_string_value(json_object_get(e, "secret")), bytes, cm ? cm : "(damaged)",
 			       json_is_true(json_object_get(e, "released")) ? "yes" : "no");
 		}
 		json_decref(a);
@@ -95,6 +97,7 @@ int cit_cmd_secret(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "for", required_argument, NULL, 'f' },  { "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ "url", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -118,10 +121,16 @@ int cit_cmd_secret(int argc, char **argv)
 		case 'f': fn = optarg; break;
 		case 'j': json = true; break;
 		case 's': sock = optarg; break;
+		case 'U':
+			return cit_usage_error("secret", 2, "not available over --url: secrets are put on the monitor's "
+					       "own socket (--socket PATH)");
 		case 'h': fputs(usage, stdout); return 0;
 		default: return cit_usage_getopt("secret", 2, c, argv);
 		}
 	}
+	if (!sock && getenv("CITADEL_URL") && getenv("CITADEL_URL")[0])
+		return cit_usage_error("secret", 2, "not available over --url (CITADEL_URL is set): secrets are put on "
+				       "the monitor's own socket: give --socket PATH");
 	int left = argc - optind;
 	const char *name = left > 0 ? argv[optind] : "", *file = left > 1 ? argv[optind + 1] : NULL;
 	int most = op == CIT_SECRET_PUT ? 2 : op == CIT_SECRET_LIST ? 0 : 1;

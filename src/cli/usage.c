@@ -120,12 +120,10 @@ int cit_report_args(int argc, char **argv, const char *cmd, const char *usage, b
 		default: return cit_usage_getopt(cmd, 2, c, argv);
 		}
 	}
-	if (named && argc == optind)
-		return cit_usage_error(cmd, 2, "no function NAME given");
 	if (argc - optind > (named ? 1 : 0))
 		return cit_usage_error(cmd, 2, "unexpected argument '%s'", argv[optind + (named ? 1 : 0)]);
-	*name = named ? argv[optind] : "";
-	if (named && (strlen(*name) >= CIT_NAME_MAX || !cit_fn_name_ok(*name)))
+	*name = named && optind < argc ? argv[optind] : "";
+	if ((*name)[0] && (strlen(*name) >= CIT_NAME_MAX || !cit_fn_name_ok(*name)))
 		return cit_usage_error(cmd, 2, "'%s' is not a function name (1 to 63 of a-z, 0-9, '-' and '_')", *name);
 	return -1;
 }

@@ -36,7 +36,7 @@ int cit_invoke_args_of(const char *cmd, const char *what, int argc, char **argv,
 		       struct cit_invoke_args *a);
 
 /* Parses `CMD [NAME] [--nonce HEX] [--socket PATH | --url URL]` (citadel attest, with a
- * NAME when named; citadel key, without) into its parts: name ("" without), the nonce's
+ * NAME or none when named; citadel key, without) into its parts: name ("" without), the nonce's
  * bytes (*nlen of them), sock and url (borrowed, NULL when not given). Returns -1 when
  * valid, else the exit status (0 after --help, 2 after a usage error, said). */
 int cit_report_args(int argc, char **argv, const char *cmd, const char *usage, bool named, const char **name,

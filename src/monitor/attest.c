@@ -19,15 +19,90 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "attest/attest.h"
+#include "common/util.h"
 #include "monitor/monitor.h"
 #include "objects/objects.h"
 
+/* The files of the programs the monitor starts (and the library the Python runtime loads)
+ * as they were when it started: its measurement, taken later, must be of these bytes, and
+ * each is started only while it is still the file it was (a program replaced or rewritten
+ * since is refused: what runs is what a report says). */
+static const char *const programs[] = { "citadel-zygote", "citadel-python", "citadel-store", "citadel-unpack",
+					"citadel-gateway", "citadel-callback", CIT_LIBPYTHON };
+static struct file_id {
+	char path[4200];
+	bool present;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+} ids[sizeof(programs) / sizeof(programs[0])];
+
+static void file_id_of(const char *path, struct file_id *f)
+{
+	struct stat st;
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	f->present = stat(path, &st) == 0;
+	if (f->present) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+		f->size = st.st_size;
+		f->mtime = st.st_mtim;
+		f->ctime = st.st_ctim;
+	}
+}
+
+static bool file_id_same(const struct file_id *a, const struct file_id *b)
+{
+	return a->present == b->present &&
+	       (!a->present || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+				a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+				a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec));
+}
+
+int cit_attest_program_ok(const char *path, char why[CIT_TEXT_MAX])
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		if (strcmp(ids[i].path, path))
+			continue;
+		struct file_id now;
+		file_id_of(path, &now);
+		if (file_id_same(&ids[i], &now))
+			return 0;
+		snprintf(why, CIT_TEXT_MAX, "%s changed since the monitor started (a report would not say what runs): "
+			 "restart the monitor to run and measure the new one", path);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* Whether every program is still the file it was at the start; else why (-ESTALE). */
+static int programs_unchanged(struct cit_error *err)
+{
+	char why[CIT_TEXT_MAX];
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+		if (cit_attest_program_ok(ids[i].path, why) < 0)
+			return cit_error_say(err, -ESTALE, "%s", why);
+	return 0;
+}
+
 int cit_attest_start(struct monitor *m, struct cit_error *err)
 {
+	const char *slash = strrchr(m->opts->runtime_path, '/');
+	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {
+		char path[4200];
+		if (programs[i][0] == '/')
+			snprintf(path, sizeof(path), "%s", programs[i]);
+		else
+			snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - m->opts->runtime_path), m->opts->runtime_path,
+				 programs[i]);
+		file_id_of(path, &ids[i]);
+	}
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/identity.key", m->opts->state_dir);
 	uint8_t seed[32];
@@ -63,7 +138,11 @@ static int self_measure(struct monitor *m, struct cit_error *err)
 	char bindir[4096], enc[4096];
 	const char *slash = strrchr(m->opts->runtime_path, '/');
 	snprintf(bindir, sizeof(bindir), "%.*s", (int)(slash - m->opts->runtime_path), m->opts->runtime_path);
-	int rc = cit_monitor_measure(bindir, "/proc/self/exe", m->self_measure, enc, sizeof(enc), err);
+	int rc = programs_unchanged(err);
+	if (rc == 0)
+		rc = cit_monitor_measure(bindir, "/proc/self/exe", m->self_measure, enc, sizeof(enc), err);
+	if (rc == 0)
+		rc = programs_unchanged(err); /* and not while they were read */
 	if (rc < 0)
 		return rc;
 	if (!(m->self_components = strdup(enc)))
@@ -263,7 +342,7 @@ int cit_attest_unseal(struct monitor *m, struct function *fn, struct cit_rx *rx,
 	if (rc == 0) {
 		memset(ctype, 0, CIT_CTYPE_MAX);
 		memcpy(ctype, plain + 33, clen);
-		if (!cit_ctype_ok(ctype, CIT_CTYPE_MAX) || !strcmp(ctype, CIT_SEALED_CTYPE))
+		if (memchr(plain + 33, 0, clen) || !cit_ctype_ok(ctype, CIT_CTYPE_MAX) || cit_ctype_sealed(ctype))
 			rc = -EINVAL, snprintf(why, CIT_TEXT_MAX, "the sealed request's content type is not one");
 	}
 	if (rc < 0) {

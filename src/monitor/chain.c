@@ -680,6 +680,9 @@ int cit_chain_invoke(struct monitor *m, struct cit_peer *p, struct cit_rx *rx)
 					       "invoke key: over HTTP the chain takes an admin token", q->name,
 					       fn->spec.name), 0;
 	}
+	if (cit_ctype_sealed(q->content_type))
+		return cit_reply_error(m, cl, id, -EINVAL, "a chain cannot be invoked sealed: seal a call to one "
+				       "function (docs/attestation.md)"), 0;
 	if (cl->calls >= CLIENT_CALLS_MAX * cl->quota->scale)
 		return cit_reply_error(m, cl, id, -EBUSY, "this connection has %u calls in flight already", cl->calls), 0;
 	const char *why;

@@ -116,7 +116,14 @@ static struct zygote *zygote_new(struct monitor *m, const struct cit_runtime_inf
 	else
 		snprintf(program, sizeof(program), "%.*s/%s", (int)(slash - m->opts->runtime_path),
 			 m->opts->runtime_path, runtime->program);
-	int rc = cit_sandbox_add_bind(&cfg, program, ZYGOTE_PATH, CIT_BIND_RO, &err);
+	char why[CIT_TEXT_MAX];
+	int rc = cit_attest_program_ok(program, why);
+	if (rc == 0 && !strcmp(runtime->name, "python"))
+		rc = cit_attest_program_ok(CIT_LIBPYTHON, why);
+	if (rc < 0)
+		cit_error_say(&err, rc, "%s", why);
+	if (rc == 0)
+		rc = cit_sandbox_add_bind(&cfg, program, ZYGOTE_PATH, CIT_BIND_RO, &err);
 	/* A bundled function's files, read-only like the rest of the view: its zygote is made
 	 * for it (a spare one has no such bind). */
 	if (rc == 0 && bundle)
@@ -238,9 +245,9 @@ void cit_fn_start(struct monitor *m, struct function *fn)
 		m->spare[kind] = NULL;
 	}
 	if (!z) {
-		snprintf(fn->error, sizeof(fn->error), "could not make a runtime zygote (see the monitor's log)");
-		fn->state = F_FAILED;
-		cit_pool_fail_all(m, fn, -EAGAIN, fn->error);
+		/* Failed as a template that does not load: its calls and its deployer hear why
+		 * (a version being deployed is dropped). */
+		cit_fn_failed(m, fn, "could not make a runtime zygote (see the monitor's log)");
 		return;
 	}
 	z->fn = fn;
@@ -1073,7 +1080,9 @@ static int hash_fd(int fd, size_t len, uint8_t out[32])
  * the reader). In the worker, so no allocation: vfork and execve only. */
 static int run_unpacker(const char *unpacker, int src, int dir, struct cit_error *err)
 {
-	char proc[64];
+	char proc[64], why[CIT_TEXT_MAX];
+	if (cit_attest_program_ok(unpacker, why) < 0)
+		return cit_error_say(err, -ESTALE, "%s", why);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
 	_cleanup_close_ int in = open(proc, O_RDONLY | O_CLOEXEC);
 	int pipefd[2];

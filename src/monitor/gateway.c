@@ -245,7 +245,12 @@ static void start(struct monitor *m, struct service *s)
 	}
 	argv[argc] = NULL;
 	int sp[2] = { -1, -1 }, op[2] = { -1, -1 };
-	int rc = cit_sandbox_add_bind(&cfg, program, inside, CIT_BIND_RO, &err);
+	char why[CIT_TEXT_MAX];
+	int rc = cit_attest_program_ok(program, why);
+	if (rc < 0)
+		cit_error_say(&err, rc, "%s", why);
+	if (rc == 0)
+		rc = cit_sandbox_add_bind(&cfg, program, inside, CIT_BIND_RO, &err);
 	if (rc == 0 && (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 ||
 			pipe2(op, O_CLOEXEC | O_NONBLOCK) < 0))
 		rc = cit_error_set(&err, -errno, "the %s's channel", s->name);

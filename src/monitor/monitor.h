@@ -571,6 +571,11 @@ int cit_key_file(const char *file, bool create, const char *what, uint8_t key[32
  * (docs/attestation.md). Start: the identity key read (or made) in the state directory;
  * -errno with err when it is unusable. */
 int cit_attest_start(struct monitor *m, struct cit_error *err);
+/* Whether the program at path (one the monitor starts: its runtimes, the store, the
+ * gateway, the callback sender, the unpacker, or libpython) is still the file it was when
+ * the monitor started (device, inode, size, times). Returns 0 (also for a path it does not
+ * start), or -ESTALE with why: it must not be started, its measurement would be wrong. */
+int cit_attest_program_ok(const char *path, char why[CIT_TEXT_MAX]);
 void cit_attest_stop(struct monitor *m);
 cit_handler_fn cit_attest_on_request;
 /* A sealed INVOKE (its content type CIT_SEALED_CTYPE) for fn: rx's request is opened in

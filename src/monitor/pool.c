@@ -456,7 +456,8 @@ static void dispatch(struct monitor *m, struct function *fn, bool refill)
 			continue;
 		}
 		struct cit_p_call call = { .data = { .len = c->data_len, .obj_len = c->in ? c->in->len : 0 },
-					   .invocation = c->invocation, .grants = c->grants, .n_inputs = c->n_inputs };
+					   .invocation = c->invocation,
+					   .grants = c->grants | (c->sealed ? CIT_CALL_SEALED : 0), .n_inputs = c->n_inputs };
 		memcpy(call.content_type, c->content_type, sizeof(call.content_type));
 		struct cit_p_meta meta = { .data = { .len = c->meta_len } };
 		int rc = send_inputs(m, t, c);
@@ -639,7 +640,7 @@ static void invoke(struct monitor *m, struct client *cl, struct cit_rx *rx, cons
 	_cleanup_free_ void *opened = NULL;
 	uint8_t reply_pk[32] = { 0 };
 	char ctype[CIT_CTYPE_MAX] = "";
-	bool sealed = !strcmp(CIT_P(rx, cit_p_invoke)->content_type, CIT_SEALED_CTYPE);
+	bool sealed = cit_ctype_sealed(CIT_P(rx, cit_p_invoke)->content_type);
 	if (sealed && async)
 		return cit_reply_error(m, cl, id, -EINVAL, "a sealed call cannot be asynchronous: its response is for "
 				       "its caller's key only");

@@ -146,7 +146,12 @@ static void store_spawn_now(struct monitor *m)
 	cfg.nofile = 64;
 	cfg.hostname = "citadel-store";
 	struct cit_error *err = st.spawn.err;
-	int rc = cit_sandbox_add_bind(&cfg, st.program, "/citadel/store", CIT_BIND_RO, err);
+	char why[CIT_TEXT_MAX];
+	int rc = cit_attest_program_ok(st.program, why);
+	if (rc < 0)
+		cit_error_say(err, rc, "%s", why);
+	if (rc == 0)
+		rc = cit_sandbox_add_bind(&cfg, st.program, "/citadel/store", CIT_BIND_RO, err);
 	if (rc == 0) /* the file alone (ours, shown as the sandbox's own): no directory of ours */
 		rc = cit_sandbox_add_bind(&cfg, st.db_path, "/citadel/store.mdb", CIT_BIND_RW, err);
 	const int stdio[3] = { st.spawn.chan, STDERR_FILENO, STDERR_FILENO }; /* its last words: our stderr */

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -695,4 +696,10 @@ int cit_rx_data(struct cit_rx *rx, const void **data, size_t *len, void **map)
 	}
 	*len = (size_t)rx->obj_len;
 	return cit_object_map(rx->fds[0], rx->obj_len, SIZE_MAX, data, map);
+}
+
+bool cit_ctype_sealed(const char *ct)
+{
+	size_t n = sizeof(CIT_SEALED_CTYPE) - 1;
+	return !strncasecmp(ct, CIT_SEALED_CTYPE, n) && (!ct[n] || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }

@@ -54,6 +54,9 @@ enum cit_role { CIT_ROLE_NONE = 0, CIT_ROLE_INVOKER = 1, CIT_ROLE_ADMIN = 2 };
 #define CIT_GRANT_STATE 0x8u       /* key-value state (STATE): its own namespace, and those
 				    * whose deployments share theirs with it (--state-share) */
 #define CIT_GRANTS_ALL (CIT_GRANT_LOG | CIT_GRANT_DEADLINE | CIT_GRANT_STATE)
+/* Not a grant, in CALL's grants: a sealed call (docs/attestation.md), whose words the
+ * runtime keeps out of the function's log (a Python exception's message and traceback). */
+#define CIT_CALL_SEALED 0x80000000u
 
 /* What comes after a payload (messages.h, "tail"). */
 enum cit_tail { CIT_TAIL_NONE, CIT_TAIL_DATA, CIT_TAIL_ENV };
@@ -216,6 +219,9 @@ struct cit_p_secrets {
  * with it is opened by the monitor with the function's sealing key, and its response is
  * sealed to the key the request names. */
 #define CIT_SEALED_CTYPE "application/vnd.citadel.sealed"
+/* Whether content type ct is it, as HTTP compares media types: in any case, with or
+ * without parameters ("; charset=..."). */
+bool cit_ctype_sealed(const char *ct);
 
 #define CIT_LOGS_FOLLOW 0x1u  /* LOGS: after the log so far, each new line as it comes */
 

@@ -42,7 +42,7 @@ static int report_command(int argc, char **argv, const char *cmd, bool named)
 	size_t nlen;
 	char usage[128];
 	snprintf(usage, sizeof(usage), "usage: citadel %s%s --url URL\n(see `citadel %s --help`)\n", cmd,
-		 named ? " NAME [--nonce HEX]" : "", cmd);
+		 named ? " [NAME] [--nonce HEX]" : "", cmd);
 	int rc = cit_report_args(argc, argv, cmd, usage, named, &name, nonce, &nlen, &sock, &url);
 	struct gw g;
 	if (rc >= 0 || (rc = remote_gateway(cmd, url, sock, NULL, &g)))
@@ -109,7 +109,7 @@ static int request_bytes(const struct cit_invoke_args *a, const void **body, uin
 
 int remote_invoke_sealed(struct gw *g, const struct cit_invoke_args *a, const char *bearer)
 {
-	struct cit_report_want want = { .measurement = a->measurement };
+	struct cit_report_want want = { .name = a->name, .measurement = a->measurement };
 	int rc = cit_read_key_arg("invoke", a->seal_key, want.key);
 	uint8_t nonce[32], pk[32], sk[32], *ct = NULL;
 	char nonce_hex[65];

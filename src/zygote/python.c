@@ -704,12 +704,16 @@ static void exception_text(char *out, size_t cap)
 	for (char *c = out; *c; c++)
 		if ((unsigned char)*c < 0x20)
 			*c = ' ';
-	Py_XDECREF(type_name);
-	Py_XDECREF(msg);
 	PyErr_Clear();
 	/* The traceback, to stderr (the function's log). Not PyErr_Print: for SystemExit it
-	 * ends the process, and sys.exit() in a function is one more failure, said as such. */
-	PyErr_Display(type, value, tb);
+	 * ends the process, and sys.exit() in a function is one more failure, said as such.
+	 * A sealed call's exception may hold its request's words: its type only. */
+	if (cit_runtime_call_sealed())
+		fprintf(stderr, "%s (in a sealed call: its message and traceback are withheld)\n", t ? t : "Exception");
+	else
+		PyErr_Display(type, value, tb);
+	Py_XDECREF(type_name);
+	Py_XDECREF(msg);
 	Py_XDECREF(type);
 	Py_XDECREF(value);
 	Py_XDECREF(tb);

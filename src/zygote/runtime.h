@@ -55,6 +55,9 @@ struct cit_runtime_ops {
  * negative errno. */
 #define CIT_SECRETS_SUBDIR "secrets"
 int cit_runtime_secrets(struct cit_rx *rx);
+/* trustlet.c: whether the call in progress is sealed: the runtime keeps its words (an
+ * exception's message, a traceback) out of the function's log. */
+bool cit_runtime_call_sealed(void);
 int cit_runtime_secrets_to_dir(void);
 
 extern const struct cit_runtime_ops cit_runtime_native, cit_runtime_exec, cit_runtime_python;

@@ -203,6 +203,11 @@ static struct {
 	void *arena;              /* cit_trustlet_arena's blocks, each linked by its first word */
 } current = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, { { 0 } }, 0, { 0 }, 0, false, { 0 }, NULL };
 
+bool cit_runtime_call_sealed(void)
+{
+	return (__atomic_load_n(&current.grants, __ATOMIC_RELAXED) & CIT_CALL_SEALED) != 0;
+}
+
 /* Notes that the data object fd is mapped during this call: after the call, no mapping of
  * it may be left (kept_objects). */
 static void note_mapped(int fd)

@@ -6,13 +6,16 @@ measurements agreeing with `citadel measure` and following the code, and sealed
 invocations (`citadel invoke --seal`): the request and the response cross the gateway,
 its log and a recording proxy as ciphertext only, and a request sealed for old code does
 not open for new code."""
+import hashlib
 import json
 import os
-import hashlib
+import shutil
+import signal
 import socket
 import stat
 import subprocess
 import threading
+import time
 
 import nacl.public
 import pytest
@@ -331,3 +334,120 @@ def test_a_request_sealed_for_old_code_does_not_open_for_new_code(tmp_path):
         assert st == 200 and plain[1 + plain[0]:] == b"TO THE NEW CODE"
     finally:
         g.m.stop()
+
+
+# ---- what an outside tester tried ------------------------------------------------------------
+
+class Rewriter(Recorder):
+    """A proxy that sends every request for one function to another (a gateway that lies)."""
+
+    def __init__(self, port, old, new):
+        self.old, self.new = old, new
+        super().__init__(port)
+
+    def pipe(self, a, b):
+        if a.getpeername()[1] == self.port:  # the answers: as they are
+            return super().pipe(a, b)
+        try:
+            while chunk := a.recv(65536):
+                b.sendall(chunk.replace(self.old, self.new))
+        except OSError:
+            pass
+
+
+def test_a_report_of_another_function_is_refused_before_anything_is_sent(gw, tmp_path):
+    gw.m.deploy("twin", "echo")  # the same code under another name: the same measurement
+    measurement = gw.m.ls()["echo"]["measurement"]
+    rw = Rewriter(gw.port, b"/echo/", b"/twin/")
+    try:
+        calls = gw.m.ls()["twin"]["invocations"]
+        r = gw.cli("invoke", "echo", "--seal", "--key", gw.key, "--measurement", measurement, "--data",
+                   MARKER.decode(), url=rw.url)
+        assert r.returncode == 1 and b"nothing was sent" in r.stderr and b"twin's, not echo's" in r.stderr, r.stderr
+        assert gw.m.ls()["twin"]["invocations"] == calls
+    finally:
+        rw.close()
+    # The monitor's own report, offered as echo's: no function, no key to seal to.
+    rw = Rewriter(gw.port, b"/v1/functions/echo/attestation", b"/v1/attestation?x=/")
+    try:
+        r = gw.cli("invoke", "echo", "--seal", "--key", gw.key, "--data", "x", url=rw.url)
+        assert r.returncode == 1 and b"the monitor's alone" in r.stderr, r.stderr
+    finally:
+        rw.close()
+    nonce = os.urandom(8).hex()
+    text = report(gw.m, "twin", nonce)
+    refused(verify(tmp_path, text, "--key", gw.key, "--name", "echo"), 10, "twin's, not echo's")
+    assert verify(tmp_path, text, "--key", gw.key, "--name", "twin", "--nonce", nonce).returncode == 0
+    refused(verify(tmp_path, ok(gw.m.cli("attest")), "--key", gw.key, "--name", "echo"), 10, "alone")
+
+
+def test_odd_sealed_requests_are_refused_and_nothing_dies(gw):
+    key = body_of(report(gw.m, "echo"))["sealing_key"]
+    hdr = {"Content-Type": "application/vnd.citadel.sealed"}
+    died = gw.m.log.read_text().count("event=instance_died")
+    _, ct = sealed_request(key, b"x", b"text/pl\0ain")  # a NUL in the inner content type
+    st, _, body = http(gw, "POST", "/v1/functions/echo/invoke", ct, hdr)
+    assert st == 400 and b"content type" in body, (st, body)
+    # The media type as HTTP compares it: any case, with parameters; never run unsealed.
+    for ctype in ("APPLICATION/VND.CITADEL.SEALED", "application/vnd.citadel.sealed; charset=utf-8"):
+        mine, ct = sealed_request(key, b"cased")
+        st, _, body = http(gw, "POST", "/v1/functions/echo/invoke", ct, {"Content-Type": ctype})
+        assert st == 200 and nacl.public.SealedBox(mine).decrypt(body)[1:] == b"cased", (st, body[:100])
+        st, _, body = http(gw, "POST", "/async-function/echo", ct, {"Content-Type": ctype})
+        assert st == 400 and b"asynchronous" in body, (st, body)
+    ok(gw.m.cli("chain", "create", "twice", "echo", "echo"))
+    st, _, body = http(gw, "POST", "/v1/chains/twice/invoke", ct, {**hdr, "Authorization": f"Bearer {gw.token}"})
+    assert st == 400 and b"chain cannot be invoked sealed" in body, (st, body)
+    assert gw.m.log.read_text().count("event=instance_died") == died
+
+
+def test_a_python_exception_in_a_sealed_call_keeps_the_request_out_of_the_log(gw, tmp_path):
+    src = tmp_path / "raiser.py"
+    src.write_text("def handle(event, context):\n    raise ValueError('bad input %r' % (event,))\n")
+    ok(gw.m.cli("deploy", "raiser", str(src), "--runtime", "python"))
+    r = gw.m.cli("invoke", "raiser", "--seal", "--key", gw.key, "--data", MARKER.decode())
+    assert r.returncode == 1 and b"withheld" in r.stderr and MARKER not in r.stderr, r.stderr
+    log = ok(gw.m.cli("logs", "raiser"))
+    assert b"ValueError (in a sealed call" in log and MARKER not in log, log
+    r = gw.m.cli("invoke", "raiser", "--data", "in the clear")  # unsealed: the traceback as ever
+    assert r.returncode == 1 and b"in the clear" in ok(gw.m.cli("logs", "raiser"))
+
+
+def test_a_program_changed_on_disk_is_neither_measured_nor_started(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for p in ("citadel", "citadeld", "citadel-zygote", "citadel-python", "citadel-store", "citadel-unpack",
+              "citadel-gateway", "citadel-callback"):
+        shutil.copy2(CITADEL.parent / p, bindir / p)
+    sock, state = tmp_path / "s.sock", tmp_path / "state"
+    log = open(tmp_path / "log", "wb")
+    proc = subprocess.Popen([str(bindir / "citadel"), "serve", "--state-dir", str(state), "--socket", str(sock)],
+                            stderr=log, env={**os.environ, "CITADEL_LISTEN": "none"})
+    env = {"PATH": os.environ["PATH"], "CITADEL_SOCKET": str(sock)}
+
+    def cli(*args):
+        return subprocess.run([str(bindir / "citadel"), *args], capture_output=True, timeout=60, env=env)
+    try:
+        for _ in range(500):
+            if sock.exists():
+                break
+            time.sleep(0.02)
+        ok(cli("deploy", "echo", str(EXAMPLES / "echo.so")))
+        # Replaced (a new file renamed over it), as an upgrade would, before the monitor has
+        # measured itself (its first report): it would measure bytes that do not run.
+        new = bindir / "z.new"
+        new.write_bytes((bindir / "citadel-zygote").read_bytes() + b"MODIFIED")
+        new.chmod(0o755)
+        new.rename(bindir / "citadel-zygote")
+        r = cli("attest", "echo")
+        assert r.returncode == 1 and b"citadel-zygote changed since the monitor started" in r.stderr, r.stderr
+        # A new zygote of it is refused: the spare was made before; the next one is not.
+        cli("deploy", "upper", str(EXAMPLES / "upper.so"))
+        r = cli("deploy", "shout", str(EXAMPLES / "upper.so"))
+        assert r.returncode != 0, r.stdout
+        assert "changed since the monitor started" in (tmp_path / "log").read_text()
+        assert ok(cli("invoke", "echo", "--data", "still serving")) == b"still serving"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
