@@ -236,6 +236,12 @@ static int measure_monitor(int argc, char **argv)
 		fprintf(stderr, "citadel measure: %s\n", err.msg);
 		return 1;
 	}
+	/* A directory without citadeld is no Citadel's: its measurement would mean nothing. */
+	if (strstr(enc, "\ncitadeld missing\n")) {
+		fprintf(stderr, "citadel measure: %s has no citadeld: give --dir the directory Citadel is installed "
+			"in\n", dir);
+		return 1;
+	}
 	sodium_bin2hex(hex, sizeof(hex), m, sizeof(m));
 	if (json)
 		return print_json(json_pack("{s:s, s:o, s:s}", "measurement", hex, "components", components_json(enc),

@@ -1,6 +1,7 @@
 /* Usage errors of `citadel CMD` (usage.h). */
 #include "cli/usage.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sodium.h>
@@ -134,11 +135,16 @@ int cit_read_key_arg(const char *cmd, const char *arg, uint8_t key[32])
 		return 0;
 	char text[80];
 	int fd = open(arg, O_RDONLY | O_CLOEXEC);
+	int e = errno;
 	ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text));
 	if (fd >= 0)
 		close(fd);
 	if (n > 0 && cit_hex32(text, (size_t)n, key) == 0)
 		return 0;
+	/* Said plainly: a path that cannot be read, or a file or text that holds no key. */
+	if (fd < 0 && strchr(arg, '/'))
+		return cit_usage_error(cmd, 2, "--key %s: %s (the monitor's public key: 64 hex digits, or a file "
+				       "holding them, as citadel key > FILE writes)", arg, strerror(e));
 	return cit_usage_error(cmd, 2, "--key wants the monitor's public key: 64 hex digits, or a file holding them "
-			       "(citadel key > FILE)");
+			       "(citadel key > FILE)%s", fd >= 0 ? ": this file holds none" : "");
 }

@@ -694,6 +694,9 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 	static _Alignas(16) char buf[CIT_MSG_MAX];
 	m.buf = buf;
 	int rc = setup(&m, err);
+	/* First: its programs' files are noted before any of them starts (attest.c). */
+	if (rc == 0)
+		rc = cit_attest_start(&m, err);
 	if (rc == 0)
 		rc = cit_tokens_load(&m, err);
 	if (rc == 0)
@@ -704,8 +707,6 @@ int cit_monitor_run(const struct cit_monitor_opts *opts, struct cit_error *err)
 		rc = cit_chains_load(&m, err);
 	if (rc == 0)
 		rc = cit_state_start(&m, err);
-	if (rc == 0)
-		rc = cit_attest_start(&m, err);
 	if (rc < 0)
 		goto out;
 	cit_zygote_spare(&m, cit_runtime_known("native")); /* the others' on first use */

@@ -189,6 +189,9 @@ def test_the_monitors_measurement(tmp_path):
     assert monitor_json()["measurement"] == monitor_json("--dir", str(BUILD))["measurement"]
     r = citadel("measure", "--monitor", "echo")
     assert r.returncode == 2
+    # A directory with no citadeld is no Citadel's: refused, not measured as all missing.
+    r = citadel("measure", "--monitor", "--dir", str(tmp_path))
+    assert r.returncode == 1 and b"has no citadeld" in r.stderr and not r.stdout
 
 
 # ---- citadel verify ----------------------------------------------------------------------

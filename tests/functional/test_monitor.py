@@ -560,7 +560,7 @@ def test_event_log_as_json(new_monitor):
     events = [json.loads(line) for line in m.log.read_text().splitlines()]
     kinds = [e["event"] for e in events]
     # A new state directory's first events: its admin token, its master key, then serving.
-    assert kinds[:4] == ["admin_token_made", "master_key_made", "identity_key_made", "serving"]
+    assert kinds[:4] == ["identity_key_made", "admin_token_made", "master_key_made", "serving"]
     assert kinds[-1] == "stopped" and "deployed" in kinds
     deployed = next(e for e in events if e["event"] == "deployed")
     assert deployed["function"] == "hello" and len(deployed["measurement"]) == 64
