@@ -89,7 +89,7 @@ cat <<EOT
   $cli ls --json
   $cli logs hello
   $cli chain invoke shout --data 'one two'   # echo -> upper -> wc -w, see docs/chains.md
-  $cli attest echo --nonce 0123abcd > report.json && $cli verify report.json --key $(shell_word "$state/monitor.pub") --nonce 0123abcd   # docs/attestation.md
+  $cli attest echo --nonce 0123abcd | $cli verify - --key $(shell_word "$state/monitor.pub") --name echo --nonce 0123abcd   # docs/attestation.md
 EOT
 if [ "$listen" != none ]; then
 	echo "  curl -s -d you http://$listen/function/hello"
