@@ -36,10 +36,29 @@ def monitor(tmp_path):
         m.stop()
 
 
+def run_captured(argv, *, input=None, timeout=20, cwd=None, env=None, text=False):
+    """subprocess.run with stdout and stderr in files, not pipes: the command's end is its
+    exit, whoever else may still hold a pipe of ours. (Full CI runs have seen a finished
+    command's pipe stay open for over 20 s, held by nobody the test knows; the processes
+    then running are in the failure's message.)"""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            r = subprocess.run(argv, input=input, stdout=out, stderr=err, timeout=timeout, cwd=cwd, env=env)
+        except subprocess.TimeoutExpired:
+            ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:20,etime,cmd"], capture_output=True, text=True)
+            raise AssertionError(f"{argv} did not end in {timeout} s; running:\n{ps.stdout}")
+        out.seek(0)
+        err.seek(0)
+        r.stdout, r.stderr = out.read(), err.read()
+    if text:
+        r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()
+    return r
+
+
 def cli(*args, sock, timeout=20, input=None, cwd=None):
     """`citadel ARGS` with CITADEL_SOCKET=sock and nothing else of ours in its environment."""
-    return subprocess.run([str(CITADEL), *args], input=input, capture_output=True, timeout=timeout, cwd=cwd,
-                          env={"PATH": os.environ["PATH"], "CITADEL_SOCKET": str(sock)})
+    return run_captured([str(CITADEL), *args], input=input, timeout=timeout, cwd=cwd,
+                        env={"PATH": os.environ["PATH"], "CITADEL_SOCKET": str(sock)})
 
 
 def one_line(r):
@@ -513,8 +532,8 @@ def test_citadeld_says_its_own_name():
 def test_citadeld_tells_its_version_and_refuses_unclear_options(tmp_path):
     # Generous timeouts: what is checked is the answer, not the time (a shared CI machine
     # once took over 10 s to hand back the output of this one).
-    r = subprocess.run([str(CITADELD), "--version"], capture_output=True, text=True, timeout=60)
-    version = subprocess.run([str(CITADEL), "version"], capture_output=True, text=True, timeout=60).stdout.split()[-1]
+    r = run_captured([str(CITADELD), "--version"], text=True, timeout=60)
+    version = run_captured([str(CITADEL), "version"], text=True, timeout=60).stdout.split()[-1]
     assert r.returncode == 0 and r.stdout == f"citadeld {version}\n", r
     # The same uid twice would keep one of the two silently.
     r = subprocess.run([str(CITADELD), "--peer-quota", "1000=2", "--peer-quota", "1000=8"], capture_output=True,
