@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import nacl.public
 
-from http_bench import free_port, wait_http
+from http_bench import free_port, wait_http, wrk_url
 from sandbox_bench import save_results  # this directory is on sys.path when run as a script
 
 BENCH = Path(__file__).resolve().parent
@@ -69,23 +68,6 @@ http {{
     }}
 }}
 """
-
-
-def wrk(url, body_file, ctype, seconds, work):
-    script = work / "post.lua"
-    script.write_text('local f = io.open("%s", "rb")\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n'
-                      'wrk.headers["Content-Type"] = "%s"\n' % (body_file, ctype))
-    r = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                       capture_output=True, text=True, timeout=seconds + 60)
-    out = r.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-    def ms(label):
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": int(errors.group(1)) if errors else 0}
 
 
 def cli_ms(env, args, calls):
@@ -159,7 +141,7 @@ def main():
         (work / "req").write_bytes(request)
         for rnd in range(a.rounds):
             for name, (url, body, ctype) in targets.items():
-                r = wrk(url, body, ctype, a.seconds, work)
+                r = wrk_url(url, a.seconds, work, body, ctype)
                 runs[name].append(r)
                 print(f"round {rnd + 1} {name:7s} {r['rps']:10.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
                       f"p99 {r['p99_ms']:.2f} ms  non-2xx {r['non_2xx']}", flush=True)

@@ -101,31 +101,6 @@ int cit_cmd_key(int argc, char **argv)
 	return pk ? 0 : 1;
 }
 
-/* The request's bytes (--data, --file or stdin) in memory: *obj the object that holds them
- * (or -1), mapped at *data. Returns 0 or 1 said. */
-static int request_bytes(const struct cit_invoke_args *a, int *obj, const void **data, size_t *len, void **map)
-{
-	*map = NULL;
-	*obj = -1;
-	if (a->data) {
-		*data = a->data;
-		*len = strlen(a->data);
-		return 0;
-	}
-	_cleanup_close_ int in = a->file ? open(a->file, O_RDONLY | O_CLOEXEC) : dup(0);
-	uint64_t olen = 0;
-	int rc = in < 0 ? -errno : cit_slurp(in, obj, &olen);
-	if (rc == 0)
-		rc = cit_object_map(*obj, olen, 1ull << 30, data, map);
-	if (rc < 0) {
-		fprintf(stderr, "citadel invoke: %s: %s\n", a->file ? a->file : "stdin",
-			rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
-		return 1;
-	}
-	*len = (size_t)olen;
-	return 0;
-}
-
 /* invoke --seal on the local socket: the report fetched with a fresh nonce and checked,
  * the request sealed to the function's key, the response opened with the call's own. */
 int cit_invoke_sealed(const struct cit_invoke_args *a)
@@ -153,9 +128,9 @@ int cit_invoke_sealed(const struct cit_invoke_args *a)
 	}
 	_cleanup_close_ int obj = -1;
 	const void *data;
-	size_t len;
+	uint64_t len;
 	void *map;
-	if ((rc = request_bytes(a, &obj, &data, &len, &map)) != 0)
+	if ((rc = cit_request_bytes("invoke", a->data, a->file, &obj, &data, &len, &map)) != 0)
 		return rc;
 	uint8_t pk[32], sk[32], *ct = NULL;
 	size_t ctlen = 0;

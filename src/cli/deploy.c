@@ -427,3 +427,32 @@ int cit_slurp(int fd, int *obj, uint64_t *len)
 	*len = total;
 	return 0;
 }
+
+int cit_request_bytes(const char *cmd, const char *data, const char *file, int *obj, const void **bytes,
+		      uint64_t *len, void **map)
+{
+	*map = NULL;
+	*obj = -1;
+	if (data) {
+		*bytes = data;
+		*len = strlen(data);
+		return 0;
+	}
+	_cleanup_close_ int in = file ? open(file, O_RDONLY | O_CLOEXEC) : dup(0);
+	int rc = in < 0 ? -errno : cit_slurp(in, obj, len);
+	if (rc == 0 && *len && (*map = mmap(NULL, *len, PROT_READ, MAP_SHARED, *obj, 0)) == MAP_FAILED) {
+		*map = NULL;
+		rc = -errno;
+	}
+	if (rc < 0) {
+		if (*obj >= 0)
+			close(*obj);
+		*obj = -1;
+		fprintf(stderr, "citadel %s: %s: %s\n", cmd, file ? file : "stdin",
+			rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
+		return 1;
+	}
+	*bytes = *map;
+	return 0;
+}
+

@@ -73,6 +73,13 @@ const char *cit_deploy_what(const struct cit_deploy *dep);
  * more than CIT_SLURP_MAX). */
 int cit_slurp(int fd, int *obj, uint64_t *len);
 
+/* A request's bytes in memory: data as it is, else file's or stdin's read whole (at most
+ * 1 GiB) into a data object, *obj (the caller closes it; -1 for data), mapped at *map (the
+ * caller unmaps *len bytes; NULL for none). *bytes points at them. Returns 0, or 1 with
+ * the reason printed as citadel CMD's. */
+int cit_request_bytes(const char *cmd, const char *data, const char *file, int *obj, const void **bytes,
+		      uint64_t *len, void **map);
+
 /* `chain create`'s chain (cmd_chain.c, and citadel-remote's): from manifest (a JSON file,
  * regular only, at most CIT_CHAIN_MANIFEST_MAX bytes), or else the n functions fns in a
  * line, named name. Returns 0, or a negative errno with err saying why (without the

@@ -82,31 +82,6 @@ int remote_key(int argc, char **argv)
 	return report_command(argc, argv, "key", false);
 }
 
-/* The request's bytes: --data, else --file or stdin read whole. *map to munmap (len). */
-static int request_bytes(const struct cit_invoke_args *a, const void **body, uint64_t *len, void **map)
-{
-	*map = NULL;
-	if (a->data) {
-		*body = a->data;
-		*len = strlen(a->data);
-		return 0;
-	}
-	_cleanup_close_ int in = a->file ? open(a->file, O_RDONLY | O_CLOEXEC) : dup(0);
-	_cleanup_close_ int obj = -1;
-	int rc = in < 0 ? -errno : cit_slurp(in, &obj, len);
-	if (rc == 0 && *len && (*map = mmap(NULL, *len, PROT_READ, MAP_SHARED, obj, 0)) == MAP_FAILED) {
-		*map = NULL;
-		rc = -errno;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "citadel invoke: %s: %s\n", a->file ? a->file : "stdin",
-			rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
-		return 1;
-	}
-	*body = *map;
-	return 0;
-}
-
 int remote_invoke_sealed(struct gw *g, const struct cit_invoke_args *a, const char *bearer)
 {
 	struct cit_report_want want = { .name = a->name, .measurement = a->measurement };
@@ -136,7 +111,8 @@ int remote_invoke_sealed(struct gw *g, const struct cit_invoke_args *a, const ch
 	uint64_t len;
 	void *map;
 	size_t ctlen = 0;
-	if ((rc = request_bytes(a, &body, &len, &map))) {
+	_cleanup_close_ int obj = -1;
+	if ((rc = cit_request_bytes("invoke", a->data, a->file, &obj, &body, &len, &map))) {
 		gw_close(g);
 		return rc;
 	}

@@ -339,24 +339,13 @@ static int post_invocation(struct gw *g, const struct cit_invoke_args *a, const 
 			   bool token_only)
 {
 	_cleanup_close_ int obj = -1;
-	uint64_t len = a->data ? strlen(a->data) : 0;
-	const void *body = a->data;
-	void *map = NULL;
-	int rc = 0;
-	if (!a->data) {
-		_cleanup_close_ int in = a->file ? open(a->file, O_RDONLY | O_CLOEXEC) : dup(0);
-		rc = in < 0 ? -errno : cit_slurp(in, &obj, &len);
-		if (rc == 0 && len && (map = mmap(NULL, len, PROT_READ, MAP_SHARED, obj, 0)) == MAP_FAILED) {
-			map = NULL;
-			rc = -errno;
-		}
-		if (rc < 0) {
-			fprintf(stderr, "citadel %s: %s: %s\n", g->cmd, a->file ? a->file : "stdin",
-				rc == -EFBIG ? "request larger than 1 GiB" : strerror(-rc));
-			gw_close(g);
-			return 1;
-		}
-		body = map;
+	uint64_t len;
+	const void *body;
+	void *map;
+	int rc = cit_request_bytes(g->cmd, a->data, a->file, &obj, &body, &len, &map);
+	if (rc) {
+		gw_close(g);
+		return rc;
 	}
 	struct gw_request r = { .method = "POST", .path = path, .bearer = bearer, .content_type = a->content_type,
 				.body = body, .body_len = len, .max_answer = CIT_FN_MAX_OUTPUT, .output = true,
